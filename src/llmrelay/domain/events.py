@@ -1,0 +1,70 @@
+"""Token usage and execution records: what every execution leaves behind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+UsageSource = Literal["response", "stream", "estimated", "missing"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Token counts of one execution and where they came from.
+
+    ``response``: the body's ``usage``; ``stream``: a usage chunk of the SSE stream;
+    ``estimated``: counted locally (``tokenizer`` says with what); ``missing``: none known.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    usage_source: UsageSource = "missing"
+    tokenizer: str | None = None
+
+    @classmethod
+    def missing(cls) -> TokenUsage:
+        return cls()
+
+    @property
+    def known(self) -> bool:
+        return self.usage_source != "missing"
+
+    def as_gen_ai(self) -> dict[str, int]:
+        """The ``kibana.action.execution.gen_ai.usage`` object."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(slots=True)
+class ExecutionRecord:
+    """Everything the event log needs about one execution, filled as it runs.
+
+    The executor creates it before the outbound call and completes it when the result
+    (or, for streams, the end of the stream, an error or a cancel) is known.
+    """
+
+    execution_id: str
+    connector_id: str
+    connector_name: str
+    connector_type_id: str
+    sub_action: str
+    space_id: str = "default"
+    is_preconfigured: bool = False
+    source: str = "http_request"
+    user_name: str | None = None
+    started_ns: int = 0  # time.time_ns() at start
+    ended_ns: int = 0
+    outcome: Literal["success", "failure", "unknown"] = "unknown"
+    model: str | None = None
+    request_body_bytes: int = 0
+    usage: TokenUsage = field(default_factory=TokenUsage.missing)
+    error_message: str | None = None
+    stream: bool = False
+
+    @property
+    def duration_ns(self) -> int:
+        return max(0, self.ended_ns - self.started_ns)
