@@ -64,6 +64,7 @@ class ExecutionRecord:
     usage: TokenUsage = field(default_factory=TokenUsage.missing)
     error_message: str | None = None
     stream: bool = False
+    cancelled: bool = False  # a stream the caller stopped early
 
     @property
     def duration_ns(self) -> int:

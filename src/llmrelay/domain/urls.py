@@ -22,10 +22,11 @@ def assert_url(url: str) -> None:
         raise UrlError(f"URL Error: Invalid URL: {url}") from err
     if not parts.scheme or not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9+.-]*", parts.scheme):
         raise UrlError(f"URL Error: Invalid URL: {url}")
-    if not parts.netloc and not parts.hostname:
-        # "example.com/x" has no scheme netloc; "ftp:foo" neither: Node's URL rejects these
-        if parts.scheme.lower() in ("http", "https") or "://" not in url:
-            raise UrlError(f"URL Error: Invalid URL: {url}")
+    # "example.com/x" has no scheme netloc; "ftp:foo" neither: Node's URL rejects these
+    if (not parts.netloc and not parts.hostname) and (
+        parts.scheme.lower() in ("http", "https") or "://" not in url
+    ):
+        raise UrlError(f"URL Error: Invalid URL: {url}")
     if not parts.hostname:
         raise UrlError("URL Error: URL must contain hostname")
     if parts.scheme.lower() not in ("http", "https"):

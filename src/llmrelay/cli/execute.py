@@ -1,0 +1,148 @@
+"""``llmrelay execute`` and ``llmrelay demo``: run a connector from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from llmrelay.domain.actions_settings import ActionsSettings
+from llmrelay.domain.connectors import Connector
+from llmrelay.domain.events import ExecutionRecord
+from llmrelay.errors import ConnectorValidationError
+from llmrelay.execution.executor import Executor
+from llmrelay.execution.results import ExecutionContext, ExecutionResult
+
+console = Console(stderr=True)
+
+
+class _LastRecord:
+    """An event sink that keeps the finished record, to print its usage."""
+
+    def __init__(self) -> None:
+        self.record: ExecutionRecord | None = None
+
+    def started(self, record: ExecutionRecord) -> None:
+        return None
+
+    def finished(self, record: ExecutionRecord) -> None:
+        self.record = record
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def _load_json(text: str, what: str) -> object:
+    source = text
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            source = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise _fail(f"cannot read {what} file {path}: {err.strerror}") from err
+    try:
+        return json.loads(source)
+    except json.JSONDecodeError as err:
+        raise _fail(f"{what} is not valid JSON: {err.msg} (line {err.lineno})") from err
+
+
+async def _run(
+    connector: Connector, sub_action: str, params: dict[str, object], settings: ActionsSettings
+) -> tuple[ExecutionResult, ExecutionRecord | None]:
+    sink = _LastRecord()
+    async with Executor(settings, sink=sink) as executor:
+        result = await executor.execute(
+            connector, sub_action, params, context=ExecutionContext(source="cli")
+        )
+        if result.ok and hasattr(result.data, "__aiter__"):
+            stream = result.data
+            try:
+                async for chunk in stream:
+                    if isinstance(chunk, bytes):
+                        sys.stdout.write(chunk.decode("utf-8", "replace"))
+                    else:
+                        sys.stdout.write(json.dumps(chunk) + "\n")
+                    sys.stdout.flush()
+            finally:
+                await stream.aclose()  # type: ignore[attr-defined]
+            result.data = None
+    return result, sink.record
+
+
+def _report(result: ExecutionResult, record: ExecutionRecord | None) -> None:
+    if result.data is not None or not result.ok:
+        sys.stdout.write(json.dumps(result.to_kibana(), indent=2) + "\n")
+    if record is not None:
+        usage = record.usage
+        console.print(
+            f"outcome={record.outcome} model={record.model} "
+            f"tokens prompt={usage.prompt_tokens} completion={usage.completion_tokens} "
+            f"total={usage.total_tokens} usage_source={usage.usage_source} "
+            f"duration={record.duration_ns / 1e6:.1f}ms",
+            highlight=False,
+        )
+
+
+def execute_command(
+    connector_file: Annotated[
+        Path, typer.Option("--connector", "-c", help="Connector JSON as the Kibana API takes it.")
+    ],
+    sub_action: Annotated[str, typer.Option("--sub-action", "-a", help="run, stream, ...")] = "run",
+    params: Annotated[
+        str, typer.Option("--params", "-p", help="subActionParams as JSON, or @file.json.")
+    ] = "{}",
+) -> None:
+    """Execute one sub-action of a connector defined in a JSON file."""
+    data = _load_json(f"@{connector_file}", "connector")
+    if not isinstance(data, dict):
+        raise _fail("connector file must hold a JSON object")
+    settings = ActionsSettings()
+    try:
+        connector = Connector.from_kibana(data, settings=settings, id="cli")
+    except ConnectorValidationError as err:
+        raise _fail(str(err)) from err
+    sub_params = _load_json(params, "params")
+    if not isinstance(sub_params, dict):
+        raise _fail("params must be a JSON object")
+    result, record = asyncio.run(_run(connector, sub_action, sub_params, settings))
+    _report(result, record)
+    if not result.ok:
+        raise typer.Exit(code=1)
+
+
+def demo_command() -> None:
+    """Start a local OpenAI-compatible fake and execute a connector against it."""
+    from llmrelay.testing import FakeUpstream
+
+    with FakeUpstream() as upstream:
+        connector = Connector.from_kibana(
+            {
+                "name": "Demo (local fake upstream)",
+                "connector_type_id": ".gen-ai",
+                "config": {
+                    "apiProvider": "Other",
+                    "apiUrl": upstream.url(),
+                    "defaultModel": "local-model",
+                },
+                "secrets": {"apiKey": "placeholder"},
+            },
+            id="demo",
+        )
+        settings = ActionsSettings()
+        body: dict[str, object] = {"messages": [{"role": "user", "content": "Hello world"}]}
+        console.print(f"[bold]connector[/bold] {connector.name} -> {upstream.url()}")
+        cases: tuple[tuple[str, dict[str, object]], ...] = (
+            ("run", {"body": json.dumps(body)}),
+            ("invokeStream", body),
+        )
+        for sub_action, params in cases:
+            console.print(f"\n[bold]{sub_action}[/bold]")
+            result, record = asyncio.run(_run(connector, sub_action, params, settings))
+            _report(result, record)

@@ -1,0 +1,132 @@
+"""Kibana event-log documents (spec §4.2) built from an :class:`ExecutionRecord`.
+
+Pure functions. Field names and messages are Kibana's; ``event.id`` is derived from the
+execution id (``<uuid>:execute-start`` / ``<uuid>:execute``), so writing a document twice,
+e.g. when a spool file is replayed, is recognisably the same event.
+
+Fields of our own, under ``llmrelay`` (not in Kibana's mapping):
+
+- ``llmrelay.sub_action``: the sub-action run (``run``, ``invokeAI``, ``stream``...).
+- ``llmrelay.model``: the model sent upstream or reported back, when known.
+- ``llmrelay.usage_source`` (``execute`` only): where ``gen_ai.usage`` came from:
+  ``response``, ``stream``, ``estimated``; ``missing`` when no usage is recorded.
+- ``llmrelay.stream_cancelled`` (``execute`` only): the caller stopped a stream early.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from llmrelay.domain.events import ExecutionRecord
+
+ECS_VERSION = "1.8.0"
+DEFAULT_SPACE = "default"
+
+
+def iso_from_ns(ns: int) -> str:
+    """``2024-01-01T00:00:00.000Z`` (milliseconds, like Kibana) from epoch nanoseconds."""
+    moment = datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{(ns // 1_000_000) % 1000:03d}Z"
+
+
+def _label(record: ExecutionRecord) -> str:
+    return f"{record.connector_type_id}:{record.connector_id}: {record.connector_name}"
+
+
+def _saved_object(record: ExecutionRecord) -> dict[str, Any]:
+    ref: dict[str, Any] = {
+        "rel": "primary",
+        "type": "action",
+        "id": record.connector_id,
+        "type_id": record.connector_type_id,
+    }
+    if record.space_id != DEFAULT_SPACE:
+        ref["namespace"] = record.space_id
+    if record.is_preconfigured:
+        ref["space_agnostic"] = True
+    return ref
+
+
+def _base(
+    record: ExecutionRecord, *, action: str, timestamp_ns: int, server_uuid: str, version: str
+) -> dict[str, Any]:
+    execution: dict[str, Any] = {
+        "uuid": record.execution_id,
+        "source": record.source.lower(),
+        "usage": {"request_body_bytes": record.request_body_bytes},
+    }
+    doc: dict[str, Any] = {
+        "@timestamp": iso_from_ns(timestamp_ns),
+        "event": {
+            "provider": "actions",
+            "action": action,
+            "kind": "action",
+            "start": iso_from_ns(record.started_ns),
+            "id": f"{record.execution_id}:{action}",
+        },
+        "kibana": {
+            "saved_objects": [_saved_object(record)],
+            "space_ids": [record.space_id],
+            "action": {
+                "name": record.connector_name,
+                "id": record.connector_id,
+                "type_id": record.connector_type_id,
+                "execution": execution,
+            },
+            "server_uuid": server_uuid,
+            "version": version,
+        },
+        "ecs": {"version": ECS_VERSION},
+        "llmrelay": {"sub_action": record.sub_action},
+    }
+    if record.model:
+        doc["llmrelay"]["model"] = record.model
+    if record.user_name:
+        doc["user"] = {"name": record.user_name}
+    return doc
+
+
+def start_document(record: ExecutionRecord, *, server_uuid: str, version: str) -> dict[str, Any]:
+    """The ``execute-start`` document, written before the outbound call."""
+    doc = _base(
+        record,
+        action="execute-start",
+        timestamp_ns=record.started_ns,
+        server_uuid=server_uuid,
+        version=version,
+    )
+    doc["message"] = f"action started: {_label(record)}"
+    return doc
+
+
+def execute_document(record: ExecutionRecord, *, server_uuid: str, version: str) -> dict[str, Any]:
+    """The final ``execute`` document: timing, outcome, usage or error."""
+    doc = _base(
+        record,
+        action="execute",
+        timestamp_ns=record.ended_ns,
+        server_uuid=server_uuid,
+        version=version,
+    )
+    event = doc["event"]
+    event["end"] = iso_from_ns(record.ended_ns)
+    event["duration"] = record.duration_ns
+    label = _label(record)
+    usage_recorded = record.outcome == "success" and record.usage.known
+    if record.outcome == "success":
+        event["outcome"] = "success"
+        doc["message"] = f"action executed: {label}"
+    elif record.outcome == "failure":
+        event["outcome"] = "failure"
+        doc["message"] = f"action execution failure: {label}"
+    else:  # the executor never settled the result
+        event["outcome"] = "failure"
+        doc["message"] = f'action execution returned unexpected result: {label}: "unknown"'
+    if record.outcome != "success" and record.error_message:
+        doc["error"] = {"message": record.error_message}
+    if usage_recorded:
+        doc["kibana"]["action"]["execution"]["gen_ai"] = {"usage": record.usage.as_gen_ai()}
+    doc["llmrelay"]["usage_source"] = record.usage.usage_source if usage_recorded else "missing"
+    doc["llmrelay"]["stream_cancelled"] = record.cancelled
+    return doc

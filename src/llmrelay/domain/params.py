@@ -1,0 +1,298 @@
+"""Execute params: the framework envelope and the per-sub-action schemas (spec §2.1).
+
+Two error kinds on purpose: a bad envelope is the caller's request being malformed
+(``error validating action params: ...``), a bad ``subActionParams`` is reported by the
+sub-action as ``Request validation failed (...)`` (spec §5.6), and the HTTP layer maps them
+differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import ConfigDict, Field, PlainValidator, ValidationError
+from pydantic_core import PydanticCustomError
+
+from llmrelay.domain.validation import (
+    Number,
+    Passthrough,
+    StrictModel,
+    Stripping,
+    issue,
+    issues_from,
+    join_issues,
+    json_type,
+)
+from llmrelay.errors import ConnectorValidationError, LlmrelayError
+
+__all__ = [
+    "SUB_ACTIONS",
+    "DashboardParams",
+    "InvokeAIParams",
+    "RunParams",
+    "StreamParams",
+    "SubActionParams",
+    "SubActionParamsError",
+    "invoke_body",
+    "validate_execute_params",
+    "validate_sub_action_params",
+]
+
+SUB_ACTIONS = (
+    "run",
+    "test",
+    "stream",
+    "getDashboard",
+    "invokeAI",
+    "invokeStream",
+    "invokeAsyncIterator",
+)
+
+_NOT_SENT = frozenset({"signal", "timeout", "telemetryMetadata"})
+
+
+class SubActionParamsError(LlmrelayError, ValueError):
+    """``subActionParams`` do not match the sub-action's schema (a user error, no retry)."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(f"Request validation failed ({detail})")
+
+
+class TelemetryMetadata(StrictModel):
+    """Tags in-process callers attach for Kibana's usage telemetry; recorded, never sent."""
+
+    pluginId: str | None = None
+    aggregateBy: str | None = None
+    useCase: str | None = None
+
+
+class _Common(StrictModel):
+    """Keys every sub-action accepts besides its own; ``signal`` is accepted and ignored."""
+
+    _nullable: ClassVar[frozenset[str]] = frozenset({"signal"})
+
+    signal: Any = Field(default=None, exclude=True)
+    timeout: Number | None = None
+    telemetryMetadata: TelemetryMetadata | None = None
+
+
+class RunParams(_Common):
+    """``run`` / ``test``: a JSON body string sent (after provider rules) as is."""
+
+    body: str
+
+
+class StreamParams(_Common):
+    """``stream``: like run, plus the stream flag the provider rules apply."""
+
+    body: str
+    stream: bool = False
+
+
+class FunctionCall(StrictModel):
+    arguments: str
+    name: str
+
+
+class ToolCall(StrictModel):
+    id: str
+    function: FunctionCall
+    type: str
+
+
+class Message(StrictModel):
+    """One chat message; ``content`` must be text (Kibana refuses null and arrays)."""
+
+    role: str
+    content: str
+    name: str | None = None
+    function_call: FunctionCall | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+
+class ToolFunction(Passthrough):
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any]
+    strict: bool | None = None
+
+
+class Tool(Passthrough):
+    """A tool definition; unknown keys pass through to the model server untouched."""
+
+    type: Literal["function"]
+    function: ToolFunction
+
+
+class ToolChoiceFunction(Passthrough):
+    name: str
+
+
+class ToolChoice(Stripping):
+    type: Literal["function"]
+    function: ToolChoiceFunction
+
+
+class FunctionParameters(Passthrough):
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    type: str
+    properties: dict[str, Any]
+    additionalProperties: bool
+    schema_: str = Field(alias="$schema")
+
+
+class FunctionDefinition(Passthrough):
+    """Legacy ``functions`` entry (deprecated by OpenAI in favour of ``tools``)."""
+
+    name: str
+    description: str
+    parameters: FunctionParameters
+
+
+class FunctionCallChoice(Stripping):
+    name: str
+
+
+def _nested(model: type[ToolChoice] | type[FunctionCallChoice], value: object) -> Any:
+    try:
+        return model.model_validate(value)
+    except ValidationError as err:
+        detail = "; ".join(issues_from(err))
+        raise PydanticCustomError(
+            "invalid_union", "Invalid input ({detail})", {"detail": detail}
+        ) from None
+
+
+def _choice(
+    allowed: tuple[str, ...], model: type[ToolChoice] | type[FunctionCallChoice]
+) -> PlainValidator:
+    """A ``"literal" | {object}`` union with one readable message instead of one per branch."""
+    names = ", ".join(f'"{name}"' for name in allowed)
+
+    def validate(value: object) -> object:
+        if isinstance(value, str):
+            if value in allowed:
+                return value
+            raise PydanticCustomError(
+                "invalid_union",
+                "Invalid input: expected one of {names} or an object",
+                {"names": names},
+            )
+        if isinstance(value, Mapping):
+            return _nested(model, value)
+        raise PydanticCustomError(
+            "invalid_union",
+            "Expected string or object, received {received}",
+            {"received": json_type(value)},
+        )
+
+    return PlainValidator(validate)
+
+
+def _stop(value: object) -> str | list[str] | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise PydanticCustomError(
+        "invalid_union",
+        "Expected string or array of strings, received {received}",
+        {"received": json_type(value)},
+    )
+
+
+class InvokeAIParams(_Common):
+    """``invokeAI`` / ``invokeStream`` / ``invokeAsyncIterator``: structured chat params.
+
+    There is no ``max_tokens`` (Kibana's schema has none, so the strict schema rejects it).
+    """
+
+    _nullable: ClassVar[frozenset[str]] = frozenset({"signal", "stop", "response_format"})
+
+    messages: list[Message]
+    model: str | None = None
+    tools: list[Tool] | None = None
+    # typed Any for serialisation only: the value is a str or a ToolChoice
+    tool_choice: Annotated[Any, _choice(("none", "auto", "required"), ToolChoice)] = None
+    functions: list[FunctionDefinition] | None = None
+    # a str or a FunctionCallChoice
+    function_call: Annotated[Any, _choice(("none", "auto"), FunctionCallChoice)] = None
+    n: Number | None = None
+    stop: Annotated[str | list[str] | None, PlainValidator(_stop)] = None
+    temperature: Number | None = None
+    response_format: Any = None
+
+
+class DashboardParams(StrictModel):
+    """``getDashboard``: which saved dashboard to check or create."""
+
+    dashboardId: str
+
+
+SubActionParams = RunParams | StreamParams | InvokeAIParams | DashboardParams
+
+_SCHEMAS: dict[
+    str, type[RunParams] | type[StreamParams] | type[InvokeAIParams] | type[DashboardParams]
+] = {
+    "run": RunParams,
+    "test": RunParams,
+    "stream": StreamParams,
+    "getDashboard": DashboardParams,
+    "invokeAI": InvokeAIParams,
+    "invokeStream": InvokeAIParams,
+    "invokeAsyncIterator": InvokeAIParams,
+}
+
+
+def validate_execute_params(raw: object) -> tuple[str, dict[str, object] | None]:
+    """The framework envelope ``{subAction, subActionParams}``; extra keys are allowed here.
+
+    Returns the sub-action name and its raw params (a dict copy, or None when absent).
+    """
+    if not isinstance(raw, Mapping):
+        raise ConnectorValidationError("params", f"Expected object, received {json_type(raw)}")
+    sub_action = raw.get("subAction")
+    if sub_action is None:
+        raise ConnectorValidationError("params", issue("subAction", "Required"))
+    if not isinstance(sub_action, str):
+        raise ConnectorValidationError(
+            "params", issue("subAction", f"Expected string, received {json_type(sub_action)}")
+        )
+    sub_params = raw.get("subActionParams")
+    if sub_params is None:
+        return sub_action, None
+    if not isinstance(sub_params, Mapping):
+        raise ConnectorValidationError(
+            "params",
+            issue("subActionParams", f"Expected object, received {json_type(sub_params)}"),
+        )
+    return sub_action, dict(sub_params)
+
+
+def validate_sub_action_params(sub_action: str, raw: object) -> SubActionParams:
+    """Validate ``subActionParams`` for a registered sub-action.
+
+    ``raw`` None means ``{}``. Raises SubActionParamsError; an unknown ``sub_action`` raises
+    KeyError, because the executor checks registration (with its own message) beforehand.
+    """
+    schema = _SCHEMAS[sub_action]
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise SubActionParamsError(f"Expected object, received {json_type(raw)}")
+    try:
+        return schema.model_validate(dict(raw))
+    except ValidationError as err:
+        raise SubActionParamsError(join_issues(issues_from(err))) from None
+
+
+def invoke_body(params: InvokeAIParams) -> dict[str, Any]:
+    """The chat body invokeAI/invokeStream send: params minus signal/timeout/telemetry."""
+    body: dict[str, Any] = params.model_dump(
+        mode="json", exclude_none=True, by_alias=True, exclude=set(_NOT_SENT)
+    )
+    return body

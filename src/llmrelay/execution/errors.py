@@ -1,0 +1,155 @@
+"""Upstream failures turned into Kibana's messages (spec §1.5, §2.10, §4.2, §6.3).
+
+Every text here is built from the error alone (status, reason, upstream body, Node-like
+code): never from request headers or bodies, so no secret can leak into a message.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Literal
+
+import orjson
+
+from llmrelay.errors import (
+    ConnectorNotFoundError,
+    ConnectorValidationError,
+    UpstreamError,
+    UpstreamStatusError,
+)
+
+ErrorSource = Literal["user", "framework"]
+
+EXECUTION_FAILED = "an error occurred while running the action"
+
+_AZURE_FUNCTIONS_ERROR = "404 Unrecognized request argument supplied: functions"
+# Kibana's template literal, indentation and all.
+_AZURE_FUNCTIONS_NOTE = (
+    "\n        \n\nFunction support with Azure OpenAI API was added in 2023-07-01-preview."
+    " Update the API version of the Azure OpenAI connector in use\n      "
+)
+
+
+def _reason_phrase(err: UpstreamStatusError) -> str:
+    """The response's reason phrase; HTTP/2 has none, so fall back to the standard one."""
+    if err.reason:
+        return err.reason
+    try:
+        return HTTPStatus(err.status).phrase
+    except ValueError:
+        return ""
+
+
+def _error_body(body: object) -> object:
+    """The upstream error body, parsed when it arrived as JSON text (stream errors)."""
+    if isinstance(body, bytes | bytearray | memoryview | str):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return body
+    return body
+
+
+def _detail(body: object) -> str | None:
+    """``body.error.message``, or ``body.error`` when that is a string (LM Studio)."""
+    parsed = _error_body(body)
+    if not isinstance(parsed, dict):
+        return None
+    error = parsed.get("error")
+    if isinstance(error, dict):
+        message = error.get("message")
+        if isinstance(message, str):
+            return message or None
+        return None if message is None else orjson.dumps(message).decode()
+    if isinstance(error, str):
+        return error or None
+    return None
+
+
+def _sdk_message(err: UpstreamError) -> str:
+    """The message the OpenAI SDK would give: ``<status> <detail>`` for status errors."""
+    if isinstance(err, UpstreamStatusError):
+        detail = _detail(err.body)
+        if detail:
+            return f"{err.status} {detail}"
+    return str(err)
+
+
+def response_error_message(err: UpstreamError) -> str:
+    """Kibana's ``getResponseErrorMessage`` (spec §2.10 rules 1-5)."""
+    if str(err) == _AZURE_FUNCTIONS_ERROR or _sdk_message(err) == _AZURE_FUNCTIONS_ERROR:
+        return f"API Error: {_AZURE_FUNCTIONS_ERROR}{_AZURE_FUNCTIONS_NOTE}"
+    if not isinstance(err, UpstreamStatusError) or not err.status:
+        return f"Unexpected API Error: {err.code or ''} - {str(err) or 'Unknown error'}"
+    detail = _detail(err.body)
+    suffix = f" - {detail}" if detail else ""
+    if err.status == 401:
+        return f"Unauthorized API Error{suffix}"
+    return f"API Error: {_reason_phrase(err)}{suffix}"
+
+
+def framework_error_message(err: UpstreamError) -> str:
+    """The sub-action framework's wrapper: ``Status code: <n|undefined>. Message: ...``."""
+    status = err.status if isinstance(err, UpstreamStatusError) and err.status else "undefined"
+    return f"Status code: {status}. Message: {response_error_message(err)}"
+
+
+def pki_rewrite(message: str) -> str:
+    """Spell out TLS failures of PKI (client certificate) connectors (spec §1.5)."""
+    if "UNABLE_TO_VERIFY_LEAF_SIGNATURE" in message:
+        return (
+            f"Certificate error: {message}. Please check if your PKI certificates are valid"
+            " or adjust SSL verification mode."
+        )
+    if "ERR_TLS_CERT_ALTNAME_INVALID" in message or "ERR_TLS_HANDSHAKE" in message:
+        return (
+            f"TLS handshake failed: {message}. Verify server certificate hostname and CA"
+            " configuration."
+        )
+    return message
+
+
+def error_source_for(err: BaseException, *, sub_action: str) -> ErrorSource:
+    """``errorSource`` of a failed execution (spec §6.3)."""
+    if isinstance(err, ConnectorValidationError | ConnectorNotFoundError):
+        return "user"
+    if (
+        sub_action == "invokeAsyncIterator"
+        and isinstance(err, UpstreamStatusError)
+        and err.status == 429
+    ):
+        return "user"
+    return "framework"
+
+
+def unknown_sub_action_message(sub_action: str, connector_id: str) -> str:
+    """The service message for a sub-action the connector does not register."""
+    return (
+        f'Sub action "{sub_action}" is not registered. Connector id: {connector_id}.'
+        " Connector name: OpenAI. Connector type: .gen-ai"
+    )
+
+
+def _iso(moment: datetime) -> str:
+    """``Date.toISOString()``: UTC, milliseconds, ``Z``."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def event_error_message(
+    message: str, service_message: str | None, retry: bool | str | datetime | None
+) -> str:
+    """The event log's ``error.message`` (spec §4.2)."""
+    text = message
+    if service_message:
+        text += f": {service_message}"
+    if isinstance(retry, datetime):
+        text += f"; retry at {_iso(retry)}"
+    elif isinstance(retry, str) and retry:
+        text += f"; retry at {retry}"
+    elif retry:
+        text += "; retry: true"
+    return text

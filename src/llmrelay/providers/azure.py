@@ -1,0 +1,81 @@
+"""The ``Azure OpenAI`` provider: deployment URLs, ``api-key`` auth."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from llmrelay.domain.events import TokenUsage, UsageSource
+from llmrelay.providers.base import (
+    CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    PreparedCall,
+    async_iterator_body,
+    inject_model_if_missing,
+    json_call,
+    merge_headers,
+    parse_object,
+    set_stream,
+    unchanged_call,
+    usage_from_payload,
+    verbatim_call,
+)
+
+if TYPE_CHECKING:
+    from llmrelay.domain.connectors import Connector
+
+# The three deployment routes, anywhere in the path (custom domains and API gateways
+# included); the route must end the path, so ".../not-completions" does not match.
+DEPLOYMENT_ROUTE = re.compile(
+    r"/openai/deployments/[^/]+/(?:chat/completions|completions|extensions/chat/completions)/?$"
+)
+
+
+def is_deployment_url(url: str) -> bool:
+    """Whether ``url`` targets a chat/completions/extensions route of a deployment."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return False
+    return DEPLOYMENT_ROUTE.search(path) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AzureProvider:
+    api_provider: str = "Azure OpenAI"
+
+    def headers(self, connector: Connector) -> dict[str, str]:
+        """``api-key`` auth; unlike OpenAI/Other a custom ``Authorization`` survives."""
+        api_key = connector.secrets.apiKey
+        auth = {"api-key": api_key} if api_key else {}
+        auth["content-type"] = JSON_CONTENT_TYPE
+        return merge_headers({CONTENT_TYPE: JSON_CONTENT_TYPE}, connector.config.headers, auth)
+
+    def prepare(self, connector: Connector, body: str, *, stream: bool) -> PreparedCall:
+        """Deployment URLs get the stream flag (and the optional default model); others
+        are sent the body unchanged. Azure infers the model from the deployment."""
+        url = connector.config.apiUrl
+        headers = self.headers(connector)
+        sent = parse_object(body)
+        if sent is None:
+            return verbatim_call(url, headers, body)
+        if not is_deployment_url(url):
+            return unchanged_call(url, headers, body, sent)
+        set_stream(sent, stream, request_usage=True)
+        inject_model_if_missing(sent, connector.config.defaultModel)
+        return json_call(url, headers, sent, body)
+
+    def prepare_async_iterator(
+        self, connector: Connector, body: Mapping[str, object], *, default_model: str
+    ) -> PreparedCall:
+        """POST to the configured deployment URL, ``api-version`` query included."""
+        sent = async_iterator_body(
+            body, configured_model=connector.config.defaultModel, default_model=default_model
+        )
+        return json_call(connector.config.apiUrl, self.headers(connector), sent, "")
+
+    def usage_from(self, payload: object, *, source: UsageSource = "response") -> TokenUsage:
+        return usage_from_payload(payload, source=source)

@@ -1,0 +1,67 @@
+"""The ``Other`` provider: OpenAI-compatible servers (llama.cpp, Ollama, LM Studio, vLLM...)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llmrelay.domain.events import TokenUsage, UsageSource
+from llmrelay.providers.base import (
+    CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    PreparedCall,
+    async_iterator_body,
+    inject_model_if_missing,
+    json_call,
+    merge_headers,
+    parse_object,
+    set_stream,
+    strip_tool_params,
+    usage_from_payload,
+    verbatim_call,
+)
+from llmrelay.providers.openai import bearer_headers, sdk_chat_url
+
+if TYPE_CHECKING:
+    from llmrelay.domain.connectors import Connector
+
+
+@dataclass(frozen=True, slots=True)
+class OtherProvider:
+    api_provider: str = "Other"
+
+    def headers(self, connector: Connector) -> dict[str, str]:
+        return merge_headers(
+            {CONTENT_TYPE: JSON_CONTENT_TYPE},
+            connector.config.headers,
+            bearer_headers(connector.secrets.apiKey),
+        )
+
+    def prepare(self, connector: Connector, body: str, *, stream: bool) -> PreparedCall:
+        """Always ``stream = S``; never ``stream_options`` (compatible servers may reject it).
+
+        Deviation (c): the default model is injected on every path when the body names
+        none; Kibana's run/test/invokeAI path skips it, and servers such as Ollama then fail.
+        """
+        url = connector.config.apiUrl
+        headers = self.headers(connector)
+        sent = parse_object(body)
+        if sent is None:
+            return verbatim_call(url, headers, body)
+        set_stream(sent, stream, request_usage=False)
+        inject_model_if_missing(sent, connector.config.defaultModel)
+        strip_tool_params(sent)
+        return json_call(url, headers, sent, body)
+
+    def prepare_async_iterator(
+        self, connector: Connector, body: Mapping[str, object], *, default_model: str
+    ) -> PreparedCall:
+        sent = async_iterator_body(
+            body, configured_model=connector.config.defaultModel, default_model=default_model
+        )
+        url = sdk_chat_url(connector.config.apiUrl)
+        return json_call(url, self.headers(connector), sent, "")
+
+    def usage_from(self, payload: object, *, source: UsageSource = "response") -> TokenUsage:
+        return usage_from_payload(payload, source=source)

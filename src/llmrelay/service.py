@@ -1,0 +1,322 @@
+"""Relay: the service as a library. Composes settings, store, event log and executor.
+
+The web app and the CLI are thin adapters over this; so is a Python user who wants the
+whole service (stored connectors, encrypted secrets, event log) without HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from llmrelay.domain.connectors import (
+    GEN_AI,
+    Connector,
+    ConnectorSecrets,
+    config_to_dict,
+    secrets_to_dict,
+    validate_config,
+    validate_secrets,
+)
+from llmrelay.domain.event_documents import execute_document, start_document
+from llmrelay.domain.events import ExecutionRecord
+from llmrelay.errors import (
+    ConfigurationError,
+    ConnectorError,
+    ConnectorNotFoundError,
+    ConnectorValidationError,
+)
+from llmrelay.execution.executor import DashboardAccess, Executor
+from llmrelay.execution.results import ExecutionContext, ExecutionResult
+from llmrelay.settings import Settings
+from llmrelay.store import Store, open_store
+from llmrelay.store.connectors import StoredConnector
+from llmrelay.store.event_writer import EventWriter
+from llmrelay.store.spool import Spool
+
+log = logging.getLogger("llmrelay.service")
+
+CONNECTOR_TYPE = {
+    "id": GEN_AI,
+    "name": "OpenAI",
+    "enabled": True,
+    "enabled_in_config": True,
+    "enabled_in_license": True,
+    "minimum_license_required": "enterprise",
+    "supported_feature_ids": [
+        "generativeAIForSecurity",
+        "generativeAIForObservability",
+        "generativeAIForSearchPlayground",
+    ],
+    "is_system_action_type": False,
+    "is_deprecated": False,
+}
+
+
+class ConnectorBadRequestError(ConnectorError):
+    """A request about connectors that Kibana answers with 400 (not a validation error)."""
+
+
+class ConnectorTypeDisabledError(ConnectorError):
+    """The type is not in ``xpack.actions.enabledActionTypes`` (Kibana answers 403)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorView:
+    """What the API shows of a connector: never its secrets."""
+
+    id: str
+    name: str
+    connector_type_id: str
+    config: Mapping[str, object] | None
+    is_preconfigured: bool
+    is_missing_secrets: bool | None = None
+
+    def to_api(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "id": self.id,
+            "name": self.name,
+            "connector_type_id": self.connector_type_id,
+        }
+        if self.config is not None:
+            body["config"] = dict(self.config)
+        body["is_preconfigured"] = self.is_preconfigured
+        body["is_deprecated"] = False
+        if self.is_missing_secrets is not None:
+            body["is_missing_secrets"] = self.is_missing_secrets
+        body["is_system_action"] = False
+        body["is_connector_type_deprecated"] = False
+        return body
+
+
+class _EventLogSink:
+    """Turns execution records into Kibana event documents on the writer's queue."""
+
+    def __init__(self, writer: EventWriter, *, server_uuid: str, version: str) -> None:
+        self._writer = writer
+        self._server = {"server_uuid": server_uuid, "version": version}
+
+    def started(self, record: ExecutionRecord) -> None:
+        self._writer.submit(start_document(record, **self._server))
+
+    def finished(self, record: ExecutionRecord) -> None:
+        self._writer.submit(execute_document(record, **self._server))
+
+
+class Relay:
+    """The service: stored connectors, preconfigured ones, execution and the event log."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        writer: EventWriter,
+        *,
+        dashboard_access: DashboardAccess | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.writer = writer
+        sink = _EventLogSink(writer, server_uuid=settings.server_uuid, version=settings.version)
+        self.executor = Executor(settings.actions, sink=sink, dashboard_access=dashboard_access)
+        self.preconfigured = _load_preconfigured(settings)
+        # (space, id) -> (store version, validated connector); no DB I/O on a cache hit
+        self._cache: dict[tuple[str, str], tuple[int, Connector]] = {}
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, settings: Settings, *, dashboard_access: DashboardAccess | None = None
+    ) -> AsyncIterator[Relay]:
+        if not settings.encryption_key:
+            raise ConfigurationError(
+                "Unable to create actions client because the Encrypted Saved Objects plugin is "
+                "missing encryption key. Please set xpack.encryptedSavedObjects.encryptionKey "
+                "in the kibana.yml or use the bin/kibana-encryption-keys command."
+            )
+        store = await open_store(settings.database_url, encryption_key=settings.encryption_key)
+        writer = EventWriter(store.events.write, spool=Spool(settings.spool_path))
+        relay = cls(settings, store, writer, dashboard_access=dashboard_access)
+        await writer.start()
+        try:
+            yield relay
+        finally:
+            await relay.executor.close()
+            await writer.stop()
+            await store.close()
+
+    # --- connectors --------------------------------------------------------------------
+    async def list_connectors(self, space_id: str) -> list[ConnectorView]:
+        stored = await self.store.connectors.list(space_id)
+        views = [_stored_view(c) for c in stored]
+        views.extend(
+            _preconfigured_view(c, self._exposes(c.id)) for c in self.preconfigured.values()
+        )
+        return sorted(views, key=lambda v: (v.name.lower(), v.id))
+
+    async def get_connector(self, space_id: str, connector_id: str) -> ConnectorView:
+        pre = self.preconfigured.get(connector_id)
+        if pre is not None:
+            return _preconfigured_view(pre, self._exposes(connector_id))
+        stored = await self.store.connectors.get(space_id, connector_id)
+        return _stored_view(stored)
+
+    async def create_connector(
+        self, space_id: str, body: Mapping[str, object], *, connector_id: str | None = None
+    ) -> ConnectorView:
+        type_id = body.get("connector_type_id")
+        if connector_id is not None and connector_id in self.preconfigured:
+            raise ConnectorBadRequestError(
+                f"This {connector_id} already exists in a preconfigured action."
+            )
+        if type_id != GEN_AI:
+            raise ConnectorBadRequestError(f'Connector type "{type_id}" is not registered.')
+        config = validate_config(body.get("config", {}), self.settings.actions)
+        secrets = validate_secrets(body.get("secrets", {}), config)
+        self._ensure_enabled(GEN_AI)
+        stored = await self.store.connectors.create(
+            space_id=space_id,
+            id=connector_id,
+            name=_name(body),
+            connector_type_id=GEN_AI,
+            config=config_to_dict(config),
+            secrets=dict(secrets_to_dict(secrets)),
+        )
+        return _stored_view(stored)
+
+    async def update_connector(
+        self, space_id: str, connector_id: str, body: Mapping[str, object]
+    ) -> ConnectorView:
+        if connector_id in self.preconfigured:
+            raise ConnectorBadRequestError(
+                f"Preconfigured action {connector_id} can not be updated."
+            )
+        config = validate_config(body.get("config", {}), self.settings.actions)
+        secrets = validate_secrets(body.get("secrets", {}), config)
+        stored = await self.store.connectors.update(
+            space_id,
+            connector_id,
+            name=_name(body),
+            config=config_to_dict(config),
+            secrets=dict(secrets_to_dict(secrets)),
+        )
+        self._cache.pop((space_id, connector_id), None)
+        return _stored_view(stored)
+
+    async def delete_connector(self, space_id: str, connector_id: str) -> None:
+        if connector_id in self.preconfigured:
+            raise ConnectorBadRequestError(
+                f"Preconfigured action {connector_id} is not allowed to delete."
+            )
+        await self.store.connectors.delete(space_id, connector_id)
+        self._cache.pop((space_id, connector_id), None)
+
+    async def resolve(self, space_id: str, connector_id: str) -> Connector:
+        """The validated connector for an execution, from the cache when current."""
+        pre = self.preconfigured.get(connector_id)
+        if pre is not None:
+            return pre
+        key = (space_id, connector_id)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached[1]
+        stored = await self.store.connectors.get(space_id, connector_id)
+        connector = self._runtime_connector(stored)
+        self._cache[key] = (stored.version, connector)
+        return connector
+
+    # --- execution ---------------------------------------------------------------------
+    async def execute(
+        self, space_id: str, connector_id: str, params: object, context: ExecutionContext
+    ) -> ExecutionResult:
+        connector = await self.resolve(space_id, connector_id)
+        return await self.executor.execute_params(connector, params, context=context)
+
+    # --- helpers -----------------------------------------------------------------------
+    def _exposes(self, connector_id: str) -> bool:
+        entry = self.settings.preconfigured.get(connector_id)
+        return bool(entry and entry.exposeConfig)
+
+    def _ensure_enabled(self, type_id: str) -> None:
+        if not self.settings.actions.action_type_enabled(type_id):
+            raise ConnectorTypeDisabledError(
+                f'action type "{type_id}" is not enabled in the Kibana config '
+                "xpack.actions.enabledActionTypes"
+            )
+
+    def _runtime_connector(self, stored: StoredConnector) -> Connector:
+        """Re-validate what the store holds (Kibana validates at execution time too)."""
+        config = validate_config(stored.config, self.settings.actions)
+        secrets = (
+            validate_secrets(stored.secrets, config)
+            if not stored.is_missing_secrets
+            else ConnectorSecrets()
+        )
+        return Connector(
+            id=stored.id,
+            name=stored.name,
+            config=config,
+            secrets=secrets,
+            connector_type_id=stored.connector_type_id,
+        )
+
+
+def _name(body: Mapping[str, object]) -> str:
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ConnectorValidationError("connector", "[name]: must be a non-empty string")
+    return name
+
+
+def _stored_view(stored: StoredConnector) -> ConnectorView:
+    return ConnectorView(
+        id=stored.id,
+        name=stored.name,
+        connector_type_id=stored.connector_type_id,
+        config=stored.config,
+        is_preconfigured=False,
+        is_missing_secrets=stored.is_missing_secrets,
+    )
+
+
+def _preconfigured_view(connector: Connector, expose: bool) -> ConnectorView:
+    return ConnectorView(
+        id=connector.id,
+        name=connector.name,
+        connector_type_id=connector.connector_type_id,
+        config=config_to_dict(connector.config) if expose else None,
+        is_preconfigured=True,
+    )
+
+
+def _load_preconfigured(settings: Settings) -> dict[str, Connector]:
+    """Validate every ``xpack.actions.preconfigured`` entry once, at start-up."""
+    loaded: dict[str, Connector] = {}
+    for connector_id, entry in settings.preconfigured.items():
+        try:
+            connector = Connector.from_kibana(
+                {
+                    "name": entry.name,
+                    "actionTypeId": entry.actionTypeId,
+                    "config": entry.config,
+                    "secrets": entry.secrets,
+                },
+                settings=settings.actions,
+                id=connector_id,
+            )
+        except ConnectorValidationError as err:
+            raise ConfigurationError(f"xpack.actions.preconfigured.{connector_id}: {err}") from None
+        loaded[connector_id] = Connector(
+            id=connector.id,
+            name=connector.name,
+            config=connector.config,
+            secrets=connector.secrets,
+            connector_type_id=connector.connector_type_id,
+            is_preconfigured=True,
+        )
+    return loaded
+
+
+__all__ = ["CONNECTOR_TYPE", "ConnectorNotFoundError", "ConnectorView", "Relay"]

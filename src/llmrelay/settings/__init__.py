@@ -1,0 +1,254 @@
+"""Service settings: kibana.yml-style file, environment, CLI overrides -> one frozen object.
+
+Read once by the web app or the CLI at start-up (``load_settings``), never at import
+time; lower layers receive plain values (``Settings.actions`` is the ``ActionsSettings``
+the transport and executor already take). Nothing here is global, so two differently
+configured ``Settings`` live side by side. Every problem becomes one ``ConfigurationError``
+naming the setting by its dotted Kibana name and never quoting a secret value.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from llmrelay.domain.actions_settings import ActionsSettings, parse_duration_ms
+from llmrelay.errors import ConfigurationError
+from llmrelay.settings.sources import (
+    FIELD_KEYS,
+    Given,
+    from_environment,
+    from_file,
+    from_overrides,
+)
+
+__all__ = [
+    "DEFAULT_HOME",
+    "PreconfiguredConnector",
+    "Settings",
+    "load_settings",
+]
+
+DEFAULT_HOME = ".llmrelay"
+MIN_ENCRYPTION_KEY_LENGTH = 32
+INVALID_CONNECTOR_IDS = frozenset({"", "__proto__", "constructor"})
+
+_FIELD_NAMES = {
+    **FIELD_KEYS,
+    "home": "LLMRELAY_HOME",
+    "admin_password": "LLMRELAY_ADMIN_PASSWORD",
+    "preconfigured": "xpack.actions.preconfigured",
+}
+_OURS_IN_ACTIONS = {
+    "defaultModel": "llmrelay.defaultModel",
+    "defaultTimeoutMs": "llmrelay.defaultTimeout",
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PreconfiguredConnector(_Frozen):
+    """One ``xpack.actions.preconfigured`` entry; its secrets never leave memory."""
+
+    name: str
+    actionTypeId: str
+    config: dict[str, object] = Field(default_factory=dict)
+    secrets: dict[str, object] = Field(default_factory=dict, repr=False)
+    exposeConfig: bool = False
+
+    @field_validator("name", "actionTypeId")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class Settings(_Frozen):
+    """Everything the service is configured with; built by ``load_settings``."""
+
+    home: Path
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = Field(default=5601, ge=0, le=65535)
+    encryption_key: str | None = Field(default=None, repr=False)
+    admin_password: str | None = Field(default=None, repr=False)
+    actions: ActionsSettings = Field(default_factory=ActionsSettings)
+    preconfigured: dict[str, PreconfiguredConnector] = Field(default_factory=dict)
+    server_uuid: str
+    version: str
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _key_length(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < MIN_ENCRYPTION_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_ENCRYPTION_KEY_LENGTH} characters long")
+        return value
+
+    @field_validator("host", "database_url")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("preconfigured", mode="before")
+    @classmethod
+    def _connector_ids(cls, value: object) -> object:
+        if isinstance(value, Mapping):
+            for connector_id in value:
+                if connector_id in INVALID_CONNECTOR_IDS:
+                    raise ValueError(f"invalid preconfigured connector id {connector_id!r}")
+        return value
+
+    @field_validator("server_uuid")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ValueError("must be a UUID") from None
+
+    @property
+    def spool_path(self) -> Path:
+        """Where the event writer spills events while the store is unavailable."""
+        return self.home / "spool" / "events.jsonl"
+
+    def ensure_home(self) -> None:
+        """Create the data directory and persist ``server_uuid`` so restarts keep it.
+
+        Called by the web app or CLI at start-up; ``load_settings`` itself writes nothing.
+        """
+        uuid_file = self.home / "uuid"
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            if uuid_file.exists() and uuid_file.read_text("utf-8").strip() == self.server_uuid:
+                return
+            tmp = uuid_file.with_name("uuid.tmp")
+            tmp.write_text(self.server_uuid + "\n", "utf-8")
+            os.replace(tmp, uuid_file)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"LLMRELAY_HOME: cannot write the data directory {self.home}: {exc.strerror}"
+            ) from None
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Settings:
+    """Build ``Settings``: overrides (CLI flags) > environment > file > defaults.
+
+    ``environ`` defaults to ``os.environ`` (read now, not at import). ``overrides`` keys
+    are ``Settings`` field names (``port``, ``home``...) or dotted kibana.yml names; a
+    ``None`` value means "not given". ``config_file`` defaults to ``$LLMRELAY_CONFIG``.
+    """
+    env = dict(os.environ if environ is None else environ)
+    given = dict(overrides or {})
+    if config_file is None and env.get("LLMRELAY_CONFIG"):
+        config_file = Path(env["LLMRELAY_CONFIG"])
+
+    merged: dict[str, Given] = {}
+    if config_file is not None:
+        merged.update(from_file(config_file))
+    merged.update(from_environment(env))
+    merged.update(from_overrides(given))
+
+    home_value = given.get("home") or env.get("LLMRELAY_HOME") or DEFAULT_HOME
+    home = Path(str(home_value)).expanduser().absolute()
+    data = _settings_data(merged, home)
+    data["home"] = home
+    data["admin_password"] = given.get("admin_password") or env.get("LLMRELAY_ADMIN_PASSWORD")
+    data["version"] = given.get("version") or _package_version()
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, merged) from None
+
+
+# --- assembly -------------------------------------------------------------------
+
+
+def _settings_data(merged: Mapping[str, Given], home: Path) -> dict[str, Any]:
+    actions: dict[str, Any] = {}
+    data: dict[str, Any] = {"actions": actions}
+    for key, given in merged.items():
+        if key == "xpack.actions.preconfigured":
+            data["preconfigured"] = given.value
+        elif key.startswith("xpack.actions."):
+            *parents, leaf = key.removeprefix("xpack.actions.").split(".")
+            node = actions
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = given.value
+        elif key == "llmrelay.defaultModel":
+            actions["defaultModel"] = given.value
+        elif key == "llmrelay.defaultTimeout":
+            try:
+                actions["defaultTimeoutMs"] = parse_duration_ms(given.value)
+            except ValueError as exc:
+                raise ConfigurationError(f"{key}: {exc} ({given.source})") from None
+        else:
+            field = next(name for name, dotted in FIELD_KEYS.items() if dotted == key)
+            data[field] = given.value
+    data.setdefault("database_url", f"sqlite+aiosqlite:///{home / 'llmrelay.db'}")
+    if "server_uuid" not in data:
+        data["server_uuid"] = _stored_uuid(home) or str(uuid.uuid4())
+    return data
+
+
+def _stored_uuid(home: Path) -> str | None:
+    try:
+        text = (home / "uuid").read_text("utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        raise ConfigurationError(f"server.uuid: cannot read {home / 'uuid'}") from None
+    return text or None
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("llmrelay")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+def _explain(exc: ValidationError, merged: Mapping[str, Given]) -> ConfigurationError:
+    """One message naming each bad setting by its dotted name; inputs are never quoted."""
+    lines = []
+    for error in exc.errors(include_url=False, include_context=False, include_input=False):
+        key = _dotted(error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        source = next(
+            (merged[k].source for k in sorted(merged, key=len, reverse=True) if _under(key, k)),
+            None,
+        )
+        lines.append(f"{key}: {message}" + (f" ({source})" if source else ""))
+    return ConfigurationError("; ".join(lines))
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    head, *rest = loc
+    if head == "actions" and rest and rest[0] in _OURS_IN_ACTIONS:
+        return _OURS_IN_ACTIONS[str(rest[0])]
+    base = "xpack.actions" if head == "actions" else _FIELD_NAMES.get(str(head), str(head))
+    for part in rest:
+        base += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return base
+
+
+def _under(key: str, setting: str) -> bool:
+    return key == setting or key.startswith((setting + ".", setting + "["))

@@ -1,0 +1,40 @@
+"""Persistence: connectors (secrets encrypted), users and API keys, the event log.
+
+The only package that touches the database driver. It may import ``llmrelay.domain`` and
+``llmrelay.errors``, nothing above.
+"""
+
+from llmrelay.store.connectors import ConnectorRepository, StoredConnector
+from llmrelay.store.db import Store, create_engine, default_url, open_store
+from llmrelay.store.events import EventRepository, InvalidEventError
+from llmrelay.store.users import (
+    ROLES,
+    ApiKey,
+    ApiKeyNotFoundError,
+    Grant,
+    UnknownRoleError,
+    User,
+    UserExistsError,
+    UserNotFoundError,
+    UserRepository,
+)
+
+__all__ = [
+    "ROLES",
+    "ApiKey",
+    "ApiKeyNotFoundError",
+    "ConnectorRepository",
+    "EventRepository",
+    "Grant",
+    "InvalidEventError",
+    "Store",
+    "StoredConnector",
+    "UnknownRoleError",
+    "User",
+    "UserExistsError",
+    "UserNotFoundError",
+    "UserRepository",
+    "create_engine",
+    "default_url",
+    "open_store",
+]

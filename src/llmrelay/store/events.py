@@ -1,0 +1,264 @@
+"""The event log: Kibana event documents, idempotent by ``event.id``, with usage rollups.
+
+Each document is kept whole (orjson text) next to the columns queries need. Rollups per
+minute, hour and day are updated in the same transaction as the insert, from the ``execute``
+documents that were actually new, so replays (spool files, retries) never double-count and
+the dashboard reads rollups only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+import orjson
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from llmrelay.errors import StoreError
+from llmrelay.store.schema import ROLLUP_KEY, ROLLUP_SUMS, events, usage_rollups
+from llmrelay.store.sql import (
+    insert_adding_on_conflict,
+    insert_ignoring_conflicts,
+    reading,
+    writing,
+)
+
+Interval = Literal["minute", "hour", "day"]
+GroupBy = Literal["user", "connector", "model"]
+INTERVALS: tuple[Interval, ...] = get_args(Interval)
+_GROUP_COLUMNS = {"user": "user_name", "connector": "connector_id", "model": "model"}
+_REPORTED = ("response", "stream")
+_CHUNK = 500  # rows per statement: well under SQLite's bound-parameter limit
+
+
+class InvalidEventError(StoreError, ValueError):
+    """A document lacks what the log needs (``event.id``, ``@timestamp``)."""
+
+
+def floor_to(moment: datetime, interval: Interval) -> datetime:
+    """Start of the UTC bucket containing ``moment``."""
+    if interval == "minute":
+        return moment.replace(second=0, microsecond=0)
+    if interval == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def iso(moment: datetime) -> str:
+    """Kibana-style ISO timestamp: milliseconds and ``Z``."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _get(doc: Mapping[str, Any], *path: str) -> Any:
+    value: Any = doc
+    for part in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    row: dict[str, object]
+    doc: Mapping[str, Any]
+    timestamp: datetime
+
+
+def _parse(doc: Mapping[str, Any]) -> _Parsed:
+    event_id = _get(doc, "event", "id")
+    if not isinstance(event_id, str) or not event_id:
+        raise InvalidEventError("event document without a string event.id")
+    try:
+        timestamp = datetime.fromisoformat(str(doc["@timestamp"]))
+    except (KeyError, ValueError):
+        raise InvalidEventError(f"event {event_id}: missing or invalid @timestamp") from None
+    if timestamp.tzinfo is None:
+        raise InvalidEventError(f"event {event_id}: @timestamp has no time zone")
+    spaces = _get(doc, "kibana", "space_ids")
+    row: dict[str, object] = {
+        "event_id": event_id,
+        "timestamp": timestamp,
+        "space_id": spaces[0] if isinstance(spaces, list) and spaces else "default",
+        "connector_id": str(_get(doc, "kibana", "action", "id") or ""),
+        "action": str(_get(doc, "event", "action") or ""),
+        "outcome": _get(doc, "event", "outcome"),
+        "user_name": _get(doc, "user", "name"),
+        "document": orjson.dumps(doc).decode(),
+    }
+    return _Parsed(row, doc, timestamp)
+
+
+def _rollup_rows(parsed: Sequence[_Parsed]) -> list[dict[str, object]]:
+    """Summed rollup rows (per interval) for the given ``execute`` documents."""
+    sums: defaultdict[tuple[object, ...], list[int]] = defaultdict(lambda: [0] * len(ROLLUP_SUMS))
+    for item in parsed:
+        usage = _get(item.doc, "kibana", "action", "execution", "gen_ai", "usage") or {}
+        source = _get(item.doc, "llmrelay", "usage_source")
+        failed = item.row["outcome"] != "success"
+        values = (
+            _int(_get(usage, "prompt_tokens")),
+            _int(_get(usage, "completion_tokens")),
+            _int(_get(usage, "total_tokens")),
+            1,
+            1 if failed else 0,
+        )
+        for interval in INTERVALS:
+            key = (
+                interval,
+                floor_to(item.timestamp, interval),
+                item.row["space_id"],
+                item.row["connector_id"],
+                str(_get(item.doc, "llmrelay", "model") or ""),
+                str(item.row["user_name"] or ""),
+                str(source or ("missing" if not usage else "response")),
+            )
+            total = sums[key]
+            for i, value in enumerate(values):
+                total[i] += value
+    return [
+        dict(zip(ROLLUP_KEY, key, strict=True)) | dict(zip(ROLLUP_SUMS, vals, strict=True))
+        for key, vals in sums.items()
+    ]
+
+
+class EventRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def write(self, documents: Sequence[Mapping[str, object]]) -> int:
+        """Insert new documents (by ``event.id``); returns how many were new."""
+        unique: dict[str, _Parsed] = {}
+        for doc in documents:
+            parsed = _parse(doc)
+            unique.setdefault(str(parsed.row["event_id"]), parsed)
+        if not unique:
+            return 0
+        items = list(unique.values())
+        inserted: set[str] = set()
+        async with writing(self._engine) as conn:
+            stmt = insert_ignoring_conflicts(conn, events, ["event_id"]).returning(
+                events.c.event_id
+            )
+            for start in range(0, len(items), _CHUNK):
+                rows = [item.row for item in items[start : start + _CHUNK]]
+                result = await conn.execute(stmt, rows)
+                inserted.update(result.scalars().all())
+            new_executes = [
+                item
+                for item in items
+                if item.row["event_id"] in inserted and item.row["action"] == "execute"
+            ]
+            rollups = _rollup_rows(new_executes)
+            if rollups:
+                upsert = insert_adding_on_conflict(conn, usage_rollups, ROLLUP_KEY, ROLLUP_SUMS)
+                for start in range(0, len(rollups), _CHUNK):
+                    await conn.execute(upsert, rollups[start : start + _CHUNK])
+        return len(inserted)
+
+    async def find(
+        self,
+        *,
+        space_id: str,
+        connector_id: str,
+        page: int = 1,
+        per_page: int = 10,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        action: str | None = None,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """A page of one connector's documents, newest first, and the total count.
+
+        ``start`` is inclusive, ``end`` exclusive; ``action`` filters on ``event.action``.
+        """
+        if page < 1 or per_page < 1:
+            raise ValueError("page and per_page must be >= 1")
+        conditions: list[ColumnElement[bool]] = [
+            events.c.space_id == space_id,
+            events.c.connector_id == connector_id,
+        ]
+        if start is not None:
+            conditions.append(events.c.timestamp >= start)
+        if end is not None:
+            conditions.append(events.c.timestamp < end)
+        if action is not None:
+            conditions.append(events.c.action == action)
+        where = and_(*conditions)
+        query = (
+            select(events.c.document)
+            .where(where)
+            .order_by(events.c.timestamp.desc(), events.c.seq.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+        async with reading(self._engine) as conn:
+            total = await conn.scalar(select(func.count()).select_from(events).where(where))
+            docs = (await conn.execute(query)).scalars().all()
+        return int(total or 0), [orjson.loads(doc) for doc in docs]
+
+    async def usage(
+        self,
+        *,
+        space_id: str,
+        start: datetime,
+        end: datetime,
+        interval: Interval,
+        group_by: GroupBy | None,
+        connector_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Token usage per bucket (and group) from the rollups.
+
+        Buckets are those starting in ``[floor(start), end)``. ``key`` is the user name,
+        connector id or model (None when unknown, or when ``group_by`` is None).
+        """
+        if interval not in INTERVALS:
+            raise ValueError(f"interval must be one of {INTERVALS}")
+        r = usage_rollups.c
+        key_column = r[_GROUP_COLUMNS[group_by]] if group_by else None
+        conditions = [
+            r.interval == interval,
+            r.space_id == space_id,
+            r.bucket >= floor_to(start, interval),
+            r.bucket < end,
+        ]
+        if connector_id is not None:
+            conditions.append(r.connector_id == connector_id)
+        zero = 0
+        columns: list[Any] = [
+            r.bucket,
+            *(func.sum(r[name]).label(name) for name in ROLLUP_SUMS),
+            func.sum(case((r.usage_source == "estimated", r.total_tokens), else_=zero)).label(
+                "estimated_tokens"
+            ),
+            func.sum(case((r.usage_source.in_(_REPORTED), r.total_tokens), else_=zero)).label(
+                "reported_tokens"
+            ),
+        ]
+        group: list[Any] = [r.bucket]
+        if key_column is not None:
+            columns.append(key_column.label("key"))
+            group.append(key_column)
+        query = select(*columns).where(and_(*conditions)).group_by(*group).order_by(*group)
+        async with reading(self._engine) as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        names = (*ROLLUP_SUMS, "estimated_tokens", "reported_tokens")
+        return [
+            {
+                "bucket": iso(row["bucket"]),
+                "key": (row["key"] or None) if key_column is not None else None,
+                **{name: int(row[name] or 0) for name in names},
+            }
+            for row in rows
+        ]
+
+    async def count(self) -> int:
+        async with reading(self._engine) as conn:
+            return int(await conn.scalar(select(func.count()).select_from(events)) or 0)

@@ -1,0 +1,188 @@
+"""Tables of the store (SQLAlchemy Core), portable between SQLite and PostgreSQL.
+
+Times are stored as integer microseconds since the epoch (UTC) through :class:`UtcDateTime`:
+sortable, exact and identical on every dialect. JSON (connector config, event documents) is
+stored as text written by orjson.
+
+These are the tables as of the latest migration. Migration 1 creates them from here; when a
+later migration changes a table, freeze its old definition inside that migration first.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC ``datetime`` <-> integer microseconds since the epoch."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use an aware UTC datetime")
+        return (value - _EPOCH) // timedelta(microseconds=1)
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return _EPOCH + timedelta(microseconds=value)
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid); PostgreSQL gets a bigint.
+_AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(200), nullable=False),
+    Column("applied_at", UtcDateTime, nullable=False),
+)
+
+connectors = Table(
+    "connectors",
+    metadata,
+    Column("space_id", String(255), nullable=False),
+    Column("id", String(255), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("connector_type_id", String(255), nullable=False),
+    Column("config", Text, nullable=False),  # canonical JSON, in clear (bound as AAD)
+    Column("secrets", LargeBinary, nullable=False),  # secretbox blob, never plaintext
+    Column("is_missing_secrets", Boolean, nullable=False, default=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    PrimaryKeyConstraint("space_id", "id", name="pk_connectors"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("password_hash", String(255), nullable=False),  # scrypt$... (never the password)
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+user_grants = Table(
+    "user_grants",
+    metadata,
+    Column(
+        "user_name",
+        String(255),
+        ForeignKey("users.name", ondelete="CASCADE", name="fk_user_grants_user"),
+        nullable=False,
+    ),
+    Column("role", String(64), nullable=False),
+    Column("space", String(255), nullable=False),  # "*" = every space
+    PrimaryKeyConstraint("user_name", "role", "space", name="pk_user_grants"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column(
+        "owner",
+        String(255),
+        ForeignKey("users.name", ondelete="CASCADE", name="fk_api_keys_owner"),
+        nullable=True,
+    ),
+    Column("secret_hash", LargeBinary(32), nullable=False),  # HMAC-SHA256 under the pepper
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_key_grants = Table(
+    "api_key_grants",
+    metadata,
+    Column(
+        "api_key_id",
+        String(64),
+        ForeignKey("api_keys.id", ondelete="CASCADE", name="fk_api_key_grants_key"),
+        nullable=False,
+    ),
+    Column("role", String(64), nullable=False),
+    Column("space", String(255), nullable=False),
+    PrimaryKeyConstraint("api_key_id", "role", "space", name="pk_api_key_grants"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", _AutoId, primary_key=True, autoincrement=True),
+    Column("event_id", String(255), nullable=False, unique=True),
+    Column("timestamp", UtcDateTime, nullable=False),  # the document's @timestamp
+    Column("space_id", String(255), nullable=False),
+    Column("connector_id", String(255), nullable=False),
+    Column("action", String(64), nullable=False),  # event.action
+    Column("outcome", String(16), nullable=True),
+    Column("user_name", String(255), nullable=True),
+    Column("document", Text, nullable=False),  # the Kibana event document (orjson)
+)
+Index(
+    "ix_events_space_connector_time", events.c.space_id, events.c.connector_id, events.c.timestamp
+)
+Index("ix_events_space_time", events.c.space_id, events.c.timestamp)
+
+ROLLUP_KEY = (
+    "interval",
+    "bucket",
+    "space_id",
+    "connector_id",
+    "model",
+    "user_name",
+    "usage_source",
+)
+ROLLUP_SUMS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "executions",
+    "failures",
+)
+
+usage_rollups = Table(
+    "usage_rollups",
+    metadata,
+    Column("interval", String(8), nullable=False),  # minute | hour | day
+    Column("bucket", UtcDateTime, nullable=False),  # start of the bucket
+    Column("space_id", String(255), nullable=False),
+    Column("connector_id", String(255), nullable=False),
+    Column("model", String(255), nullable=False),  # "" when unknown (keys cannot be NULL)
+    Column("user_name", String(255), nullable=False),  # "" when unknown
+    Column("usage_source", String(16), nullable=False),
+    *(Column(name, BigInteger, nullable=False, default=0) for name in ROLLUP_SUMS),
+    PrimaryKeyConstraint(*ROLLUP_KEY, name="pk_usage_rollups"),
+)
+Index(
+    "ix_usage_rollups_space_bucket",
+    usage_rollups.c.interval,
+    usage_rollups.c.space_id,
+    usage_rollups.c.bucket,
+)

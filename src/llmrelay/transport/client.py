@@ -1,0 +1,496 @@
+"""The one outbound HTTP stack: every call of every sub-action goes through it.
+
+Per request: URL assertion and allow-list (also on each redirect hop), normalisation,
+``{}`` for empty bodies, proxy decision, TLS context (cached), one pooled aiohttp session,
+timeout and response-size limits, and translation of every library exception into the
+``llmrelay.errors`` tree (:func:`translate_error`, the only place that knows aiohttp's,
+ssl's and the OS's exceptions). Proxy TLS limits are documented in
+:mod:`llmrelay.transport.proxy`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import logging
+import socket
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from http import HTTPStatus
+from types import TracebackType
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+
+from llmrelay.domain.actions_settings import ActionsSettings
+from llmrelay.domain.pki import PkiMaterial
+from llmrelay.domain.urls import UrlError, assert_url, canonical_origin, hostname_of, normalise_url
+from llmrelay.errors import (
+    ConfigurationError,
+    LlmrelayError,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamForbiddenHostError,
+    UpstreamProtocolError,
+    UpstreamProxyError,
+    UpstreamTimeoutError,
+    UpstreamTLSError,
+)
+from llmrelay.transport.proxy import ProxyPolicy
+from llmrelay.transport.redact import is_sensitive, redact_headers, redact_url
+from llmrelay.transport.tls import TlsContexts, build_context, policy_for_mode
+
+__all__ = ["OutboundClient", "UpstreamResponse", "translate_error"]
+
+logger = logging.getLogger("llmrelay.transport")
+
+MAX_REDIRECTS = 10
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_BODY_HEADERS = frozenset({"content-type", "content-length", "transfer-encoding"})
+_NO_TIMEOUTS = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
+
+
+def _forbidden_message(url: str) -> str:
+    return (
+        "error configuring connector action: error validating url: "
+        f'target url "{url}" is not added to the Kibana config xpack.actions.allowedHosts'
+    )
+
+
+class UpstreamResponse:
+    """An upstream answer whose body has not been read yet; release it when done."""
+
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        *,
+        url: str,
+        request_body_bytes: int,
+        deadline: float,
+        timeout_ms: int,
+        max_content_length: int,
+    ) -> None:
+        self._response = response
+        self.status: int = response.status
+        self.reason: str = response.reason or _phrase(response.status)
+        self.headers: Mapping[str, str] = response.headers
+        self.url = url
+        self.request_body_bytes = request_body_bytes
+        self._deadline = deadline
+        self._timeout_ms = timeout_ms
+        self._limit = max_content_length
+        self._released = False
+
+    async def read(self) -> bytes:
+        """The whole body, within the request's timeout and the size limit."""
+        too_large = UpstreamProtocolError(
+            f"maxContentLength size of {self._limit} exceeded", code="ERR_BAD_RESPONSE"
+        )
+        declared = self._response.content_length
+        if declared is not None and declared > self._limit:
+            await self._abort()
+            raise too_large
+        buffer = bytearray()
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                while chunk := await self._response.content.readany():
+                    buffer += chunk
+                    if len(buffer) > self._limit:
+                        raise too_large
+        except Exception as exc:
+            await self._abort()
+            raise translate_error(exc, timeout_ms=self._timeout_ms) from exc
+        await self.release()
+        return bytes(buffer)
+
+    def iter_chunks(self) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive; fails only after ``timeout_ms`` without any byte."""
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        idle = self._timeout_ms / 1000
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(idle):
+                        chunk = await self._response.content.readany()
+                except Exception as exc:
+                    raise translate_error(exc, timeout_ms=self._timeout_ms) from exc
+                if not chunk:
+                    break
+                yield chunk
+        finally:
+            await self.release()
+
+    async def release(self) -> None:
+        """Idempotent: pooled again when the body was fully read, closed otherwise."""
+        if self._released:
+            return
+        self._released = True
+        if self._response.content.is_eof():
+            self._response.release()
+        else:
+            self._response.close()
+
+    async def _abort(self) -> None:
+        if not self._released:
+            self._released = True
+            self._response.close()
+
+    def __repr__(self) -> str:
+        return f"UpstreamResponse({self.status} {self.reason}, url={redact_url(self.url)!r})"
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+class OutboundClient:
+    """Pooled, keep-alive client applying ``xpack.actions`` networking rules.
+
+    Nothing network-related is built before the first request; the aiohttp session is
+    created lazily inside the running loop. Use ``async with`` or call :meth:`close`.
+    """
+
+    def __init__(self, settings: ActionsSettings, *, pool_limit: int = 100) -> None:
+        self._settings = settings
+        self._pool_limit = pool_limit
+        self._tls = TlsContexts(settings)
+        self._proxy = ProxyPolicy(settings)
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> OutboundClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def _session_now(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise UpstreamConnectionError("the outbound client is closed", code="ERR_CLOSED")
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._pool_limit, ttl_dns_cache=60)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                trust_env=False,
+                timeout=_NO_TIMEOUTS,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                raise_for_status=False,
+            )
+        return self._session
+
+    # --- the one entry point -----------------------------------------------------------
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout_ms: int,
+        pki: PkiMaterial | None = None,
+        log_context: str | None = None,
+    ) -> UpstreamResponse:
+        deadline = asyncio.get_running_loop().time() + timeout_ms / 1000
+        method = method.upper()
+        prefix = f"{log_context.strip()} " if log_context else ""
+        try:
+            target = self._checked_target(url)
+            data = body if body else b"{}"
+            send_headers = dict(headers)
+            if not body and not any(k.lower() == "content-type" for k in send_headers):
+                send_headers["Content-Type"] = "application/json"
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "Request to external service. %sMethod: %s. URL: %s. Headers: %s",
+                    prefix,
+                    method,
+                    redact_url(target),
+                    redact_headers(send_headers),
+                )
+            async with asyncio.timeout_at(deadline):
+                response, final_url = await self._follow(method, target, send_headers, data, pki)
+        except LlmrelayError as err:
+            self._log_failure(prefix, method, url, err)
+            raise
+        except Exception as exc:
+            upstream = translate_error(exc, timeout_ms=timeout_ms)
+            self._log_failure(prefix, method, url, upstream)
+            raise upstream from exc
+        return UpstreamResponse(
+            response,
+            url=final_url,
+            request_body_bytes=len(data),
+            deadline=deadline,
+            timeout_ms=timeout_ms,
+            max_content_length=self._settings.maxResponseContentLength,
+        )
+
+    def _log_failure(self, prefix: str, method: str, url: str, err: Exception) -> None:
+        logger.debug(
+            "Request to external service failed. %sMethod: %s. URL: %s. Error: %s",
+            prefix,
+            method,
+            redact_url(url),
+            err,
+        )
+
+    def _checked_target(self, url: str) -> str:
+        try:
+            assert_url(url)
+        except UrlError as err:
+            raise UpstreamProtocolError(str(err), code="ERR_INVALID_URL") from err
+        if not self._settings.host_allowed(hostname_of(url)):
+            raise UpstreamForbiddenHostError(_forbidden_message(url), code="ERR_HOST_NOT_ALLOWED")
+        return normalise_url(url)
+
+    async def _follow(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        data: bytes | None,
+        pki: PkiMaterial | None,
+    ) -> tuple[aiohttp.ClientResponse, str]:
+        session = self._session_now()
+        for hop in range(MAX_REDIRECTS + 1):
+            response = await self._send(session, method, url, headers, data, pki)
+            location = response.headers.get("Location")
+            if response.status not in _REDIRECT_STATUSES or not location:
+                return response, url
+            response.close()
+            if hop == MAX_REDIRECTS:
+                break
+            next_url = urljoin(url, location)
+            self._check_redirect(next_url)
+            if (response.status == 303 and method != "HEAD") or (
+                response.status in (301, 302) and method == "POST"
+            ):
+                method, data = "GET", None
+                headers = {k: v for k, v in headers.items() if k.lower() not in _BODY_HEADERS}
+            if canonical_origin(next_url) != canonical_origin(url):
+                headers = {k: v for k, v in headers.items() if not is_sensitive(k)}
+            url = next_url
+        raise UpstreamProtocolError(
+            "Maximum number of redirects exceeded", code="ERR_FR_TOO_MANY_REDIRECTS"
+        )
+
+    def _check_redirect(self, url: str) -> None:
+        try:
+            assert_url(url)
+        except UrlError as err:
+            raise UpstreamProtocolError(str(err), code="ERR_INVALID_URL") from err
+        if not self._settings.host_allowed(hostname_of(url)):
+            raise UpstreamForbiddenHostError(_forbidden_message(url), code="ERR_HOST_NOT_ALLOWED")
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        data: bytes | None,
+        pki: PkiMaterial | None,
+    ) -> aiohttp.ClientResponse:
+        host = hostname_of(url)
+        is_https = urlsplit(url).scheme.lower() == "https"
+        proxy = self._proxy.proxy if self._proxy.uses_proxy(host) else None
+        ssl_arg: ssl.SSLContext | bool = True
+        proxy_headers: dict[str, str] | None = None
+        if is_https:
+            ssl_arg = await self._target_context(
+                url, pki, via_https_proxy=bool(proxy and proxy.is_https)
+            )
+        elif proxy is not None and proxy.is_https:
+            ssl_arg = self._tls.proxy_context(self._settings.ssl.proxyVerificationMode)
+        if proxy is not None and proxy.headers:
+            if is_https:
+                proxy_headers = dict(proxy.headers)  # aiohttp mutates it: a fresh copy each time
+            else:  # absolute-form request: the proxy reads its headers from the request itself
+                present = {k.lower() for k in headers}
+                headers = headers | {k: v for k, v in proxy.headers if k.lower() not in present}
+        try:
+            return await session.request(
+                method,
+                url,
+                headers=headers,
+                data=data,
+                ssl=ssl_arg,
+                proxy=proxy.url if proxy else None,
+                proxy_headers=proxy_headers,
+                allow_redirects=False,
+            )
+        except aiohttp.ClientConnectorError as exc:
+            if proxy is None:
+                raise
+            raise translate_error(exc, timeout_ms=0, proxy=proxy.host_port) from exc
+
+    async def _target_context(
+        self, url: str, pki: PkiMaterial | None, *, via_https_proxy: bool
+    ) -> ssl.SSLContext:
+        policy, ca_pem, key = self._tls.plan(url, pki)
+        if via_https_proxy:
+            wanted = policy_for_mode(self._settings.ssl.proxyVerificationMode)
+            effective = policy if policy.verify else policy_for_mode("none")
+            if effective != wanted:
+                raise ConfigurationError(
+                    f"TLS settings for {canonical_origin(url)} (PKI or customHostSettings) differ "
+                    "from xpack.actions.ssl.proxyVerificationMode; through an https:// proxy the "
+                    "proxy is verified with the target's settings, so this request is refused "
+                    "rather than verifying the proxy differently than configured"
+                )
+        ctx = self._tls.cached(key)
+        if ctx is None:
+            built = await asyncio.to_thread(build_context, policy, ca_pem, pki)
+            ctx = self._tls.store(key, built)
+        return ctx
+
+
+# --- error translation: the only place that knows library exceptions -----------------------
+
+_VERIFY_CODES: dict[int, tuple[str, str]] = {
+    2: ("UNABLE_TO_GET_ISSUER_CERT", "unable to get issuer certificate"),
+    7: ("CERT_SIGNATURE_FAILURE", "certificate signature failure"),
+    9: ("CERT_NOT_YET_VALID", "certificate is not yet valid"),
+    10: ("CERT_HAS_EXPIRED", "certificate has expired"),
+    18: ("DEPTH_ZERO_SELF_SIGNED_CERT", "self-signed certificate"),
+    19: ("SELF_SIGNED_CERT_IN_CHAIN", "self-signed certificate in certificate chain"),
+    # Node keeps verifying after the first error and reports the last one: for an unknown
+    # issuer of a lone leaf that is 21. Python stops at 20; we report what Node reports.
+    20: ("UNABLE_TO_VERIFY_LEAF_SIGNATURE", "unable to verify the first certificate"),
+    21: ("UNABLE_TO_VERIFY_LEAF_SIGNATURE", "unable to verify the first certificate"),
+    23: ("CERT_REVOKED", "certificate revoked"),
+    26: ("INVALID_PURPOSE", "unsupported certificate purpose"),
+}
+_HOSTNAME_MISMATCH = 62
+_IP_MISMATCH = 64
+
+
+def _tls_error(err: ssl.SSLError, host: str | None) -> UpstreamTLSError:
+    if isinstance(err, ssl.SSLCertVerificationError):
+        code = err.verify_code
+        if code in (_HOSTNAME_MISMATCH, _IP_MISMATCH):
+            if code == _IP_MISMATCH or _is_ip(host):
+                detail = f"IP: {host} is not in the cert's list"
+            else:
+                detail = f"Host: {host}. is not in the cert's altnames"
+            return UpstreamTLSError(
+                f"Hostname/IP does not match certificate's altnames: {detail}",
+                code="ERR_TLS_CERT_ALTNAME_INVALID",
+            )
+        if code in _VERIFY_CODES:
+            name, message = _VERIFY_CODES[code]
+            return UpstreamTLSError(message, code=name)
+        return UpstreamTLSError(err.verify_message or str(err), code="ERR_TLS_HANDSHAKE")
+    reason = (err.reason or "").replace("_", " ").lower() or str(err)
+    return UpstreamTLSError(f"TLS handshake failed: {reason}", code="ERR_TLS_HANDSHAKE")
+
+
+def _is_ip(host: str | None) -> bool:
+    try:
+        ipaddress.ip_address((host or "").strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _ssl_in_chain(exc: BaseException) -> ssl.SSLError | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return current
+        os_error = getattr(current, "os_error", None)
+        if isinstance(os_error, ssl.SSLError):
+            return os_error
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _errno_code(err: BaseException | None) -> str:
+    if isinstance(err, socket.gaierror):
+        return "ENOTFOUND"
+    number = getattr(err, "errno", None)
+    if isinstance(number, int) and number in errno.errorcode:
+        return errno.errorcode[number]
+    return ""
+
+
+def translate_error(
+    exc: BaseException, *, timeout_ms: int, proxy: tuple[str, int] | None = None
+) -> UpstreamError:
+    """Map an aiohttp / ssl / OS exception onto the error tree with Node-style codes.
+
+    ``proxy`` (host, port) marks connection-level failures towards the proxy itself
+    (refused, TLS) as :class:`UpstreamProxyError`, keeping their code.
+    """
+    error = _translate(exc, timeout_ms)
+    if (
+        proxy is not None
+        and isinstance(exc, aiohttp.ClientConnectorError)
+        and not isinstance(error, UpstreamProxyError)
+        and (exc.host, exc.port) == proxy
+    ):
+        return UpstreamProxyError(f"{error} (proxy)", code=error.code)
+    return error
+
+
+def _translate(exc: BaseException, timeout_ms: int) -> UpstreamError:
+    if isinstance(exc, UpstreamError):
+        return exc
+    if isinstance(exc, TimeoutError):  # asyncio.timeout and aiohttp.ServerTimeoutError
+        return UpstreamTimeoutError(f"timeout of {timeout_ms}ms exceeded", code="ECONNABORTED")
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return UpstreamProxyError(f"Bad response: {exc.status}", code="")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError) and isinstance(
+        exc.certificate_error, ssl.SSLError
+    ):
+        return _tls_error(exc.certificate_error, exc.host)
+    tls = _ssl_in_chain(exc)
+    if tls is not None:
+        return _tls_error(tls, getattr(exc, "host", None))
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        host, port = exc.host, exc.port
+        if isinstance(exc, aiohttp.ClientConnectorDNSError) or isinstance(
+            exc.os_error, socket.gaierror
+        ):
+            cls: type[UpstreamError] = UpstreamConnectionError
+            if isinstance(exc, aiohttp.ClientProxyConnectionError):
+                cls = UpstreamProxyError
+            return cls(f"getaddrinfo ENOTFOUND {host}", code="ENOTFOUND")
+        code = _errno_code(exc.os_error) or "ECONNREFUSED"
+        if isinstance(exc, aiohttp.ClientProxyConnectionError):
+            return UpstreamProxyError(f"connect {code} {host}:{port} (proxy)", code=code)
+        return UpstreamConnectionError(f"connect {code} {host}:{port}", code=code)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return UpstreamConnectionError("socket hang up", code="ECONNRESET")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return UpstreamConnectionError("aborted", code="ECONNRESET")
+    if isinstance(exc, ConnectionResetError):
+        return UpstreamConnectionError("read ECONNRESET", code="ECONNRESET")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return UpstreamProtocolError(f"Invalid URL: {exc}", code="ERR_INVALID_URL")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return UpstreamProtocolError(f"Parse Error: {exc.message}", code="HPE_INVALID_RESPONSE")
+    if isinstance(exc, OSError):
+        code = _errno_code(exc)
+        return UpstreamConnectionError(str(exc) or code or type(exc).__name__, code=code)
+    message = str(exc) or type(exc).__name__
+    return UpstreamConnectionError(message, code=_errno_code(exc.__cause__))

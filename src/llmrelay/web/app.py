@@ -1,0 +1,60 @@
+"""The ASGI application: ``create_app(settings)``; settings are read by the caller."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from llmrelay.bootstrap import FirstStart, ensure_admin, ensure_encryption_key
+from llmrelay.errors import LlmrelayError
+from llmrelay.service import Relay
+from llmrelay.settings import Settings
+from llmrelay.web.auth import Authenticator
+from llmrelay.web.errors import handle_llmrelay_error, handle_unexpected
+from llmrelay.web.json import json_response
+from llmrelay.web.openapi import openapi_document
+from llmrelay.web.routes import actions, usage
+
+log = logging.getLogger("llmrelay.web")
+
+
+async def _openapi(request: Request) -> Response:
+    return json_response(openapi_document(request.app.state.settings.version))
+
+
+def create_app(
+    settings: Settings, *, on_first_start: Callable[[str], None] | None = None
+) -> Starlette:
+    """Build the app; the lifespan opens the store, event writer and executor."""
+    settings.ensure_home()
+    settings, key_file = ensure_encryption_key(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with Relay.open(settings) as relay:
+            password, password_file = await ensure_admin(relay.store, settings)
+            notice = FirstStart(key_file, password, password_file).message()
+            if notice and on_first_start is not None:
+                on_first_start(notice)
+            app.state.relay = relay
+            app.state.auth = Authenticator(relay.store.users)
+            yield
+
+    api = [*actions.routes, *usage.routes]
+    app = Starlette(
+        routes=[
+            Route("/api/openapi.json", _openapi, methods=["GET"]),
+            Mount("/api", routes=api),
+            Mount("/s/{space_id}/api", routes=api),
+        ],
+        lifespan=lifespan,
+        exception_handlers={LlmrelayError: handle_llmrelay_error, Exception: handle_unexpected},
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,135 @@
+"""Who is calling, and may they? HTTP Basic (users) and ``ApiKey`` credentials.
+
+Password hashes are deliberately slow, so a verified ``Basic`` credential is cached for a
+short time under a keyed digest of the header (never the password itself). API keys are
+high-entropy and verified with a fast keyed hash by the store on every call.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from llmrelay.errors import ForbiddenError, UnauthenticatedError
+from llmrelay.store.users import Grant, UserRepository
+
+Privilege = Literal[
+    "connectors.read", "connectors.write", "connectors.execute", "usage.read", "admin"
+]
+
+ROLE_PRIVILEGES: dict[str, frozenset[str]] = {
+    "admin": frozenset(
+        {"connectors.read", "connectors.write", "connectors.execute", "usage.read", "admin"}
+    ),
+    "connectors_all": frozenset({"connectors.read", "connectors.write", "connectors.execute"}),
+    "connectors_read": frozenset({"connectors.read", "connectors.execute"}),
+    "usage_read": frozenset({"usage.read"}),
+}
+
+PRIVILEGE_ROLE_HINT = {
+    "connectors.read": "connectors_read",
+    "connectors.write": "connectors_all",
+    "connectors.execute": "connectors_read",
+    "usage.read": "usage_read",
+    "admin": "admin",
+}
+
+_PASSWORD_CACHE_SECONDS = 60.0
+_PASSWORD_CACHE_MAX = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: a user (Basic) or an API key."""
+
+    name: str
+    kind: Literal["user", "api_key"]
+    grants: tuple[Grant, ...]
+    api_key_id: str | None = None
+
+    def privileges_in(self, space_id: str) -> frozenset[str]:
+        out: set[str] = set()
+        for grant in self.grants:
+            if grant.space in (space_id, "*"):
+                out |= ROLE_PRIVILEGES.get(grant.role, frozenset())
+        return frozenset(out)
+
+    def can(self, privilege: Privilege, space_id: str) -> bool:
+        return privilege in self.privileges_in(space_id)
+
+    def require(self, privilege: Privilege, space_id: str) -> None:
+        if not self.can(privilege, space_id):
+            raise ForbiddenError(
+                f"Unauthorized to {_verb(privilege)} in space [{space_id}]: "
+                f"user [{self.name}] needs the role [{PRIVILEGE_ROLE_HINT[privilege]}]"
+            )
+
+    @property
+    def spaces(self) -> set[str]:
+        return {g.space for g in self.grants}
+
+
+def _verb(privilege: str) -> str:
+    return {
+        "connectors.read": "get connectors",
+        "connectors.write": "change connectors",
+        "connectors.execute": "execute connectors",
+        "usage.read": "read the event log and usage",
+        "admin": "administer users",
+    }[privilege]
+
+
+class Authenticator:
+    """Resolves an ``Authorization`` header to a :class:`Principal`."""
+
+    def __init__(self, users: UserRepository) -> None:
+        self._users = users
+        self._cache_key = os.urandom(32)
+        self._password_cache: dict[bytes, tuple[float, Principal]] = {}
+
+    async def authenticate(self, header: str | None) -> Principal:
+        if not header:
+            raise UnauthenticatedError("Unauthorized")
+        scheme, _, credential = header.strip().partition(" ")
+        scheme = scheme.lower()
+        credential = credential.strip()
+        if scheme == "apikey":
+            key = await self._users.verify_api_key(credential)
+            if key is None:
+                raise UnauthenticatedError("Unauthorized: invalid API key")
+            return Principal(key.owner or key.name, "api_key", key.grants, api_key_id=key.id)
+        if scheme == "basic":
+            return await self._basic(credential)
+        raise UnauthenticatedError("Unauthorized: unsupported authorization scheme")
+
+    async def _basic(self, credential: str) -> Principal:
+        digest = hmac.new(self._cache_key, credential.encode(), hashlib.sha256).digest()
+        now = time.monotonic()
+        hit = self._password_cache.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        try:
+            decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise UnauthenticatedError("Unauthorized: malformed Basic credentials") from None
+        name, sep, password = decoded.partition(":")
+        if not sep:
+            raise UnauthenticatedError("Unauthorized: malformed Basic credentials")
+        user = await self._users.verify_password(name, password)
+        if user is None:
+            raise UnauthenticatedError("Unauthorized: invalid username or password")
+        principal = Principal(user.name, "user", user.grants)
+        if len(self._password_cache) >= _PASSWORD_CACHE_MAX:
+            self._password_cache.clear()
+        self._password_cache[digest] = (now + _PASSWORD_CACHE_SECONDS, principal)
+        return principal
+
+    def forget(self) -> None:
+        """Drop cached password verifications (after a password or role change)."""
+        self._password_cache.clear()

@@ -1,0 +1,301 @@
+"""The OpenAPI 3.1 document of llmrelay's HTTP API, served at ``/api/openapi.json``.
+
+Written by hand: the routes are plain Starlette handlers (no per-request validation
+framework on the hot path), so this document is the contract and tests check it covers
+every route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {
+    "type": "object",
+    "required": ["statusCode", "error", "message"],
+    "properties": {
+        "statusCode": {"type": "integer"},
+        "error": {"type": "string"},
+        "message": {"type": "string"},
+    },
+}
+_CONNECTOR = {
+    "type": "object",
+    "required": ["id", "name", "connector_type_id", "is_preconfigured"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "connector_type_id": {"type": "string", "example": ".gen-ai"},
+        "config": {"type": "object", "additionalProperties": True},
+        "is_preconfigured": {"type": "boolean"},
+        "is_deprecated": {"type": "boolean"},
+        "is_missing_secrets": {"type": "boolean"},
+        "is_system_action": {"type": "boolean"},
+        "is_connector_type_deprecated": {"type": "boolean"},
+        "referenced_by_count": {"type": "integer"},
+    },
+}
+_CONNECTOR_BODY = {
+    "type": "object",
+    "required": ["name", "connector_type_id"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "connector_type_id": {"type": "string", "enum": [".gen-ai"]},
+        "config": {"type": "object", "additionalProperties": True},
+        "secrets": {"type": "object", "additionalProperties": True},
+    },
+}
+_UPDATE_BODY = {
+    "type": "object",
+    "required": ["name"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "config": {"type": "object", "additionalProperties": True},
+        "secrets": {"type": "object", "additionalProperties": True},
+    },
+}
+_EXECUTE_BODY = {
+    "type": "object",
+    "required": ["params"],
+    "properties": {
+        "params": {
+            "type": "object",
+            "properties": {
+                "subAction": {
+                    "type": "string",
+                    "enum": [
+                        "run",
+                        "test",
+                        "stream",
+                        "getDashboard",
+                        "invokeAI",
+                        "invokeStream",
+                        "invokeAsyncIterator",
+                    ],
+                },
+                "subActionParams": {"type": ["object", "null"]},
+            },
+        }
+    },
+}
+_EXECUTE_RESULT = {
+    "type": "object",
+    "required": ["status", "connector_id"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "error"]},
+        "connector_id": {"type": "string"},
+        "data": {},
+        "message": {"type": "string"},
+        "service_message": {"type": "string"},
+        "retry": {"type": ["boolean", "string"]},
+        "errorSource": {"type": "string", "enum": ["user", "framework"]},
+    },
+}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {
+        str(code): {
+            "description": {
+                400: "Bad request",
+                401: "Authentication required",
+                403: "Missing privilege",
+                404: "Not found",
+                409: "Conflict",
+                413: "Payload too large",
+            }[code],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code in codes
+    }
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+_XSRF = {"name": "kbn-xsrf", "in": "header", "required": True, "schema": {"type": "string"}}
+_CONN_REF = {"$ref": "#/components/schemas/Connector"}
+
+
+def _paths() -> dict[str, Any]:
+    create = {
+        "summary": "Create a connector",
+        "parameters": [_XSRF],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ConnectorCreate"}}
+            },
+        },
+        "responses": {"200": _json(_CONN_REF), **_errors(400, 401, 403, 409, 413)},
+    }
+    return {
+        "/api/actions/connector": {"post": create},
+        "/api/actions/connector/{id}": {
+            "get": {
+                "summary": "Get a connector",
+                "parameters": [_ID],
+                "responses": {"200": _json(_CONN_REF), **_errors(401, 403, 404)},
+            },
+            "post": {
+                **create,
+                "summary": "Create a connector with this id",
+                "parameters": [_ID, _XSRF],
+            },
+            "put": {
+                "summary": "Update a connector",
+                "parameters": [_ID, _XSRF],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/ConnectorUpdate"}
+                        }
+                    },
+                },
+                "responses": {"200": _json(_CONN_REF), **_errors(400, 401, 403, 404, 413)},
+            },
+            "delete": {
+                "summary": "Delete a connector",
+                "parameters": [_ID, _XSRF],
+                "responses": {"204": {"description": "Deleted"}, **_errors(400, 401, 403, 404)},
+            },
+        },
+        "/api/actions/connectors": {
+            "get": {
+                "summary": "List connectors (sorted by name)",
+                "responses": {
+                    "200": _json({"type": "array", "items": _CONN_REF}),
+                    **_errors(401, 403),
+                },
+            }
+        },
+        "/api/actions/connector/{id}/_execute": {
+            "post": {
+                "summary": "Execute a connector; streaming sub-actions answer text/event-stream",
+                "parameters": [_ID, _XSRF],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _EXECUTE_BODY}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "Execution result (success or connector failure)",
+                        "content": {
+                            "application/json": {"schema": _EXECUTE_RESULT},
+                            "text/event-stream": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **_errors(400, 401, 403, 404, 413),
+                },
+            }
+        },
+        "/api/actions/connector_types": {
+            "get": {
+                "summary": "Connector types",
+                "parameters": [{"name": "feature_id", "in": "query", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": _json({"type": "array", "items": {"type": "object"}}),
+                    **_errors(401),
+                },
+            }
+        },
+        "/api/event_log/connector/{id}/_find": {
+            "get": {
+                "summary": "Execution events of a connector, newest first",
+                "parameters": [
+                    _ID,
+                    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                    {
+                        "name": "per_page",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 10000},
+                    },
+                    {"name": "start", "in": "query", "schema": {"type": "string"}},
+                    {"name": "end", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "page": {"type": "integer"},
+                                "per_page": {"type": "integer"},
+                                "total": {"type": "integer"},
+                                "data": {"type": "array", "items": {"type": "object"}},
+                            },
+                        }
+                    ),
+                    **_errors(400, 401, 403),
+                },
+            }
+        },
+        "/api/llmrelay/usage": {
+            "get": {
+                "summary": "Token usage sums per time bucket (from rollups)",
+                "parameters": [
+                    {"name": "start", "in": "query", "schema": {"type": "string"}},
+                    {"name": "end", "in": "query", "schema": {"type": "string"}},
+                    {"name": "connector_id", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "group_by",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["user", "connector", "model"]},
+                    },
+                    {
+                        "name": "interval",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["minute", "hour", "day"]},
+                    },
+                ],
+                "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 403)},
+            }
+        },
+    }
+
+
+def openapi_document(version: str) -> dict[str, Any]:
+    paths = _paths()
+    spaced = {
+        "/s/{space_id}" + path: {
+            method: {
+                **op,
+                "parameters": [
+                    {
+                        "name": "space_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                    *op.get("parameters", []),
+                ],
+            }
+            for method, op in ops.items()
+        }
+        for path, ops in paths.items()
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "llmrelay",
+            "version": version,
+            "description": "Kibana-compatible actions API for OpenAI connectors, event log, usage.",
+        },
+        "components": {
+            "schemas": {
+                "Error": _ERROR,
+                "Connector": _CONNECTOR,
+                "ConnectorCreate": _CONNECTOR_BODY,
+                "ConnectorUpdate": _UPDATE_BODY,
+            },
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "Authorization"},
+            },
+        },
+        "security": [{"basic": []}, {"apiKey": []}],
+        "paths": {**paths, **spaced},
+    }

@@ -1,0 +1,126 @@
+"""Event log search and token usage: both need ``usage_read`` in the space."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from llmrelay.web.context import caller, relay_of, space_of
+from llmrelay.web.errors import BadRequestError
+from llmrelay.web.json import json_response
+
+_INTERVALS = ("minute", "hour", "day")
+_GROUPS = ("user", "connector", "model")
+_MAX_PER_PAGE = 10_000
+
+
+def _int_param(request: Request, name: str, default: int, *, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequestError(f"[{name}]: expected an integer but got [{raw}]") from None
+    if not low <= value <= high:
+        raise BadRequestError(f"[{name}]: must be between {low} and {high}")
+    return value
+
+
+def parse_time(raw: str | None, name: str) -> datetime | None:
+    """ISO-8601 (``Z`` allowed) or relative ``now-15m`` / ``now-24h`` / ``now-7d``."""
+    if raw is None or raw == "":
+        return None
+    now = datetime.now(UTC)
+    if raw == "now":
+        return now
+    if raw.startswith("now-") and len(raw) > 5 and raw[4:-1].isdigit():
+        amount, unit = int(raw[4:-1]), raw[-1]
+        span = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}.get(unit)
+        if span is not None:
+            return now - timedelta(**{span: amount})
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequestError(
+            f"[{name}]: expected an ISO-8601 time or now-<n><s|m|h|d|w> but got [{raw}]"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def find_events(request: Request) -> Response:
+    await caller(request, "usage.read")
+    page = _int_param(request, "page", 1, low=1, high=1_000_000)
+    per_page = _int_param(request, "per_page", 10, low=1, high=_MAX_PER_PAGE)
+    total, docs = await relay_of(request).store.events.find(
+        space_id=space_of(request),
+        connector_id=request.path_params["id"],
+        page=page,
+        per_page=per_page,
+        start=parse_time(request.query_params.get("start"), "start"),
+        end=parse_time(request.query_params.get("end"), "end"),
+    )
+    return json_response({"page": page, "per_page": per_page, "total": total, "data": docs})
+
+
+async def usage(request: Request) -> Response:
+    await caller(request, "usage.read")
+    q = request.query_params
+    end = parse_time(q.get("end"), "end") or datetime.now(UTC)
+    start = parse_time(q.get("start"), "start") or end - timedelta(days=1)
+    if start >= end:
+        raise BadRequestError("[start]: must be before [end]")
+    interval = q.get("interval") or _default_interval(end - start)
+    if interval not in _INTERVALS:
+        raise BadRequestError(f"[interval]: expected one of {', '.join(_INTERVALS)}")
+    group_by = q.get("group_by") or None
+    if group_by is not None and group_by not in _GROUPS:
+        raise BadRequestError(f"[group_by]: expected one of {', '.join(_GROUPS)}")
+    buckets = await relay_of(request).store.events.usage(
+        space_id=space_of(request),
+        start=start,
+        end=end,
+        interval=interval,  # type: ignore[arg-type]
+        group_by=group_by,  # type: ignore[arg-type]
+        connector_id=q.get("connector_id") or None,
+    )
+    totals = {
+        key: sum(int(b.get(key) or 0) for b in buckets)
+        for key in (
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "executions",
+            "failures",
+            "estimated_tokens",
+            "reported_tokens",
+        )
+    }
+    return json_response(
+        {
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "interval": interval,
+            "group_by": group_by,
+            "connector_id": q.get("connector_id") or None,
+            "totals": totals,
+            "buckets": buckets,
+        }
+    )
+
+
+def _default_interval(span: timedelta) -> str:
+    if span <= timedelta(hours=2):
+        return "minute"
+    if span <= timedelta(days=3):
+        return "hour"
+    return "day"
+
+
+routes = [
+    Route("/event_log/connector/{id}/_find", find_events, methods=["GET"]),
+    Route("/llmrelay/usage", usage, methods=["GET"]),
+]

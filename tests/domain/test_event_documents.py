@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+from llmrelay.domain.event_documents import execute_document, iso_from_ns, start_document
+from llmrelay.domain.events import ExecutionRecord, TokenUsage
+
+START_NS = 1_704_067_200_000_000_000 + 123_456_789  # 2024-01-01T00:00:00.123456789Z
+END_NS = START_NS + 1_500_000_000 + 42  # 1.5 s later (+42 ns)
+SERVER = {"server_uuid": "5b2de169-2785-441b-ae8c-186a1936b17d", "version": "8.15.0"}
+
+
+def record(**changes: object) -> ExecutionRecord:
+    values: dict[str, object] = {
+        "execution_id": "exec-1",
+        "connector_id": "conn-1",
+        "connector_name": "My OpenAI",
+        "connector_type_id": ".gen-ai",
+        "sub_action": "run",
+        "user_name": "elastic",
+        "started_ns": START_NS,
+        "ended_ns": END_NS,
+        "outcome": "success",
+        "model": "gpt-4o",
+        "request_body_bytes": 78,
+        "usage": TokenUsage(10, 12, 22, "response"),
+    }
+    values.update(changes)
+    return ExecutionRecord(**values)  # type: ignore[arg-type]
+
+
+def test_iso_from_ns() -> None:
+    assert iso_from_ns(START_NS) == "2024-01-01T00:00:00.123Z"
+    assert iso_from_ns(END_NS) == "2024-01-01T00:00:01.623Z"
+
+
+def test_success_document_exact() -> None:
+    assert execute_document(record(), **SERVER) == {
+        "@timestamp": "2024-01-01T00:00:01.623Z",
+        "message": "action executed: .gen-ai:conn-1: My OpenAI",
+        "event": {
+            "provider": "actions",
+            "action": "execute",
+            "kind": "action",
+            "start": "2024-01-01T00:00:00.123Z",
+            "end": "2024-01-01T00:00:01.623Z",
+            "duration": 1_500_000_042,
+            "outcome": "success",
+            "id": "exec-1:execute",
+        },
+        "kibana": {
+            "saved_objects": [
+                {"rel": "primary", "type": "action", "id": "conn-1", "type_id": ".gen-ai"}
+            ],
+            "space_ids": ["default"],
+            "action": {
+                "name": "My OpenAI",
+                "id": "conn-1",
+                "type_id": ".gen-ai",
+                "execution": {
+                    "uuid": "exec-1",
+                    "source": "http_request",
+                    "usage": {"request_body_bytes": 78},
+                    "gen_ai": {
+                        "usage": {"prompt_tokens": 10, "completion_tokens": 12, "total_tokens": 22}
+                    },
+                },
+            },
+            "server_uuid": "5b2de169-2785-441b-ae8c-186a1936b17d",
+            "version": "8.15.0",
+        },
+        "user": {"name": "elastic"},
+        "ecs": {"version": "1.8.0"},
+        "llmrelay": {
+            "sub_action": "run",
+            "model": "gpt-4o",
+            "usage_source": "response",
+            "stream_cancelled": False,
+        },
+    }
+
+
+def test_start_document_exact() -> None:
+    assert start_document(record(), **SERVER) == {
+        "@timestamp": "2024-01-01T00:00:00.123Z",
+        "message": "action started: .gen-ai:conn-1: My OpenAI",
+        "event": {
+            "provider": "actions",
+            "action": "execute-start",
+            "kind": "action",
+            "start": "2024-01-01T00:00:00.123Z",
+            "id": "exec-1:execute-start",
+        },
+        "kibana": {
+            "saved_objects": [
+                {"rel": "primary", "type": "action", "id": "conn-1", "type_id": ".gen-ai"}
+            ],
+            "space_ids": ["default"],
+            "action": {
+                "name": "My OpenAI",
+                "id": "conn-1",
+                "type_id": ".gen-ai",
+                "execution": {
+                    "uuid": "exec-1",
+                    "source": "http_request",
+                    "usage": {"request_body_bytes": 78},
+                },
+            },
+            "server_uuid": "5b2de169-2785-441b-ae8c-186a1936b17d",
+            "version": "8.15.0",
+        },
+        "user": {"name": "elastic"},
+        "ecs": {"version": "1.8.0"},
+        "llmrelay": {"sub_action": "run", "model": "gpt-4o"},
+    }
+
+
+def test_failure_has_error_and_no_usage() -> None:
+    message = (
+        "an error occurred while running the action: Status code: 422. Message: API Error: "
+        "Unprocessable Entity - bad model; retry: true"
+    )
+    doc = execute_document(record(outcome="failure", error_message=message), **SERVER)
+    assert doc["event"]["outcome"] == "failure"
+    assert doc["message"] == "action execution failure: .gen-ai:conn-1: My OpenAI"
+    assert doc["error"] == {"message": message}
+    assert "gen_ai" not in doc["kibana"]["action"]["execution"]
+    assert doc["llmrelay"]["usage_source"] == "missing"
+
+
+def test_unsettled_outcome_is_a_failure() -> None:
+    doc = execute_document(record(outcome="unknown"), **SERVER)
+    assert doc["event"]["outcome"] == "failure"
+    assert doc["message"] == (
+        'action execution returned unexpected result: .gen-ai:conn-1: My OpenAI: "unknown"'
+    )
+
+
+def test_non_default_space_has_namespace() -> None:
+    doc = execute_document(record(space_id="marketing"), **SERVER)
+    assert doc["kibana"]["space_ids"] == ["marketing"]
+    assert doc["kibana"]["saved_objects"][0]["namespace"] == "marketing"
+    assert "space_agnostic" not in doc["kibana"]["saved_objects"][0]
+
+
+def test_preconfigured_is_space_agnostic() -> None:
+    doc = start_document(record(is_preconfigured=True), **SERVER)
+    assert doc["kibana"]["saved_objects"][0]["space_agnostic"] is True
+    assert "namespace" not in doc["kibana"]["saved_objects"][0]
+
+
+def test_optional_fields_absent_when_unknown() -> None:
+    doc = execute_document(record(user_name=None, model=None, usage=TokenUsage.missing()), **SERVER)
+    assert "user" not in doc and "model" not in doc["llmrelay"]
+    assert "gen_ai" not in doc["kibana"]["action"]["execution"]
+    assert doc["llmrelay"]["usage_source"] == "missing"
+
+
+def test_estimated_stream_usage_and_cancel() -> None:
+    usage = TokenUsage(5, 7, 12, "estimated", tokenizer="cl100k_base")
+    doc = execute_document(
+        record(usage=usage, cancelled=True, stream=True, sub_action="stream"), **SERVER
+    )
+    assert doc["kibana"]["action"]["execution"]["gen_ai"]["usage"]["total_tokens"] == 12
+    assert doc["llmrelay"] == {
+        "sub_action": "stream",
+        "model": "gpt-4o",
+        "usage_source": "estimated",
+        "stream_cancelled": True,
+    }
+
+
+def test_duration_never_negative() -> None:
+    doc = execute_document(record(ended_ns=START_NS - 5), **SERVER)
+    assert doc["event"]["duration"] == 0
