@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import trustme
 
-pytest_plugins = ["tests.fixtures.upstream", "tests.fixtures.proxy"]
+pytest_plugins = ["tests.fixtures.upstream", "tests.fixtures.proxy", "tests.fixtures.service"]
 
 _LEAKY_VARS = (
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",

@@ -77,7 +77,9 @@ def test_reading_settings_happens_only_on_call() -> None:
 
 def test_two_settings_coexist(tmp_path: Path) -> None:
     a = _load(tmp_path, env={"LLMRELAY_PORT": "5001"})
-    b = _load(tmp_path, env={"LLMRELAY_PORT": "5002", "LLMRELAY__xpack__actions__allowedHosts": "x"})
+    b = _load(
+        tmp_path, env={"LLMRELAY_PORT": "5002", "LLMRELAY__xpack__actions__allowedHosts": "x"}
+    )
     assert (a.port, b.port) == (5001, 5002)
     assert a.actions.allowedHosts == ("*",) and b.actions.allowedHosts == ("x",)
 
@@ -174,14 +176,14 @@ def test_our_settings_live_under_llmrelay(tmp_path: Path) -> None:
         llmrelay.defaultModel: gpt-4o
         llmrelay.defaultTimeout: 30s
         llmrelay.databaseUrl: postgresql+asyncpg://db/llmrelay
-        server.host: 0.0.0.0
+        server.host: 192.168.1.10
         server.uuid: 5D7677F7-B88F-4ABD-8915-C86CAD6B95FD
         """,
     )
     assert s.actions.defaultModel == "gpt-4o"
     assert s.actions.defaultTimeoutMs == 30_000
     assert s.database_url == "postgresql+asyncpg://db/llmrelay"
-    assert s.host == "0.0.0.0"
+    assert s.host == "192.168.1.10"
     assert s.server_uuid == "5d7677f7-b88f-4abd-8915-c86cad6b95fd"
 
 
@@ -427,7 +429,7 @@ def test_preconfigured_entry_validation(tmp_path: Path, entry: str, field: str) 
 # --- a kibana.yml ports over ---------------------------------------------------------
 
 KIBANA_YML = """
-server.host: "0.0.0.0"
+server.host: "192.168.1.10"
 server.port: 5601
 elasticsearch.hosts: ["https://es.internal:9200"]
 elasticsearch.username: kibana_system
@@ -473,7 +475,7 @@ xpack.actions.preconfigured:
 
 def test_a_realistic_kibana_yml_ports_over(tmp_path: Path) -> None:
     s = _load(tmp_path, KIBANA_YML.format(key=KEY, secret=SECRET))
-    assert (s.host, s.port, s.encryption_key) == ("0.0.0.0", 5601, KEY)
+    assert (s.host, s.port, s.encryption_key) == ("192.168.1.10", 5601, KEY)
     a = s.actions
     assert a.allowedHosts == ("api.openai.com", "my-resource.openai.azure.com", "llm.internal")
     assert a.enabledActionTypes == (".gen-ai", ".server-log")
@@ -509,3 +511,12 @@ def test_a_corrupt_uuid_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "uuid").write_text("garbage\n")
     assert "server.uuid" in _error(tmp_path)
+
+
+def test_the_fragment_in_the_docs_loads(tmp_path: Path) -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
+    text = docs.read_text("utf-8")
+    fragment = text.split("## A kibana.yml fragment", 1)[1].split("```yaml\n", 1)[1]
+    s = _load(tmp_path, fragment.split("```", 1)[0])
+    assert set(s.preconfigured) == {"azure-gpt4o", "local-llama"}
+    assert s.actions.responseTimeout == 120_000

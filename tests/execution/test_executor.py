@@ -577,8 +577,7 @@ async def test_82_disabled_action_type(
         result = await ex.execute(conn, "run", {"body": body()})
     assert not result.ok
     assert result.message == (
-        'action type ".gen-ai" is not enabled in the Kibana config '
-        "xpack.actions.enabledActionTypes"
+        'action type ".gen-ai" is not enabled in the Kibana config xpack.actions.enabledActionTypes'
     )
     assert upstream.requests == []
 
@@ -589,9 +588,11 @@ async def test_connections_are_reused_across_calls(
     conn = make_connector("OpenAI", upstream.url())
     for _ in range(5):
         assert (await executor.execute(conn, "run", {"body": body()})).ok
-    ports = {r.client_port for r in upstream.requests} if hasattr(
-        upstream.requests[0], "client_port"
-    ) else {None}
+    ports = (
+        {r.client_port for r in upstream.requests}
+        if hasattr(upstream.requests[0], "client_port")
+        else {None}
+    )
     assert len(ports) == 1
 
 

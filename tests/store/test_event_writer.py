@@ -66,13 +66,18 @@ class FakeStore:
         assert all(n == 1 for n in self.inserts.values())
 
 
-async def _settle(writer: EventWriter, spool: Spool, *, timeout: float = 10.0) -> None:
+async def _settle(writer: EventWriter, spool: Spool, *, within: float = 10.0) -> None:
     """Wait until everything submitted is written and the spool has been replayed."""
     await writer.flush()
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while spool.pending() or writer.stats["queued"]:
         assert time.monotonic() < deadline, writer.stats
         await asyncio.sleep(0.005)
+
+
+def _tear(path: Path, partial: bytes) -> None:
+    with open(path, "ab") as handle:
+        handle.write(partial)
 
 
 def _writer(store: FakeStore, spool: Spool, **kwargs: float) -> EventWriter:
@@ -122,11 +127,11 @@ async def test_queue_full_spools_and_never_blocks(spool: Spool) -> None:
     elapsed = time.perf_counter() - started
     assert elapsed < 2.0  # no I/O, no waiting on the request path
     assert writer.stats["overflowed"] == 100_000 - 100
-    await _settle(writer, spool, timeout=60)
+    await _settle(writer, spool, within=60)
+    await writer.stop()
     store.assert_exactly(100_000)
     stats = writer.stats
     assert stats["replayed"] == 100_000 - 100 and stats["spool_pending"] == 0
-    await writer.stop()
 
 
 async def test_outage_spools_then_recovers(spool: Spool, caplog: pytest.LogCaptureFixture) -> None:
@@ -160,20 +165,20 @@ async def test_partly_landed_batch_is_not_duplicated(spool: Spool) -> None:
     for i in range(20):
         writer.submit(_doc(i))
     await _settle(writer, spool)
+    await writer.stop()
     store.assert_exactly(20)
     assert writer.stats["spooled"] == 20 and writer.stats["replayed"] == 20
-    await writer.stop()
 
 
 async def test_spool_of_an_earlier_run_is_replayed_at_start(spool: Spool) -> None:
     spool.append([_doc(i) for i in range(30)])
-    with open(spool.path, "ab") as handle:  # the earlier run crashed mid-write
-        handle.write(b'{"event": {"id": "e')
+    _tear(spool.path, b'{"event": {"id": "e')  # the earlier run crashed mid-write
     store = FakeStore()
-    writer = _writer(store, Spool(spool.path))
+    restarted = Spool(spool.path)
+    writer = _writer(store, restarted)
     await writer.start()
     writer.submit(_doc(30))
-    await _settle(writer, spool)
+    await _settle(writer, restarted)
     store.assert_exactly(31)
     await writer.stop()
 
@@ -269,7 +274,7 @@ outcomes = st.lists(st.sampled_from(["ok", "fail", "half"]), max_size=40)
 
 
 @settings(
-    max_examples=40,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -278,24 +283,36 @@ outcomes = st.lists(st.sampled_from(["ok", "fail", "half"]), max_size=40)
     chunks=st.lists(st.integers(min_value=1, max_value=60), min_size=1, max_size=8),
     max_queue=st.integers(min_value=1, max_value=50),
     batch_size=st.integers(min_value=1, max_value=25),
+    restart_after=st.integers(min_value=0, max_value=8),
 )
 def test_any_outage_schedule_stores_every_event_exactly_once(
-    schedule: list[str], chunks: list[int], max_queue: int, batch_size: int
+    schedule: list[str], chunks: list[int], max_queue: int, batch_size: int, restart_after: int
 ) -> None:
+    """Random write failures (none, full, half-landed), bursts, and a restart mid-way."""
+
     async def scenario(directory: Path) -> None:
         store = FakeStore(schedule)
-        spool = Spool(directory / "events.jsonl")
-        writer = EventWriter(
-            store.write,
-            spool=spool,
-            max_queue=max_queue,
-            batch_size=batch_size,
-            flush_interval=0.001,
-            retry_interval=0.002,
-        )
+
+        def new_writer() -> tuple[EventWriter, Spool]:
+            spool = Spool(directory / "events.jsonl")
+            writer = EventWriter(
+                store.write,
+                spool=spool,
+                max_queue=max_queue,
+                batch_size=batch_size,
+                flush_interval=0.001,
+                retry_interval=0.002,
+            )
+            return writer, spool
+
+        writer, spool = new_writer()
         await writer.start()
         total = 0
-        for size in chunks:
+        for n, size in enumerate(chunks):
+            if n == restart_after:  # a restart: what the old run spooled, the new replays
+                await writer.stop()
+                writer, spool = new_writer()
+                await writer.start()
             for _ in range(size):
                 writer.submit(_doc(total))
                 total += 1

@@ -17,6 +17,12 @@ def _doc(i: int) -> dict[str, object]:
     return {"event": {"id": f"e{i}", "action": "execute"}, "user": {"name": f"user-{i}"}}
 
 
+def _tear(path: Path, partial: bytes) -> None:
+    """What a crash in the middle of an append leaves: a line without its end."""
+    with open(path, "ab") as handle:
+        handle.write(partial)
+
+
 class FakeStore:
     """Stores by ``event.id`` like the real repository; can fail on demand."""
 
@@ -111,8 +117,7 @@ async def test_torn_last_line_is_skipped_with_a_warning(
     spool: Spool, caplog: pytest.LogCaptureFixture
 ) -> None:
     spool.append([_doc(i) for i in range(5)])
-    with open(spool.path, "ab") as handle:  # a crash in the middle of a write
-        handle.write(orjson.dumps(_doc(99))[:17])
+    _tear(spool.path, orjson.dumps(_doc(99))[:17])  # a crash in the middle of a write
     store = FakeStore()
     with caplog.at_level(logging.WARNING, logger="llmrelay.store.spool"):
         assert await Spool(spool.path).replay(store.write) == 5
@@ -123,8 +128,7 @@ async def test_torn_last_line_is_skipped_with_a_warning(
 
 async def test_append_after_a_torn_tail_keeps_new_documents_whole(spool: Spool) -> None:
     spool.append([_doc(1)])
-    with open(spool.path, "ab") as handle:
-        handle.write(b'{"event": {"id": "e-torn"')
+    _tear(spool.path, b'{"event": {"id": "e-torn"')
     restarted = Spool(spool.path)
     restarted.append([_doc(2), _doc(3)])
     store = FakeStore()

@@ -219,10 +219,11 @@ class BlockingTlsServer:
 
     def _handle(self, conn: socket.socket) -> None:
         conn.settimeout(2)
+        tls = self._context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
         try:
-            tls = self._context.wrap_socket(conn, server_side=True)
+            tls.do_handshake()
         except (ssl.SSLError, OSError):
-            self._drain_and_close(conn)
+            self._drain_and_close(tls)  # the alert is out; read the request so no RST follows
             return
         try:
             request = b""
@@ -243,9 +244,9 @@ class BlockingTlsServer:
             tls.close()
 
     @staticmethod
-    def _drain_and_close(conn: socket.socket) -> None:
+    def _drain_and_close(conn: ssl.SSLSocket) -> None:
         try:
-            conn.shutdown(socket.SHUT_WR)
+            conn.shutdown(socket.SHUT_WR)  # drops the TLS layer: plain socket from here on
             while conn.recv(4096):
                 pass
         except OSError:

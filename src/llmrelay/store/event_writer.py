@@ -297,6 +297,7 @@ class EventWriter:
             self._overflow_done += len(self._spilling)
             self._spilling = []
             self._notify()
+            self._work.set()  # the writer may be idle: the spool now needs a replay
 
     async def _spill(self, documents: Sequence[Document]) -> None:
         try:
