@@ -23,7 +23,7 @@ venv: $(VENV)/.stamp-run
 venv-test: $(VENV)/.stamp-test
 
 run: venv
-	$(BIN)/llmrelay demo
+	$(BIN)/llmrelay serve
 
 sysdeps:
 	@missing=""; for p in $(SYSDEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -15,8 +15,14 @@ import trustme
 pytest_plugins = ["tests.fixtures.upstream", "tests.fixtures.proxy", "tests.fixtures.service"]
 
 _LEAKY_VARS = (
-    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
-    "http_proxy", "https_proxy", "all_proxy", "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
 )
 
 

@@ -228,7 +228,8 @@ async def test_chunk_delay_spaces_arrivals(upstream: FakeUpstream) -> None:
 
 async def test_a_client_leaving_ends_a_slow_stream(upstream: FakeUpstream) -> None:
     upstream.stream(["x"] * 50, chunk_delay=10)
-    server = upstream._server
+    assert upstream._thread is not None
+    server = upstream._thread.server
     assert server is not None
     async with aiohttp.ClientSession() as session, session.post(upstream.url(), json={}) as resp:
         await resp.content.readline()
@@ -416,6 +417,22 @@ async def test_requests_recorded_with_headers_and_exact_bytes(upstream: FakeUpst
     assert first.json == orjson.loads(body)
     assert all(name == name.lower() for name in first.headers)
     assert (second.body, second.json) == (b"plain text", None)
+
+
+async def test_client_port_tells_kept_alive_connections_apart(upstream: FakeUpstream) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(2):  # sequential: the second request reuses the pooled connection
+            async with session.post(upstream.url(), json={}) as resp:
+                await resp.read()
+        async with (  # a second session while the first one's connection is still open
+            aiohttp.ClientSession() as other,
+            other.post(upstream.url(), json={}) as resp,
+        ):
+            await resp.read()
+    first, second, third = (r.client_port for r in upstream.requests)
+    assert first > 0
+    assert second == first
+    assert third != first
 
 
 async def test_reset_clears_recordings_scripts_and_ids(upstream: FakeUpstream) -> None:

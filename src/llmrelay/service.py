@@ -160,7 +160,7 @@ class Relay:
         pre = self.preconfigured.get(connector_id)
         if pre is not None:
             return _preconfigured_view(pre, self._exposes(connector_id))
-        stored = await self.store.connectors.get(space_id, connector_id)
+        stored = await self.store.connectors.get(space_id, connector_id, decrypt=False)
         return _stored_view(stored)
 
     async def create_connector(

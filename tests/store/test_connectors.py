@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -146,6 +147,8 @@ async def test_tampered_config_fails_loudly(store: Store, db_path: Path) -> None
         await store.connectors.get("default", "c1")
     assert SECRET not in str(caught.value)
     assert len(await store.connectors.list("default")) == 1  # listing still works
+    shown = await store.connectors.get("default", "c1", decrypt=False)  # API read
+    assert shown.secrets == {} and shown.config["apiUrl"] == "https://evil.example/v1"
 
 
 @pytest.mark.parametrize(
@@ -216,3 +219,15 @@ def test_secretbox_blob_is_versioned_and_random() -> None:
         box.open(b"\x02" + one[1:], aad=b"aad", connector_id="x")
     with pytest.raises(DecryptionError):
         box.open(one[:10], aad=b"aad", connector_id="x")
+
+
+async def test_concurrent_updates_all_count(store: Store) -> None:
+    await _create(store)
+
+    async def rename(i: int) -> None:
+        await store.connectors.update(
+            "default", "c1", name=f"n{i}", config=CONFIG, secrets={"apiKey": SECRET}
+        )
+
+    await asyncio.gather(*(rename(i) for i in range(15)))
+    assert await store.connectors.version_of("default", "c1") == 16

@@ -285,3 +285,32 @@ def test_rollups_equal_sums_over_distinct_events(batches: list[list[tuple[Any, .
                 assert await totals(store, interval) == expected
 
     asyncio.run(run())
+
+
+async def test_naive_datetimes_rejected(store: Store) -> None:
+    with pytest.raises(ValueError, match="aware"):
+        await store.events.find(space_id="default", connector_id="c1", start=datetime(2024, 1, 1))
+    with pytest.raises(ValueError, match="aware"):
+        await store.events.usage(
+            space_id="default", start=datetime(2024, 1, 1), end=T0, interval="day", group_by=None
+        )
+
+
+async def test_concurrent_writers_share_one_file(store: Store, db_url: str) -> None:
+    async with await open_store(db_url, encryption_key=KEY) as second:
+        batches = [docs(make_record(i), make_record(i + 1000)) for i in range(20)]
+        results = await asyncio.gather(
+            *(target.events.write(batch) for batch in batches for target in (store, second))
+        )
+        assert sum(results) == 80  # each batch written by both stores, counted once
+        assert (await totals(second))["executions"] == 40
+
+
+async def test_offset_timestamps_bucket_in_utc(store: Store) -> None:
+    doc = execute_document(make_record(1), **SERVER)
+    doc["@timestamp"] = "2024-03-01T01:30:00.000+02:00"  # 2024-02-29T23:30Z
+    await store.events.write([doc])
+    rows = await store.events.usage(
+        space_id="default", start=T0 - timedelta(days=2), end=T0, interval="day", group_by=None
+    )
+    assert [r["bucket"] for r in rows] == ["2024-02-29T00:00:00.000Z"]

@@ -151,13 +151,17 @@ class ConnectorRepository:
             version=1,
         )
 
-    async def get(self, space_id: str, id: str) -> StoredConnector:
-        """The connector with decrypted secrets (for execution and validation)."""
+    async def get(self, space_id: str, id: str, *, decrypt: bool = True) -> StoredConnector:
+        """The connector with decrypted secrets (for execution and validation).
+
+        ``decrypt=False`` is for API reads (Kibana's get never decrypts): ``secrets`` is {}
+        and a tampered row is still returned; the execution path will refuse it.
+        """
         async with reading(self._engine) as conn:
             row = (await conn.execute(select(t).where(_where(space_id, id)))).first()
         if row is None:
             raise _not_found(id)
-        return self._row_to_connector(row, decrypt=True)
+        return self._row_to_connector(row, decrypt=decrypt)
 
     async def list(self, space_id: str) -> list[StoredConnector]:
         """Connectors of a space sorted by name (case-insensitively, then id); not decrypted."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 import orjson
@@ -53,6 +53,11 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def _aware(moment: datetime | None, name: str) -> None:
+    if moment is not None and moment.tzinfo is None:
+        raise ValueError(f"{name} must be an aware datetime (UTC)")
+
+
 def _get(doc: Mapping[str, Any], *path: str) -> Any:
     value: Any = doc
     for part in path:
@@ -83,6 +88,7 @@ def _parse(doc: Mapping[str, Any]) -> _Parsed:
         raise InvalidEventError(f"event {event_id}: missing or invalid @timestamp") from None
     if timestamp.tzinfo is None:
         raise InvalidEventError(f"event {event_id}: @timestamp has no time zone")
+    timestamp = timestamp.astimezone(UTC)  # buckets are UTC minutes, hours and days
     spaces = _get(doc, "kibana", "space_ids")
     row: dict[str, object] = {
         "event_id": event_id,
@@ -181,6 +187,8 @@ class EventRepository:
         """
         if page < 1 or per_page < 1:
             raise ValueError("page and per_page must be >= 1")
+        _aware(start, "start")
+        _aware(end, "end")
         conditions: list[ColumnElement[bool]] = [
             events.c.space_id == space_id,
             events.c.connector_id == connector_id,
@@ -221,12 +229,14 @@ class EventRepository:
         """
         if interval not in INTERVALS:
             raise ValueError(f"interval must be one of {INTERVALS}")
+        _aware(start, "start")
+        _aware(end, "end")
         r = usage_rollups.c
         key_column = r[_GROUP_COLUMNS[group_by]] if group_by else None
         conditions = [
             r.interval == interval,
             r.space_id == space_id,
-            r.bucket >= floor_to(start, interval),
+            r.bucket >= floor_to(start.astimezone(UTC), interval),
             r.bucket < end,
         ]
         if connector_id is not None:

@@ -142,6 +142,8 @@ class UserRepository:
     async def create_user(
         self, name: str, password: str, roles: Sequence[str], spaces: Sequence[str] = ("*",)
     ) -> User:
+        if not name or name != name.strip():
+            raise ValueError("a user name must be non-empty without surrounding spaces")
         grants = _validated(roles, spaces)
         encoded = await asyncio.to_thread(hash_password, password)
         now = utcnow()
