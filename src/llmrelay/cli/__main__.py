@@ -1,0 +1,5 @@
+"""``python -m llmrelay.cli``."""
+
+from llmrelay.cli.main import main
+
+main()
