@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-SYSDEPS := tinyproxy
+SYSDEPS := tinyproxy chromium postgresql
 
 .PHONY: run test lint types unit sysdeps venv venv-test bench clean
 

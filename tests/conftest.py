@@ -12,7 +12,13 @@ from collections.abc import Iterator
 import pytest
 import trustme
 
-pytest_plugins = ["tests.fixtures.upstream", "tests.fixtures.proxy", "tests.fixtures.service"]
+pytest_plugins = [
+    "tests.fixtures.upstream",
+    "tests.fixtures.proxy",
+    "tests.fixtures.service",
+    "tests.fixtures.postgres",
+    "tests.fixtures.browser",
+]
 
 _LEAKY_VARS = (
     "HTTP_PROXY",

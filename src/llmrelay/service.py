@@ -187,14 +187,27 @@ class Relay:
         return _stored_view(stored)
 
     async def update_connector(
-        self, space_id: str, connector_id: str, body: Mapping[str, object]
+        self,
+        space_id: str,
+        connector_id: str,
+        body: Mapping[str, object],
+        *,
+        keep_secrets: bool = False,
     ) -> ConnectorView:
+        """Replace name, config and secrets (Kibana's PUT).
+
+        ``keep_secrets`` (the web UI's edit form, docs/deviations.md): a secret field that
+        is missing or empty keeps its stored value, and ``null`` removes it.
+        """
         if connector_id in self.preconfigured:
             raise ConnectorBadRequestError(
                 f"Preconfigured action {connector_id} can not be updated."
             )
         config = validate_config(body.get("config", {}), self.settings.actions)
-        secrets = validate_secrets(body.get("secrets", {}), config)
+        raw_secrets = body.get("secrets", {})
+        if keep_secrets:
+            raw_secrets = await self._merged_secrets(space_id, connector_id, raw_secrets)
+        secrets = validate_secrets(raw_secrets, config)
         stored = await self.store.connectors.update(
             space_id,
             connector_id,
@@ -204,6 +217,19 @@ class Relay:
         )
         self._cache.pop((space_id, connector_id), None)
         return _stored_view(stored)
+
+    async def _merged_secrets(self, space_id: str, connector_id: str, given: object) -> object:
+        """Stored secrets overlaid with the given non-empty ones; ``null`` drops a field."""
+        if not isinstance(given, Mapping):
+            return given  # validate_secrets reports the wrong type
+        stored = await self.store.connectors.get(space_id, connector_id)
+        merged: dict[str, object] = dict(stored.secrets)
+        for key, value in given.items():
+            if value is None:
+                merged.pop(key, None)
+            elif value != "":
+                merged[key] = value
+        return merged
 
     async def delete_connector(self, space_id: str, connector_id: str) -> None:
         if connector_id in self.preconfigured:

@@ -164,6 +164,7 @@ def test_estimated_stream_usage_and_cancel() -> None:
         "sub_action": "stream",
         "model": "gpt-4o",
         "usage_source": "estimated",
+        "tokenizer": "cl100k_base",
         "stream_cancelled": True,
     }
 

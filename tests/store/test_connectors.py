@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 
 from llmrelay.errors import ConnectorConflictError, ConnectorNotFoundError, DecryptionError
 from llmrelay.store import Store, StoredConnector, open_store
 from llmrelay.store.secretbox import SecretBox
-from tests.store.conftest import KEY, raw_bytes
+from tests.store.conftest import KEY, Database
 
 SECRET = "sk-the-plaintext-secret-3f9a1c"
 NEW_SECRET = "sk-the-rotated-secret-77b2e0"
@@ -32,15 +31,6 @@ async def _create(
         config=CONFIG,
         secrets={"apiKey": SECRET},
     )
-
-
-def _sql(db_path: Path, statement: str, *params: object) -> None:
-    raw = sqlite3.connect(db_path)
-    try:
-        with raw:
-            raw.execute(statement, params)
-    finally:
-        raw.close()
 
 
 async def test_create_get_round_trip(store: Store) -> None:
@@ -122,26 +112,26 @@ async def test_delete(store: Store) -> None:
     assert await store.connectors.version_of("default", "c1") is None
 
 
-async def test_secrets_never_in_database_files(store: Store, db_path: Path) -> None:
+async def test_secrets_never_in_database_files(store: Store, database: Database) -> None:
     await _create(store)
-    assert b"api.openai.com" in raw_bytes(db_path)  # the search does see clear data
-    assert SECRET.encode() not in raw_bytes(db_path)
+    data = await database.stored_bytes()
+    assert b"api.openai.com" in data  # the search does see clear data
+    assert SECRET.encode() not in data
     await store.connectors.update(
         "default", "c1", name="one", config=CONFIG, secrets={"apiKey": NEW_SECRET}
     )
-    data = raw_bytes(db_path)
+    data = await database.stored_bytes()
     assert SECRET.encode() not in data and NEW_SECRET.encode() not in data
     await store.close()
-    data = raw_bytes(db_path)
+    data = await database.stored_bytes()
     assert SECRET.encode() not in data and NEW_SECRET.encode() not in data
 
 
-async def test_tampered_config_fails_loudly(store: Store, db_path: Path) -> None:
+async def test_tampered_config_fails_loudly(store: Store, database: Database) -> None:
     await _create(store)
-    _sql(
-        db_path,
-        "UPDATE connectors SET config = ? WHERE id = 'c1'",
-        '{"apiProvider":"OpenAI","apiUrl":"https://evil.example/v1"}',
+    await database.sql(
+        "UPDATE connectors SET config = :config WHERE id = 'c1'",
+        config='{"apiProvider":"OpenAI","apiUrl":"https://evil.example/v1"}',
     )
     with pytest.raises(DecryptionError, match="connector c1") as caught:
         await store.connectors.get("default", "c1")
@@ -153,22 +143,21 @@ async def test_tampered_config_fails_loudly(store: Store, db_path: Path) -> None
 
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("connector_type_id", ".bedrock"), ("is_missing_secrets", 1)],
+    [("connector_type_id", ".bedrock"), ("is_missing_secrets", True)],
 )
 async def test_tampered_attributes_fail(
-    store: Store, db_path: Path, column: str, value: object
+    store: Store, database: Database, column: str, value: object
 ) -> None:
     await _create(store)
-    _sql(db_path, f"UPDATE connectors SET {column} = ? WHERE id = 'c1'", value)  # noqa: S608
+    await database.sql(f"UPDATE connectors SET {column} = :value WHERE id = 'c1'", value=value)  # noqa: S608
     with pytest.raises(DecryptionError):
         await store.connectors.get("default", "c1")
 
 
-async def test_blob_moved_to_another_connector_fails(store: Store, db_path: Path) -> None:
+async def test_blob_moved_to_another_connector_fails(store: Store, database: Database) -> None:
     await _create(store, id="c1")
     await _create(store, id="c2")
-    _sql(
-        db_path,
+    await database.sql(
         "UPDATE connectors SET secrets = "
         "(SELECT secrets FROM connectors WHERE id = 'c1') WHERE id = 'c2'",
     )
@@ -176,9 +165,9 @@ async def test_blob_moved_to_another_connector_fails(store: Store, db_path: Path
         await store.connectors.get("default", "c2")
 
 
-async def test_rename_in_database_still_decrypts(store: Store, db_path: Path) -> None:
+async def test_rename_in_database_still_decrypts(store: Store, database: Database) -> None:
     await _create(store)
-    _sql(db_path, "UPDATE connectors SET name = 'renamed by hand' WHERE id = 'c1'")
+    await database.sql("UPDATE connectors SET name = 'renamed by hand' WHERE id = 'c1'")
     got = await store.connectors.get("default", "c1")
     assert got.name == "renamed by hand" and got.secrets == {"apiKey": SECRET}
 
@@ -231,3 +220,17 @@ async def test_concurrent_updates_all_count(store: Store) -> None:
 
     await asyncio.gather(*(rename(i) for i in range(15)))
     assert await store.connectors.version_of("default", "c1") == 16
+
+
+async def test_times_are_aware_utc_with_microseconds(store: Store) -> None:
+    created = await _create(store)
+    got = await store.connectors.get("default", "c1")
+    assert got.created_at == created.created_at and got.created_at.utcoffset() == timedelta(0)
+    assert got.is_missing_secrets is False
+
+
+async def test_unusual_names_and_ids_round_trip(store: Store) -> None:
+    long_id = "x" * 1000
+    await _create(store, id=long_id, name="Ünïcode 名前 " + "n" * 500)
+    got = await store.connectors.get("default", long_id)
+    assert got.name.startswith("Ünïcode 名前 ") and len(got.name) == 511

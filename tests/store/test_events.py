@@ -314,3 +314,55 @@ async def test_offset_timestamps_bucket_in_utc(store: Store) -> None:
         space_id="default", start=T0 - timedelta(days=2), end=T0, interval="day", group_by=None
     )
     assert [r["bucket"] for r in rows] == ["2024-02-29T00:00:00.000Z"]
+
+
+async def test_overlapping_batches_in_any_order_never_deadlock(store: Store, db_url: str) -> None:
+    """Replicas replaying the same events in different orders (spools, retries) touch the
+    same rows: every batch lands, each event and each token is counted once."""
+    records = [
+        make_record(i, at=T0 + timedelta(minutes=i % 3), user=f"u{i % 4}") for i in range(30)
+    ]
+    async with await open_store(db_url, encryption_key=KEY) as second:
+        batches = [docs(*records[i : i + 12]) for i in range(0, 30, 6)]
+        writes = [
+            target.events.write(batch if n % 2 else batch[::-1])
+            for n, batch in enumerate(batches * 2)
+            for target in (store, second)
+        ]
+        assert sum(await asyncio.gather(*writes)) == 60
+    assert (await totals(store))["executions"] == 30
+    assert (await totals(store))["total_tokens"] == 30 * 15
+
+
+async def test_usage_keys_sorted_by_code_point_on_every_backend(store: Store) -> None:
+    names = ["bob", "Alice", "_svc", "Émile", "alice", "Bob"]
+    await store.events.write(docs(*(make_record(i, user=n) for i, n in enumerate(names))))
+    rows = await store.events.usage(
+        space_id="default", start=T0, end=T0 + timedelta(hours=1), interval="hour", group_by="user"
+    )
+    assert [r["key"] for r in rows] == sorted(names)
+
+
+async def test_event_times_keep_microseconds_and_utc(store: Store) -> None:
+    doc = execute_document(make_record(1), **SERVER)
+    doc["@timestamp"] = "2024-03-01T10:00:00.123456+00:00"
+    await store.events.write([doc])
+    found = await store.events.find(
+        space_id="default",
+        connector_id="c1",
+        start=datetime(2024, 3, 1, 10, 0, 0, 123456, tzinfo=UTC),
+        end=datetime(2024, 3, 1, 10, 0, 0, 123457, tzinfo=UTC),
+    )
+    assert found[0] == 1 and found[1][0]["@timestamp"] == doc["@timestamp"]
+
+
+async def test_nul_in_document_values_does_not_stall_the_log(store: Store) -> None:
+    """PostgreSQL text cannot hold NUL; a model name from a request body may contain one."""
+    doc = execute_document(make_record(1, model="gpt\x00x", user="a\x00b"), **SERVER)
+    assert await store.events.write([doc]) == 1
+    total, found = await store.events.find(space_id="default", connector_id="c1")
+    assert total == 1 and found[0] == doc  # the document keeps the original
+    rows = await store.events.usage(
+        space_id="default", start=T0, end=T0 + timedelta(hours=1), interval="hour", group_by="model"
+    )
+    assert [r["key"] for r in rows] == ["gpt\ufffdx"]

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 import pytest
 
@@ -15,15 +14,16 @@ from llmrelay.store import (
     open_store,
 )
 from llmrelay.store import users as users_module
-from tests.store.conftest import raw_bytes
+from tests.store.conftest import Database
 
 PASSWORD = "correct-horse-battery-staple-91"
 
 
-async def test_passwords_hashed_and_verified(store: Store, db_path: Path) -> None:
+async def test_passwords_hashed_and_verified(store: Store, database: Database) -> None:
     user = await store.users.create_user("alice", PASSWORD, ["connectors_read"])
     assert user.grants == (Grant("connectors_read", "*"),)
-    assert PASSWORD.encode() not in raw_bytes(db_path)
+    data = await database.stored_bytes()
+    assert b"scrypt$" in data and PASSWORD.encode() not in data
     assert (await store.users.verify_password("alice", PASSWORD)) == user
     assert await store.users.verify_password("alice", PASSWORD + "x") is None
     assert await store.users.verify_password("nobody", PASSWORD) is None
@@ -92,15 +92,16 @@ def test_production_hash_format() -> None:
     assert users_module.check_password(PASSWORD, encoded)  # ~0.5 s per scrypt call
 
 
-async def test_api_key_lifecycle(store: Store, db_path: Path) -> None:
+async def test_api_key_lifecycle(store: Store, database: Database) -> None:
     await store.users.create_user("owner", PASSWORD, ["admin"])
     key, credential = await store.users.create_api_key(
         name="ci", owner="owner", roles=["connectors_read", "usage_read"], spaces=["default"]
     )
     key_id, secret = base64.b64decode(credential).decode().split(":")
     assert key_id == key.id and len(secret) >= 40
-    assert secret.encode() not in raw_bytes(db_path)
-    assert credential.encode() not in raw_bytes(db_path)
+    data = await database.stored_bytes()
+    assert key_id.encode() in data
+    assert secret.encode() not in data and credential.encode() not in data
 
     verified = await store.users.verify_api_key(credential)
     assert verified == key
@@ -150,3 +151,13 @@ async def test_api_keys_die_with_owner_and_key(store: Store, db_url: str) -> Non
 async def test_bad_user_names(store: Store, name: str) -> None:
     with pytest.raises(ValueError, match="user name"):
         await store.users.create_user(name, PASSWORD, [])
+
+
+async def test_users_and_keys_sorted_case_insensitively_on_every_backend(store: Store) -> None:
+    for name in ["bob", "Alice", "_ops", "Émile", "alice", "Bob", "zoe"]:
+        await store.users.create_user(name, PASSWORD, [])
+        await store.users.create_api_key(name=name, owner=None, roles=["admin"])
+    # casefold, then exact; by code point, so accented capitals sort after "z" everywhere
+    expected = ["_ops", "Alice", "alice", "Bob", "bob", "zoe", "Émile"]
+    assert [u.name for u in await store.users.list_users()] == expected
+    assert [k.name for k in await store.users.list_api_keys()] == expected

@@ -175,24 +175,32 @@ async def test_custom_host_ca_file_and_mode_override(
         )
 
 
-async def test_custom_host_full_does_not_undo_a_certificate_base_mode(
-    ca: trustme.CA, wrong_host_server: Server
+@pytest.mark.parametrize(
+    ("base", "host", "accepted"), [("certificate", "full", False), ("full", "certificate", True)]
+)
+async def test_custom_host_mode_decides_for_its_host_deviation_h(
+    ca: trustme.CA, wrong_host_server: Server, base: str, host: str, accepted: bool
 ) -> None:
-    """Kibana overwrites only rejectUnauthorized: the base mode's hostname relaxation stays."""
+    """Deviation (h): a per-host mode decides fully (Kibana kept the base hostname check)."""
     settings = _settings(
-        "certificate",
+        base,
         customHostSettings=(
             CustomHostSetting(
                 url=f"https://localhost:{wrong_host_server.port}",
                 ssl=CustomHostSsl(
-                    verificationMode="full",
+                    verificationMode=host,
                     certificateAuthoritiesData=ca.cert_pem.bytes().decode(),
                 ),
             ),
         ),
     )
     async with OutboundClient(settings) as client:
-        assert (await _get(client, wrong_host_server.url()))["method"] == "GET"
+        if accepted:
+            assert (await _get(client, wrong_host_server.url()))["method"] == "GET"
+        else:
+            with pytest.raises(UpstreamTLSError) as caught:
+                await _get(client, wrong_host_server.url())
+            assert caught.value.code == "ERR_TLS_CERT_ALTNAME_INVALID"
 
 
 def test_unreadable_ca_file_is_a_configuration_error(tmp_path: Path) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from llmrelay.cli.accounts import keys_app, users_app
+from llmrelay.cli.connectors import connectors_app
 from llmrelay.cli.execute import demo_command, execute_command
 from llmrelay.cli.serve import serve_command
+from llmrelay.cli.usage import events_command, usage_command
 
 app = typer.Typer(
     name="llmrelay",
@@ -19,6 +21,9 @@ app.command("execute")(execute_command)
 app.command("demo")(demo_command)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="api-keys")
+app.add_typer(connectors_app, name="connectors")
+app.command("usage")(usage_command)
+app.command("events")(events_command)
 
 
 def main() -> None:

@@ -87,11 +87,19 @@ class AzureConfig(_BaseConfig):
 
 
 class OtherConfig(_BaseConfig):
-    """Any OpenAI-compatible server; it cannot guess a model, so one is required."""
+    """Any OpenAI-compatible server; it cannot guess a model, so one is required.
+
+    llmrelay additions (docs/deviations.md): ``streamUsage`` - the server accepts
+    ``stream_options.include_usage`` and sends a usage chunk (default false: usage of
+    streams is estimated); ``serverTokenizer`` - estimate with the server's own
+    ``POST /tokenize`` (llama.cpp) instead of cl100k when it answers.
+    """
 
     apiProvider: Literal["Other"]
     defaultModel: str
     enableNativeFunctionCalling: bool | None = None
+    streamUsage: bool | None = None
+    serverTokenizer: bool | None = None
 
 
 ConnectorConfig = OpenAIConfig | AzureConfig | OtherConfig

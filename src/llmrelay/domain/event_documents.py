@@ -10,6 +10,8 @@ Fields of our own, under ``llmrelay`` (not in Kibana's mapping):
 - ``llmrelay.model``: the model sent upstream or reported back, when known.
 - ``llmrelay.usage_source`` (``execute`` only): where ``gen_ai.usage`` came from:
   ``response``, ``stream``, ``estimated``; ``missing`` when no usage is recorded.
+- ``llmrelay.tokenizer`` (``execute`` only, estimated usage): what counted the tokens:
+  ``cl100k_base`` / ``o200k_base`` (local), or ``server`` (the upstream's ``/tokenize``).
 - ``llmrelay.stream_cancelled`` (``execute`` only): the caller stopped a stream early.
 """
 
@@ -128,5 +130,7 @@ def execute_document(record: ExecutionRecord, *, server_uuid: str, version: str)
     if usage_recorded:
         doc["kibana"]["action"]["execution"]["gen_ai"] = {"usage": record.usage.as_gen_ai()}
     doc["llmrelay"]["usage_source"] = record.usage.usage_source if usage_recorded else "missing"
+    if usage_recorded and record.usage.usage_source == "estimated" and record.usage.tokenizer:
+        doc["llmrelay"]["tokenizer"] = record.usage.tokenizer
     doc["llmrelay"]["stream_cancelled"] = record.cancelled
     return doc

@@ -7,9 +7,10 @@ Every sub-action goes through the same path: params validation, the provider's
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Protocol
 
 import orjson
@@ -29,6 +30,7 @@ from llmrelay.domain.params import (
 )
 from llmrelay.errors import (
     ConnectorValidationError,
+    ForbiddenError,
     UpstreamError,
     UpstreamProtocolError,
     status_error,
@@ -42,7 +44,15 @@ from llmrelay.execution.errors import (
     response_error_message,
     unknown_sub_action_message,
 )
+from llmrelay.execution.gateway import (
+    GATEWAY_SOURCE,
+    GATEWAY_SUB_ACTION,
+    GatewayResult,
+    ask_stream_usage,
+    wants_stream_usage,
+)
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
+from llmrelay.execution.server_tokens import ServerTokenizer
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
 from llmrelay.execution.usage import StreamUsageCollector, prompt_text, usage_from_response
 from llmrelay.providers.base import PreparedCall
@@ -114,6 +124,8 @@ class Executor:
         self.sink: EventSink = sink or NullSink()
         self.dashboard_access: DashboardAccess = dashboard_access or OpenAccess()
         self.client = client or OutboundClient(self.settings)
+        self.server_tokenizer = ServerTokenizer(self.client)
+        self._background: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> Executor:
         return self
@@ -122,6 +134,8 @@ class Executor:
         await self.close()
 
     async def close(self) -> None:
+        if self._background:  # server-side recounts still writing their events
+            await asyncio.gather(*self._background, return_exceptions=True)
         await self.client.close()
 
     # --- public entry points ---------------------------------------------------------
@@ -199,6 +213,56 @@ class Executor:
                 yield chunk
         finally:
             await chunks.aclose()
+
+    async def chat_completions(
+        self,
+        connector: Connector,
+        body: Mapping[str, object],
+        *,
+        stream: bool,
+        context: ExecutionContext | None = None,
+    ) -> GatewayResult:
+        """The ``/v1/chat/completions`` gateway: the caller's body through the provider's
+        rules (``model`` already resolved, see ``gateway.apply_model``), the same outbound
+        path, usage and events as ``_execute`` (sub-action ``chatCompletions``).
+
+        Streams ask OpenAI/Azure (and ``Other`` with ``streamUsage``) for the usage chunk
+        and hide it from a caller that did not ask for it. Upstream failures are raised
+        (:class:`UpstreamError`, with ``status``/``body`` for HTTP errors) after the
+        failure event is written; a disabled connector type raises ``ForbiddenError``.
+        """
+        ctx = context or ExecutionContext(source=GATEWAY_SOURCE)
+        if not self.settings.action_type_enabled(connector.connector_type_id):
+            raise ForbiddenError(
+                f'action type "{connector.connector_type_id}" is not enabled in the '
+                "Kibana config xpack.actions.enabledActionTypes"
+            )
+        provider = provider_for(connector)
+        sent = dict(body)
+        caller_wants_usage = stream and wants_stream_usage(sent)
+        if stream and provider.stream_usage(connector):
+            ask_stream_usage(sent)
+        call = provider.prepare(connector, orjson.dumps(sent).decode(), stream=stream)
+        record = self._new_record(connector, GATEWAY_SUB_ACTION, ctx)
+        self.sink.started(record)
+        try:
+            if stream:
+                tapped = await self._stream_call(
+                    connector,
+                    call,
+                    self._timeout(None, 0),
+                    record,
+                    "stream",
+                    strip_usage_chunk=call.usage_requested and not caller_wants_usage,
+                )
+                return GatewayResult(200, stream=tapped)
+            timeout = self._timeout(None, self.settings.defaultTimeoutMs)
+            status, raw, _ = await self._read_json(connector, call, timeout, record)
+        except UpstreamError as err:
+            self._finish(record, self._upstream_failure(connector, "stream", err))
+            raise
+        self._finish(record, ExecutionResult("ok", connector.id))
+        return GatewayResult(status, body=raw)
 
     # --- dispatch --------------------------------------------------------------------
     async def _dispatch(
@@ -294,9 +358,10 @@ class Executor:
             raise status_error(response.status, response.reason, body)
         return response
 
-    async def _json_call(
+    async def _read_json(
         self, connector: Connector, call: PreparedCall, timeout_ms: int, record: ExecutionRecord
-    ) -> ExecutionResult:
+    ) -> tuple[int, bytes, object]:
+        """Send and read a JSON answer: (status, raw body, parsed body); usage recorded."""
         response = await self._send(connector, call, timeout_ms, record)
         try:
             raw = await response.read()
@@ -306,6 +371,15 @@ class Executor:
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError:
             payload = raw.decode("utf-8", "replace")
+        record.usage = usage_from_response(payload)
+        if isinstance(payload, dict) and isinstance(payload.get("model"), str):
+            record.model = payload["model"]
+        return response.status, raw, payload
+
+    async def _json_call(
+        self, connector: Connector, call: PreparedCall, timeout_ms: int, record: ExecutionRecord
+    ) -> ExecutionResult:
+        _, _, payload = await self._read_json(connector, call, timeout_ms, record)
         problem = _run_response_problem(payload)
         if problem:
             raise _Failure(
@@ -318,9 +392,6 @@ class Executor:
                     error_source="framework",
                 )
             )
-        record.usage = usage_from_response(payload)
-        if isinstance(payload, dict) and isinstance(payload.get("model"), str):
-            record.model = payload["model"]
         return ExecutionResult("ok", connector.id, data=payload)
 
     async def _stream_call(
@@ -330,6 +401,8 @@ class Executor:
         timeout_ms: int,
         record: ExecutionRecord,
         prompt_style: str,
+        *,
+        strip_usage_chunk: bool = False,
     ) -> TappedStream:
         response = await self._send(connector, call, timeout_ms, record)
         messages = (call.json_body or {}).get("messages")
@@ -338,6 +411,7 @@ class Executor:
             "invoke" if prompt_style == "invoke" else "stream",
         )
         collector = StreamUsageCollector(prompt=prompt, model=call.model)
+        tokenize_url = provider_for(connector).tokenizer_url(connector)
 
         def on_end(usage: TokenUsage, error: BaseException | None, cancelled: bool) -> None:
             record.usage = usage
@@ -353,9 +427,43 @@ class Executor:
             else:
                 record.outcome = "success"
             record.cancelled = cancelled
+            if (
+                tokenize_url is not None
+                and error is None
+                and usage.usage_source == "estimated"
+                and not self.server_tokenizer.known_missing(connector, tokenize_url)
+            ):
+                self._in_background(self._recount(connector, tokenize_url, call, collector, record))
+            else:
+                self.sink.finished(record)
+
+        return TappedStream(response, collector, on_end, strip_usage_chunk=strip_usage_chunk)
+
+    async def _recount(
+        self,
+        connector: Connector,
+        url: str,
+        call: PreparedCall,
+        collector: StreamUsageCollector,
+        record: ExecutionRecord,
+    ) -> None:
+        """Replace a cl100k estimate by the server's own count; the event waits for it."""
+        try:
+            prompts, completion = collector.estimate_texts()
+            usage = await self.server_tokenizer.usage(
+                connector, url, call.headers, prompts, completion
+            )
+            if usage is not None:
+                record.usage = usage
+        except Exception:  # counting must never lose the event
+            log.exception("server tokenizer count failed for connector %s", connector.id)
+        finally:
             self.sink.finished(record)
 
-        return TappedStream(response, collector, on_end)
+    def _in_background(self, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # --- results & events ------------------------------------------------------------
     def _upstream_failure(

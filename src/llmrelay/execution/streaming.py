@@ -1,9 +1,14 @@
 """The stream tap: hand the caller the upstream bytes unchanged, as they arrive, while
-usage is collected on the side; exactly one completion callback on end, error or cancel."""
+usage is collected on the side; exactly one completion callback on end, error or cancel.
+
+When llmrelay asked the upstream for a usage chunk the caller did not ask for, the tap
+drops that one SSE event (and nothing else) from what the caller receives.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
@@ -37,34 +42,50 @@ class TappedStream:
 
     content_type = "text/event-stream"
 
-    def __init__(self, response: _Response, collector: _Collector, on_end: StreamEnd) -> None:
+    def __init__(
+        self,
+        response: _Response,
+        collector: _Collector,
+        on_end: StreamEnd,
+        *,
+        strip_usage_chunk: bool = False,
+    ) -> None:
         self._response = response
         self._collector = collector
         self._on_end = on_end
         self._chunks: AsyncIterator[bytes] | None = None
         self._done = False
+        self._stripper = UsageChunkStripper() if strip_usage_chunk else None
 
     def __aiter__(self) -> TappedStream:
         return self
 
     async def __anext__(self) -> bytes:
-        if self._done:
-            raise StopAsyncIteration
-        if self._chunks is None:
-            self._chunks = self._response.iter_chunks().__aiter__()
-        try:
-            chunk = await self._chunks.__anext__()
-        except StopAsyncIteration:
-            await self._finish(None, cancelled=False)
-            raise
-        except asyncio.CancelledError:
-            await self._finish(None, cancelled=True)
-            raise
-        except BaseException as err:
-            await self._finish(err, cancelled=False)
-            raise
-        self._collector.feed(chunk)
-        return chunk
+        while True:
+            if self._done:
+                raise StopAsyncIteration
+            if self._chunks is None:
+                self._chunks = self._response.iter_chunks().__aiter__()
+            try:
+                chunk = await self._chunks.__anext__()
+            except StopAsyncIteration:
+                await self._finish(None, cancelled=False)
+                rest = self._stripper.flush() if self._stripper is not None else b""
+                if rest:
+                    return rest
+                raise
+            except asyncio.CancelledError:
+                await self._finish(None, cancelled=True)
+                raise
+            except BaseException as err:
+                await self._finish(err, cancelled=False)
+                raise
+            self._collector.feed(chunk)
+            if self._stripper is None:
+                return chunk
+            out = self._stripper.feed(chunk)
+            if out:
+                return out
 
     async def aclose(self) -> None:
         """Stop early: the upstream request is abandoned and usage so far recorded."""
@@ -126,3 +147,107 @@ class ChunkIterator:
 
     async def aclose(self) -> None:
         await self._stream.aclose()
+
+
+# An event end: a line end followed by an empty line (SSE allows \r\n, \n and \r).
+_EVENT_END = re.compile(rb"(?:\r\n|\n|\r(?!\n))(?:\r\n|\n|\r)")
+_EMPTY_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
+_FILLED_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*[^\]\s]')
+
+
+def is_usage_chunk(event: bytes) -> bool:
+    """Whether one raw SSE event is the ``include_usage`` chunk: ``choices: []`` and a
+    ``usage`` object. Cheap for every other event (one regex search, no JSON parse)."""
+    if _EMPTY_CHOICES.search(event) is None:
+        return False
+    lines = [
+        line[6:] if line[5:6] == b" " else line[5:]
+        for line in event.splitlines()
+        if line[:5] == b"data:"
+    ]
+    if not lines:
+        return False
+    try:
+        parsed = orjson.loads(b"\n".join(lines))
+    except orjson.JSONDecodeError:
+        return False
+    return (
+        isinstance(parsed, dict)
+        and parsed.get("choices") == []
+        and isinstance(parsed.get("usage"), dict)
+    )
+
+
+class UsageChunkStripper:
+    """Drops the usage chunk from SSE bytes without re-serialising anything.
+
+    Complete events other than the usage chunk leave byte for byte, a chunk holding only
+    such events leaves as the very same object. Only the unterminated tail of an event
+    that could still turn out to be the usage chunk is held until its end arrives (with
+    upstreams that flush whole events, as OpenAI and Azure do, nothing is ever held).
+    """
+
+    __slots__ = ("_cr_end", "_held", "_passing", "_tail", "dropped")
+
+    def __init__(self) -> None:
+        self._held = b""  # unsent bytes of the current, unterminated event
+        self._passing = False  # the current event is known not to be the usage chunk
+        self._tail = b""  # last bytes of a passing event, to see its end split across chunks
+        # the last event ended on "\r" at the end of a chunk: a "\n" may follow that
+        # belongs to it; None, or whether that event was dropped
+        self._cr_end: bool | None = None
+        self.dropped = 0
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The bytes of ``chunk`` (and of held data) to forward now."""
+        if self._cr_end is not None:
+            dropped, self._cr_end = self._cr_end, None
+            if chunk[:1] == b"\n":  # the rest of the last event's "\r\n"
+                rest = self.feed(chunk[1:])
+                return rest if dropped else b"\n" + rest
+        if not chunk:
+            return b""
+        held = self._held
+        data = held + chunk if held else chunk
+        context = self._tail if self._passing and not held else b""
+        shift = len(context)
+        parts: list[bytes] = []
+        start = 0
+        changed = bool(held)
+        for match in _EVENT_END.finditer(context + data if context else data):
+            end = match.end() - shift
+            if end <= start:
+                continue
+            event = data[start:end]
+            dropped = not self._passing and is_usage_chunk(event)
+            if dropped:
+                self.dropped += 1
+                changed = True
+            else:
+                parts.append(event)
+            if end == len(data) and event[-1:] == b"\r":
+                self._cr_end = dropped
+            self._passing = False
+            start = end
+        rest = data[start:]
+        self._held = b""
+        if rest:
+            if self._passing or _FILLED_CHOICES.search(rest) is not None:
+                self._passing = True
+                parts.append(rest)
+            else:
+                self._held = rest
+                changed = True
+        self._tail = (context + data)[-3:] if self._passing else b""
+        if not changed:
+            return chunk
+        return b"".join(parts)
+
+    def flush(self) -> bytes:
+        """End of stream: an unterminated last event is forwarded (unless it is the
+        usage chunk), as the upstream sent it."""
+        held, self._held = self._held, b""
+        if held and is_usage_chunk(held):
+            self.dropped += 1
+            return b""
+        return held

@@ -222,6 +222,13 @@ class StreamUsageCollector:
             self._finished = self._result()
         return self._finished
 
+    def estimate_texts(self) -> tuple[list[str], list[str]]:
+        """What an estimate counts: the prompt texts, and the completion texts (choice 0,
+        further choices, tool/function calls); for counting with another tokenizer."""
+        prompts = [self._prompt] if isinstance(self._prompt, str) else list(self._prompt)
+        completion = [self.content, "".join(self._other), "".join(self._calls)]
+        return prompts, [text for text in completion if text]
+
     def _result(self) -> TokenUsage:
         if self._usage is not None:
             return self._usage

@@ -79,3 +79,10 @@ class AzureProvider:
 
     def usage_from(self, payload: object, *, source: UsageSource = "response") -> TokenUsage:
         return usage_from_payload(payload, source=source)
+
+    def stream_usage(self, connector: Connector) -> bool:
+        """The API sends a usage chunk when asked (``stream_options.include_usage``)."""
+        return True
+
+    def tokenizer_url(self, connector: Connector) -> str | None:
+        return None

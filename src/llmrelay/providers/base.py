@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
@@ -57,6 +58,15 @@ class Provider(Protocol):
 
     def usage_from(self, payload: object, *, source: UsageSource = "response") -> TokenUsage:
         """Token usage of a response body (or of a stream chunk with ``source="stream"``)."""
+        ...
+
+    def stream_usage(self, connector: Connector) -> bool:
+        """Whether the upstream may be asked for a final usage chunk on streams
+        (``stream_options.include_usage``)."""
+        ...
+
+    def tokenizer_url(self, connector: Connector) -> str | None:
+        """A ``/tokenize`` endpoint to count estimated usage with (llama.cpp), or None."""
         ...
 
 
@@ -131,6 +141,17 @@ def async_iterator_body(
     sent["stream"] = True
     sent["model"] = model if js_truthy(model) else (configured_model or default_model)
     return sent
+
+
+def server_root_url(api_url: str, path: str) -> str | None:
+    """``scheme://host[:port]<path>`` of ``api_url``'s server, or None if it has no host."""
+    try:
+        parts = urlsplit(api_url)
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.netloc:
+        return None
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 # --- headers -----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from llmrelay.domain.connectors import OtherConfig
 from llmrelay.domain.events import TokenUsage, UsageSource
 from llmrelay.providers.base import (
     CONTENT_TYPE,
@@ -16,6 +17,7 @@ from llmrelay.providers.base import (
     json_call,
     merge_headers,
     parse_object,
+    server_root_url,
     set_stream,
     strip_tool_params,
     usage_from_payload,
@@ -39,7 +41,9 @@ class OtherProvider:
         )
 
     def prepare(self, connector: Connector, body: str, *, stream: bool) -> PreparedCall:
-        """Always ``stream = S``; never ``stream_options`` (compatible servers may reject it).
+        """Always ``stream = S``; no ``stream_options`` (compatible servers may reject it),
+        unless ``config.streamUsage`` says the server supports them (llmrelay addition):
+        then streams ask for the usage chunk as OpenAI's do.
 
         Deviation (c): the default model is injected on every path when the body names
         none; Kibana's run/test/invokeAI path skips it, and servers such as Ollama then fail.
@@ -49,7 +53,7 @@ class OtherProvider:
         sent = parse_object(body)
         if sent is None:
             return verbatim_call(url, headers, body)
-        set_stream(sent, stream, request_usage=False)
+        set_stream(sent, stream, request_usage=self.stream_usage(connector))
         inject_model_if_missing(sent, connector.config.defaultModel)
         strip_tool_params(sent)
         return json_call(url, headers, sent, body)
@@ -65,3 +69,16 @@ class OtherProvider:
 
     def usage_from(self, payload: object, *, source: UsageSource = "response") -> TokenUsage:
         return usage_from_payload(payload, source=source)
+
+    def stream_usage(self, connector: Connector) -> bool:
+        """Only when the connector says its server supports ``stream_options``
+        (``config.streamUsage``, an llmrelay addition); many local servers reject it."""
+        config = connector.config
+        return isinstance(config, OtherConfig) and config.streamUsage is True
+
+    def tokenizer_url(self, connector: Connector) -> str | None:
+        """``<server root>/tokenize`` when ``config.serverTokenizer`` is set (llama.cpp)."""
+        config = connector.config
+        if not (isinstance(config, OtherConfig) and config.serverTokenizer is True):
+            return None
+        return server_root_url(config.apiUrl, "/tokenize")

@@ -164,7 +164,10 @@ class ConnectorRepository:
         return self._row_to_connector(row, decrypt=decrypt)
 
     async def list(self, space_id: str) -> list[StoredConnector]:
-        """Connectors of a space sorted by name (case-insensitively, then id); not decrypted."""
+        """Connectors of a space sorted by name (case-insensitively, then id); not decrypted.
+
+        Sorted here, not in SQL: collations differ between SQLite and PostgreSQL databases.
+        """
         async with reading(self._engine) as conn:
             rows = (await conn.execute(select(t).where(t.c.space_id == space_id))).all()
         found = [self._row_to_connector(row, decrypt=False) for row in rows]
@@ -181,7 +184,10 @@ class ConnectorRepository:
     ) -> StoredConnector:
         """Replace name, config and secrets (as a whole); the type never changes."""
         async with writing(self._engine) as conn:
-            row = (await conn.execute(select(t).where(_where(space_id, id)))).first()
+            # FOR UPDATE: on PostgreSQL concurrent updates queue here instead of both reading
+            # the same version (SQLite's BEGIN IMMEDIATE already serialises; it has no FOR UPDATE)
+            query = select(t).where(_where(space_id, id)).with_for_update()
+            row = (await conn.execute(query)).first()
             if row is None:
                 raise _not_found(id)
             now = utcnow()

@@ -81,7 +81,9 @@ def create_engine(url: str) -> AsyncEngine:
         else:
             Path(str(parsed.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
     else:
-        options["pool_pre_ping"] = True
+        options["pool_pre_ping"] = True  # replicas outlive database restarts and failovers
+        if parsed.get_backend_name() == "postgresql":
+            options["connect_args"] = {"server_settings": {"application_name": "llmrelay"}}
     try:
         engine = create_async_engine(parsed, **options)
     except (exc.ArgumentError, ImportError) as err:  # unknown dialect, driver not installed

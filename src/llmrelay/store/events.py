@@ -67,6 +67,13 @@ def _get(doc: Mapping[str, Any], *path: str) -> Any:
     return value
 
 
+def _column(value: object) -> str:
+    """A document value as column text. PostgreSQL text cannot hold NUL, and one such event
+    (a model name from a request body) must not stall the log: NUL becomes U+FFFD on every
+    backend alike (the stored document keeps the original)."""
+    return str(value).replace("\x00", "\ufffd")
+
+
 def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
@@ -90,15 +97,17 @@ def _parse(doc: Mapping[str, Any]) -> _Parsed:
         raise InvalidEventError(f"event {event_id}: @timestamp has no time zone")
     timestamp = timestamp.astimezone(UTC)  # buckets are UTC minutes, hours and days
     spaces = _get(doc, "kibana", "space_ids")
+    outcome = _get(doc, "event", "outcome")
+    user_name = _get(doc, "user", "name")
     row: dict[str, object] = {
-        "event_id": event_id,
+        "event_id": _column(event_id),
         "timestamp": timestamp,
-        "space_id": spaces[0] if isinstance(spaces, list) and spaces else "default",
-        "connector_id": str(_get(doc, "kibana", "action", "id") or ""),
-        "action": str(_get(doc, "event", "action") or ""),
-        "outcome": _get(doc, "event", "outcome"),
-        "user_name": _get(doc, "user", "name"),
-        "document": orjson.dumps(doc).decode(),
+        "space_id": _column(spaces[0] if isinstance(spaces, list) and spaces else "default"),
+        "connector_id": _column(_get(doc, "kibana", "action", "id") or ""),
+        "action": _column(_get(doc, "event", "action") or ""),
+        "outcome": None if outcome is None else _column(outcome),
+        "user_name": None if user_name is None else _column(user_name),
+        "document": orjson.dumps(doc).decode(),  # JSON escapes NUL: any text column takes it
     }
     return _Parsed(row, doc, timestamp)
 
@@ -123,17 +132,21 @@ def _rollup_rows(parsed: Sequence[_Parsed]) -> list[dict[str, object]]:
                 floor_to(item.timestamp, interval),
                 item.row["space_id"],
                 item.row["connector_id"],
-                str(_get(item.doc, "llmrelay", "model") or ""),
+                _column(_get(item.doc, "llmrelay", "model") or ""),
                 str(item.row["user_name"] or ""),
-                str(source or ("missing" if not usage else "response")),
+                _column(source or ("missing" if not usage else "response")),
             )
             total = sums[key]
             for i, value in enumerate(values):
                 total[i] += value
     return [
-        dict(zip(ROLLUP_KEY, key, strict=True)) | dict(zip(ROLLUP_SUMS, vals, strict=True))
-        for key, vals in sums.items()
+        dict(zip(ROLLUP_KEY, key, strict=True)) | dict(zip(ROLLUP_SUMS, sums[key], strict=True))
+        for key in sorted(sums, key=_rollup_order)  # one lock order for every writer
     ]
+
+
+def _rollup_order(key: tuple[object, ...]) -> tuple[str, ...]:
+    return tuple(value.isoformat() if isinstance(value, datetime) else str(value) for value in key)
 
 
 class EventRepository:
@@ -148,7 +161,9 @@ class EventRepository:
             unique.setdefault(str(parsed.row["event_id"]), parsed)
         if not unique:
             return 0
-        items = list(unique.values())
+        # Rows go in key order, so concurrent writers (other replicas on PostgreSQL) take
+        # row locks in one order and cannot deadlock on overlapping batches.
+        items = [unique[key] for key in sorted(unique)]
         inserted: set[str] = set()
         async with writing(self._engine) as conn:
             stmt = insert_ignoring_conflicts(conn, events, ["event_id"]).returning(
@@ -256,17 +271,21 @@ class EventRepository:
         if key_column is not None:
             columns.append(key_column.label("key"))
             group.append(key_column)
-        query = select(*columns).where(and_(*conditions)).group_by(*group).order_by(*group)
+        query = select(*columns).where(and_(*conditions)).group_by(*group)
         async with reading(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
         names = (*ROLLUP_SUMS, "estimated_tokens", "reported_tokens")
+        # ordered here (bucket, then key by code point): SQL collations differ per database
+        ordered = sorted(
+            rows, key=lambda row: (row["bucket"], row["key"] if key_column is not None else "")
+        )
         return [
             {
                 "bucket": iso(row["bucket"]),
                 "key": (row["key"] or None) if key_column is not None else None,
                 **{name: int(row[name] or 0) for name in names},
             }
-            for row in rows
+            for row in ordered
         ]
 
     async def count(self) -> int:

@@ -1,8 +1,11 @@
 """Tables of the store (SQLAlchemy Core), portable between SQLite and PostgreSQL.
 
-Times are stored as integer microseconds since the epoch (UTC) through :class:`UtcDateTime`:
-sortable, exact and identical on every dialect. JSON (connector config, event documents) is
-stored as text written by orjson.
+Times go through :class:`UtcDateTime`: ``timestamp with time zone`` on PostgreSQL, integer
+microseconds since the epoch on SQLite (which has no time type); both are exact to the
+microsecond and sort correctly. JSON (connector config, event documents) is stored as text
+written by orjson on both, so what is read back is byte for byte what was written (the
+connector config is bound into the secrets' AAD). Names and ids are unbounded ``TEXT``:
+SQLite never enforces a ``VARCHAR`` length, so PostgreSQL must not either.
 
 These are the tables as of the latest migration. Migration 1 creates them from here; when a
 later migration changes a table, freeze its old definition inside that migration first.
@@ -11,8 +14,10 @@ later migration changes a table, freeze its old definition inside that migration
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
+    TIMESTAMP,
     BigInteger,
     Boolean,
     Column,
@@ -28,26 +33,38 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
+from sqlalchemy.types import TypeEngine
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC ``datetime`` <-> integer microseconds since the epoch."""
+    """Aware UTC ``datetime`` <-> ``timestamptz`` (PostgreSQL) or epoch microseconds (SQLite)."""
 
     impl = BigInteger
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(TIMESTAMP(timezone=True))
+        return dialect.type_descriptor(BigInteger())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the store; use an aware UTC datetime")
+        if dialect.name == "postgresql":
+            return value.astimezone(UTC)
         return (value - _EPOCH) // timedelta(microseconds=1)
 
-    def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:
+    def process_result_value(
+        self, value: int | datetime | None, dialect: Dialect
+    ) -> datetime | None:
         if value is None:
             return None
+        if isinstance(value, datetime):
+            return value.astimezone(UTC)
         return _EPOCH + timedelta(microseconds=value)
 
 
@@ -67,10 +84,10 @@ schema_version = Table(
 connectors = Table(
     "connectors",
     metadata,
-    Column("space_id", String(255), nullable=False),
-    Column("id", String(255), nullable=False),
+    Column("space_id", Text, nullable=False),
+    Column("id", Text, nullable=False),
     Column("name", Text, nullable=False),
-    Column("connector_type_id", String(255), nullable=False),
+    Column("connector_type_id", Text, nullable=False),
     Column("config", Text, nullable=False),  # canonical JSON, in clear (bound as AAD)
     Column("secrets", LargeBinary, nullable=False),  # secretbox blob, never plaintext
     Column("is_missing_secrets", Boolean, nullable=False, default=False),
@@ -83,8 +100,8 @@ connectors = Table(
 users = Table(
     "users",
     metadata,
-    Column("name", String(255), primary_key=True),
-    Column("password_hash", String(255), nullable=False),  # scrypt$... (never the password)
+    Column("name", Text, primary_key=True),
+    Column("password_hash", Text, nullable=False),  # scrypt$... (never the password)
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
@@ -94,12 +111,12 @@ user_grants = Table(
     metadata,
     Column(
         "user_name",
-        String(255),
+        Text,
         ForeignKey("users.name", ondelete="CASCADE", name="fk_user_grants_user"),
         nullable=False,
     ),
     Column("role", String(64), nullable=False),
-    Column("space", String(255), nullable=False),  # "*" = every space
+    Column("space", Text, nullable=False),  # "*" = every space
     PrimaryKeyConstraint("user_name", "role", "space", name="pk_user_grants"),
 )
 
@@ -110,7 +127,7 @@ api_keys = Table(
     Column("name", Text, nullable=False),
     Column(
         "owner",
-        String(255),
+        Text,
         ForeignKey("users.name", ondelete="CASCADE", name="fk_api_keys_owner"),
         nullable=True,
     ),
@@ -128,7 +145,7 @@ api_key_grants = Table(
         nullable=False,
     ),
     Column("role", String(64), nullable=False),
-    Column("space", String(255), nullable=False),
+    Column("space", Text, nullable=False),
     PrimaryKeyConstraint("api_key_id", "role", "space", name="pk_api_key_grants"),
 )
 
@@ -136,13 +153,13 @@ events = Table(
     "events",
     metadata,
     Column("seq", _AutoId, primary_key=True, autoincrement=True),
-    Column("event_id", String(255), nullable=False, unique=True),
+    Column("event_id", Text, nullable=False, unique=True),
     Column("timestamp", UtcDateTime, nullable=False),  # the document's @timestamp
-    Column("space_id", String(255), nullable=False),
-    Column("connector_id", String(255), nullable=False),
-    Column("action", String(64), nullable=False),  # event.action
-    Column("outcome", String(16), nullable=True),
-    Column("user_name", String(255), nullable=True),
+    Column("space_id", Text, nullable=False),
+    Column("connector_id", Text, nullable=False),
+    Column("action", Text, nullable=False),  # event.action
+    Column("outcome", Text, nullable=True),
+    Column("user_name", Text, nullable=True),
     Column("document", Text, nullable=False),  # the Kibana event document (orjson)
 )
 Index(
@@ -172,11 +189,11 @@ usage_rollups = Table(
     metadata,
     Column("interval", String(8), nullable=False),  # minute | hour | day
     Column("bucket", UtcDateTime, nullable=False),  # start of the bucket
-    Column("space_id", String(255), nullable=False),
-    Column("connector_id", String(255), nullable=False),
-    Column("model", String(255), nullable=False),  # "" when unknown (keys cannot be NULL)
-    Column("user_name", String(255), nullable=False),  # "" when unknown
-    Column("usage_source", String(16), nullable=False),
+    Column("space_id", Text, nullable=False),
+    Column("connector_id", Text, nullable=False),
+    Column("model", Text, nullable=False),  # "" when unknown (keys cannot be NULL)
+    Column("user_name", Text, nullable=False),  # "" when unknown
+    Column("usage_source", Text, nullable=False),
     *(Column(name, BigInteger, nullable=False, default=0) for name in ROLLUP_SUMS),
     PrimaryKeyConstraint(*ROLLUP_KEY, name="pk_usage_rollups"),
 )

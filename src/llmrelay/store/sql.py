@@ -63,6 +63,10 @@ async def writing(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A read-only connection (one consistent snapshot), database errors translated."""
     async with translated(), engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # READ COMMITTED would give each statement its own snapshot (a count and the
+            # page it counts could disagree); read-only REPEATABLE READ never conflicts.
+            await conn.execution_options(isolation_level="REPEATABLE READ")
         yield conn
 
 

@@ -132,6 +132,12 @@ def _validated(roles: Sequence[str], spaces: Sequence[str]) -> list[Grant]:
     return [Grant(role, space) for role in dict.fromkeys(roles) for space in dict.fromkeys(spaces)]
 
 
+def _name_order(name: str) -> tuple[str, str]:
+    """Case-insensitive, then exact; sorted in Python because SQL collations differ between
+    SQLite (bytes) and PostgreSQL (the database's locale)."""
+    return name.casefold(), name
+
+
 class UserRepository:
     def __init__(self, engine: AsyncEngine, pepper: bytes) -> None:
         self._engine = engine
@@ -204,8 +210,9 @@ class UserRepository:
 
     async def list_users(self) -> list[User]:
         async with reading(self._engine) as conn:
-            rows = (await conn.execute(select(users).order_by(users.c.name))).all()
-            return [await self._user(conn, row) for row in rows]
+            rows = (await conn.execute(select(users))).all()
+            found = [await self._user(conn, row) for row in rows]
+        return sorted(found, key=lambda u: _name_order(u.name))
 
     async def _user(self, conn: AsyncConnection, row: Any) -> User:
         q = select(user_grants.c.role, user_grants.c.space).where(
@@ -269,8 +276,9 @@ class UserRepository:
 
     async def list_api_keys(self) -> list[ApiKey]:
         async with reading(self._engine) as conn:
-            rows = (await conn.execute(select(api_keys).order_by(api_keys.c.name))).all()
-            return [await self._api_key(conn, row) for row in rows]
+            rows = (await conn.execute(select(api_keys))).all()
+            found = [await self._api_key(conn, row) for row in rows]
+        return sorted(found, key=lambda k: (*_name_order(k.name), k.id))
 
     async def delete_api_key(self, id: str) -> None:
         async with writing(self._engine) as conn:

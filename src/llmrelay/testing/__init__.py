@@ -27,6 +27,8 @@ Default behaviour (nothing scripted):
 
 Scripted behaviours (``reply_json``, ``fail``, ``stream``, …) queue up FIFO; each applies to the
 next ``times`` requests of any kind, after which the default behaviour resumes.
+``serve_tokenize()`` (until reset) makes ``POST /tokenize`` answer like llama.cpp's server,
+without consuming scripts.
 
 Every request is recorded as a :class:`RecordedRequest` (``client_port`` tells connections
 apart, e.g. to prove keep-alive reuse).

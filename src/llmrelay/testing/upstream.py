@@ -52,6 +52,7 @@ class FakeUpstream:
         self._requests: list[RecordedRequest] = []
         self._scripts: deque[Script] = deque()
         self._ids = itertools.count(1)
+        self._tokenize = False
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
         self._app = Starlette(routes=[Route("/{path:path}", self._handle, methods=methods)])
         self._thread: ServerThread | None = None
@@ -154,6 +155,7 @@ class FakeUpstream:
             self._requests.clear()
             self._scripts.clear()
             self._ids = itertools.count(1)
+            self._tokenize = False
 
     # --------------------------------------------------------------- scripting
     def _script(self, handler: Handler, times: int) -> None:
@@ -247,6 +249,19 @@ class FakeUpstream:
         redirect = {"location": location}
         self._script(fixed(lambda: Response(status_code=status, headers=redirect)), times)
 
+    def serve_tokenize(self, enabled: bool = True) -> None:
+        """Answer ``POST /tokenize`` like llama.cpp's server until the next reset:
+        ``{"content": "..."}`` -> ``{"tokens": [...]}`` with one token per
+        whitespace-separated word (:meth:`tokenize_count`). Not a script: it is not
+        consumed and does not consume queued scripts."""
+        with self._lock:
+            self._tokenize = enabled
+
+    @staticmethod
+    def tokenize_count(text: str) -> int:
+        """The number of tokens ``/tokenize`` reports for ``text``."""
+        return len(text.split())
+
     def without_usage(self, *, times: int = 1) -> None:
         """Default answer without ``usage`` (JSON) / without a usage chunk (streams)."""
 
@@ -270,7 +285,9 @@ class FakeUpstream:
         handler: Handler | None = None
         with self._lock:
             self._requests.append(recorded)
-            if self._scripts:
+            if self._tokenize and recorded.method == "POST" and recorded.path == "/tokenize":
+                handler = _tokenize
+            elif self._scripts:
                 script = self._scripts[0]
                 script.remaining -= 1
                 if not script.remaining:
@@ -329,3 +346,11 @@ class FakeUpstream:
             malformed_line=malformed_line,
             line_ending=line_ending,
         )
+
+
+async def _tokenize(exchange: Exchange) -> Response:
+    content = exchange.payload().get("content")
+    if not isinstance(content, str):
+        return json_response(protocol.error_body("content must be a string", "invalid"), 400)
+    tokens = list(range(FakeUpstream.tokenize_count(content)))
+    return json_response(orjson.dumps({"tokens": tokens}))

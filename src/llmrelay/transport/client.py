@@ -384,7 +384,7 @@ _IP_MISMATCH = 64
 
 def _tls_error(err: ssl.SSLError, host: str | None) -> UpstreamTLSError:
     if isinstance(err, ssl.SSLCertVerificationError):
-        code = err.verify_code
+        code = getattr(err, "verify_code", None)
         if code in (_HOSTNAME_MISMATCH, _IP_MISMATCH):
             if code == _IP_MISMATCH or _is_ip(host):
                 detail = f"IP: {host} is not in the cert's list"
@@ -397,8 +397,9 @@ def _tls_error(err: ssl.SSLError, host: str | None) -> UpstreamTLSError:
         if code in _VERIFY_CODES:
             name, message = _VERIFY_CODES[code]
             return UpstreamTLSError(message, code=name)
-        return UpstreamTLSError(err.verify_message or str(err), code="ERR_TLS_HANDSHAKE")
-    reason = (err.reason or "").replace("_", " ").lower() or str(err)
+        message = getattr(err, "verify_message", None) or str(err)
+        return UpstreamTLSError(message, code="ERR_TLS_HANDSHAKE")
+    reason = (getattr(err, "reason", None) or "").replace("_", " ").lower() or str(err)
     return UpstreamTLSError(f"TLS handshake failed: {reason}", code="ERR_TLS_HANDSHAKE")
 
 
@@ -415,11 +416,11 @@ def _ssl_in_chain(exc: BaseException) -> ssl.SSLError | None:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, ssl.SSLError):
-            return current
-        os_error = getattr(current, "os_error", None)
+        os_error = getattr(current, "os_error", None)  # aiohttp's wrappers subclass SSLError
         if isinstance(os_error, ssl.SSLError):
             return os_error
+        if isinstance(current, ssl.SSLError):
+            return current
         current = current.__cause__ or current.__context__
     return None
 

@@ -8,8 +8,9 @@ How the settings combine for one request:
 2. A ``customHostSettings`` entry whose canonical origin (``https://host:443``) equals the
    target's replaces the trusted CAs with its own (``certificateAuthoritiesData`` plus the
    files, read once at construction) and its ``verificationMode`` (default ``full``) decides
-   only *whether* invalid certificates are rejected - exactly like Kibana, which overwrites
-   ``rejectUnauthorized`` but never re-derives the hostname check of the base mode.
+   verification for that host completely. Kibana only overwrites ``rejectUnauthorized`` and
+   keeps the base mode's hostname check, so a per-host ``certificate`` still checked
+   hostnames there; llmrelay honours it (docs/deviations.md, (h)).
 3. The PKI client certificate and key are always presented when given.
 
 Contexts are costly to build, so they are cached by a digest of the material and the
@@ -217,7 +218,9 @@ class TlsContexts:
         if custom is not None:
             if custom.ca_pem is not None:
                 ca_pem = custom.ca_pem
+            # deviation (h): the host's own mode decides fully, hostname check included
             verify = custom.verification_mode != "none"
+            check_hostname = custom.verification_mode == "full"
         policy = TlsPolicy(
             verify=verify,
             check_hostname=verify and check_hostname,

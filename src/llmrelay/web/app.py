@@ -15,11 +15,12 @@ from llmrelay.bootstrap import FirstStart, ensure_admin, ensure_encryption_key
 from llmrelay.errors import LlmrelayError
 from llmrelay.service import Relay
 from llmrelay.settings import Settings
+from llmrelay.web import ui
 from llmrelay.web.auth import Authenticator
 from llmrelay.web.errors import handle_llmrelay_error, handle_unexpected
 from llmrelay.web.json import json_response
 from llmrelay.web.openapi import openapi_document
-from llmrelay.web.routes import actions, usage
+from llmrelay.web.routes import actions, gateway, usage
 
 log = logging.getLogger("llmrelay.web")
 
@@ -52,6 +53,9 @@ def create_app(
             Route("/api/openapi.json", _openapi, methods=["GET"]),
             Mount("/api", routes=api),
             Mount("/s/{space_id}/api", routes=api),
+            Mount("/v1", routes=gateway.routes),
+            Mount("/s/{space_id}/v1", routes=gateway.routes),
+            *ui.routes,
         ],
         lifespan=lifespan,
         exception_handlers={LlmrelayError: handle_llmrelay_error, Exception: handle_unexpected},

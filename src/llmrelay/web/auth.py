@@ -1,4 +1,4 @@
-"""Who is calling, and may they? HTTP Basic (users) and ``ApiKey`` credentials.
+"""Who is calling, and may they? HTTP Basic (users) and ``ApiKey`` / ``Bearer`` credentials.
 
 Password hashes are deliberately slow, so a verified ``Basic`` credential is cached for a
 short time under a keyed digest of the header (never the password itself). API keys are
@@ -99,7 +99,7 @@ class Authenticator:
         scheme, _, credential = header.strip().partition(" ")
         scheme = scheme.lower()
         credential = credential.strip()
-        if scheme == "apikey":
+        if scheme in ("apikey", "bearer"):  # Bearer: the same key, as OpenAI SDKs send it
             key = await self._users.verify_api_key(credential)
             if key is None:
                 raise UnauthenticatedError("Unauthorized: invalid API key")

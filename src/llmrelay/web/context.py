@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from llmrelay.errors import ForbiddenError, UnauthenticatedError
 from llmrelay.service import Relay
 from llmrelay.web.auth import Authenticator, Principal, Privilege
 from llmrelay.web.errors import BadRequestError
+from llmrelay.web.ui.sessions import CSRF_HEADER, SESSION_COOKIE, sessions_of
 
 DEFAULT_SPACE = "default"
+_MUTATING = ("POST", "PUT", "DELETE", "PATCH")
 
 
 def relay_of(request: Request) -> Relay:
@@ -22,11 +25,32 @@ def space_of(request: Request) -> str:
 
 
 async def caller(request: Request, privilege: Privilege | None = None) -> Principal:
-    """Authenticate, check ``kbn-xsrf`` on mutating methods, then the privilege."""
-    auth: Authenticator = request.app.state.auth
-    principal = await auth.authenticate(request.headers.get("authorization"))
-    if request.method in ("POST", "PUT", "DELETE", "PATCH") and "kbn-xsrf" not in request.headers:
-        raise BadRequestError("Request must contain a kbn-xsrf header.")
+    """Authenticate, check ``kbn-xsrf`` on mutating methods, then the privilege.
+
+    Without an ``Authorization`` header a web UI session cookie is accepted; mutating
+    calls made with it must carry the session's CSRF token (docs/ui.md).
+    """
+    header = request.headers.get("authorization")
+    if header is None and SESSION_COOKIE in request.cookies:
+        principal = await _session_caller(request)
+    else:
+        auth: Authenticator = request.app.state.auth
+        principal = await auth.authenticate(header)
+        if request.method in _MUTATING and "kbn-xsrf" not in request.headers:
+            raise BadRequestError("Request must contain a kbn-xsrf header.")
     if privilege is not None:
         principal.require(privilege, space_of(request))
+    return principal
+
+
+async def _session_caller(request: Request) -> Principal:
+    sessions = sessions_of(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    principal = await sessions.principal(cookie)
+    if principal is None:
+        raise UnauthenticatedError("Unauthorized: the session has expired; log in again")
+    if request.method in _MUTATING and not sessions.csrf_ok(
+        cookie, request.headers.get(CSRF_HEADER)
+    ):
+        raise ForbiddenError("Forbidden: missing or invalid CSRF token")
     return principal

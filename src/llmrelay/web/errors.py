@@ -1,10 +1,13 @@
-"""The one mapping from llmrelay errors to HTTP answers (Kibana's envelope on /api)."""
+"""The one mapping from llmrelay errors to HTTP answers: Kibana's envelope on ``/api``,
+OpenAI's error shape (``{"error": {"message", "type", "param", "code"}}``) on ``/v1``."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from http import HTTPStatus
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,10 +22,16 @@ from llmrelay.errors import (
     LlmrelayError,
     StoreError,
     UnauthenticatedError,
+    UpstreamError,
+    UpstreamForbiddenHostError,
+    UpstreamStatusError,
+    UpstreamTimeoutError,
 )
+from llmrelay.execution.errors import response_error_message
 from llmrelay.service import ConnectorBadRequestError, ConnectorTypeDisabledError
 from llmrelay.store.users import ApiKeyNotFoundError, UserExistsError, UserNotFoundError
 from llmrelay.web.json import json_response
+from llmrelay.web.ui.sessions import SESSION_COOKIE
 
 log = logging.getLogger("llmrelay.web")
 
@@ -72,12 +81,17 @@ def status_for(err: BaseException) -> int:
 async def handle_llmrelay_error(request: Request, exc: Exception) -> Response:
     status = status_for(exc)
     headers = None
-    if status == 401:
+    if status == 401 and not _browser_session(request):
         headers = {"WWW-Authenticate": 'Basic realm="llmrelay", charset="UTF-8"'}
     if status >= 500:
         log.error("request failed: %s %s: %s", request.method, request.url.path, type(exc).__name__)
     message = str(exc) if status < 500 or isinstance(exc, DecryptionError) else _generic(status)
     return kibana_error(status, message, headers=headers)
+
+
+def _browser_session(request: Request) -> bool:
+    """A web UI call: no Basic challenge, or the browser would pop up its own login box."""
+    return "authorization" not in request.headers and SESSION_COOKIE in request.cookies
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
@@ -89,3 +103,100 @@ def _generic(status: int) -> str:
     return {503: "The store is unavailable; try again shortly."}.get(
         status, "An internal server error occurred."
     )
+
+
+# --- OpenAI-shaped errors (the /v1 gateway) -----------------------------------------------
+class GatewayRequestError(LlmrelayError):
+    """A ``/v1`` request the gateway refuses itself, with OpenAI's ``param`` and ``code``."""
+
+    def __init__(
+        self, status: int, message: str, *, param: str | None = None, code: str | None = None
+    ) -> None:
+        self.status = status
+        self.param = param
+        self.code = code
+        super().__init__(message)
+
+
+def openai_error(
+    status: int,
+    message: str,
+    error_type: str | None = None,
+    *,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    error = {
+        "message": message,
+        "type": error_type or openai_error_type(status),
+        "param": param,
+        "code": code,
+    }
+    return json_response({"error": error}, status, headers=headers)
+
+
+def openai_error_type(status: int) -> str:
+    """OpenAI's ``type`` for a status (what its API answers; SDKs key on the status)."""
+    if status == 401:
+        return "invalid_request_error"
+    if status == 429:
+        return "requests"
+    if status >= 500:
+        return "server_error"
+    return "invalid_request_error"
+
+
+def openai_error_for(exc: BaseException) -> Response:
+    """Any failure of a ``/v1`` request as an OpenAI error; upstream HTTP errors keep the
+    upstream's status (so SDKs raise their usual classes) and, when it is OpenAI-shaped,
+    its error object."""
+    if isinstance(exc, GatewayRequestError):
+        return openai_error(exc.status, str(exc), param=exc.param, code=exc.code)
+    if isinstance(exc, UpstreamStatusError):
+        return _upstream_status(exc)
+    if isinstance(exc, UpstreamError):
+        status = 504 if isinstance(exc, UpstreamTimeoutError) else 502
+        if isinstance(exc, UpstreamForbiddenHostError):
+            status = 403
+        return openai_error(status, response_error_message(exc), code=exc.code or None)
+    if isinstance(exc, UnauthenticatedError):
+        return openai_error(
+            401,
+            f"{exc}. Send an llmrelay API key as 'Authorization: Bearer <key>'.",
+            code="invalid_api_key",
+            headers={"WWW-Authenticate": 'Bearer realm="llmrelay"'},
+        )
+    if isinstance(exc, LlmrelayError):
+        status = status_for(exc)
+        if status >= 500:
+            log.error("gateway request failed: %s", type(exc).__name__)
+        message = str(exc) if status < 500 or isinstance(exc, DecryptionError) else _generic(status)
+        return openai_error(status, message)
+    log.error("unexpected gateway error", exc_info=exc)
+    return openai_error(500, "An internal server error occurred.")
+
+
+def _upstream_status(exc: UpstreamStatusError) -> Response:
+    status = exc.status if 400 <= exc.status <= 599 else 502
+    body = exc.body
+    if isinstance(body, bytes | bytearray | str):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            body = orjson.loads(body)
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        shaped: dict[str, object] = {"message": error["message"]}
+        shaped["type"] = error.get("type") or openai_error_type(status)
+        shaped["param"] = error.get("param")
+        shaped["code"] = error.get("code")
+        shaped.update((k, v) for k, v in error.items() if k not in shaped)
+        return json_response({"error": shaped}, status)
+    if isinstance(error, str) and error:  # LM Studio: {"error": "<message>"}
+        return openai_error(status, error)
+    message = response_error_message(exc)
+    if isinstance(body, str) and body.strip():  # a plain-text answer says what happened
+        message = f"{message} - {body.strip()[:_MAX_TEXT_DETAIL]}"
+    return openai_error(status, message)
+
+
+_MAX_TEXT_DETAIL = 500

@@ -58,8 +58,11 @@ async def update_connector(request: Request) -> Response:
     unknown = sorted(set(body) - {"name", "config", "secrets"})
     if unknown:
         raise BadRequestError(f"[request body.{unknown[0]}]: definition for this key is missing")
+    keep = request.query_params.get("keep_secrets", "false")
+    if keep not in ("true", "false"):
+        raise BadRequestError("[keep_secrets]: expected true or false")
     view = await relay_of(request).update_connector(
-        space_of(request), request.path_params["id"], body
+        space_of(request), request.path_params["id"], body, keep_secrets=keep == "true"
     )
     return json_response(view.to_api())
 

@@ -1,0 +1,420 @@
+"""``llmrelay connectors ...``: the connector API of a running llmrelay, from a shell."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from llmrelay.cli.common import err_console
+from llmrelay.cli.connector_run import print_summary, run_stream, run_test, seed_body
+from llmrelay.cli.remote import (
+    EXIT_REMOTE,
+    JsonOption,
+    RelayKeyOption,
+    Remote,
+    RemoteError,
+    SpaceOption,
+    UrlOption,
+    cell,
+    fail_plain,
+    mask,
+    open_remote,
+    out,
+    path_id,
+    print_json,
+    reported,
+)
+
+connectors_app = typer.Typer(
+    help="List, create, change, delete and test connectors on a running llmrelay.",
+    no_args_is_help=True,
+)
+
+CONNECTOR_TYPE = ".gen-ai"
+CONNECTOR_KEY_ENV = "LLMRELAY_CONNECTOR_API_KEY"
+TEST_MESSAGE = "Hello world"
+# What the connector API returns beside the body it takes: dropped from --file, so the
+# output of `connectors get --json` can be edited and sent back.
+_READ_ONLY = frozenset(
+    {
+        "id",
+        "connector_type_id",
+        "is_preconfigured",
+        "is_deprecated",
+        "is_missing_secrets",
+        "is_system_action",
+        "is_connector_type_deprecated",
+        "referenced_by_count",
+    }
+)
+
+
+class Provider(StrEnum):
+    openai = "OpenAI"
+    azure = "Azure OpenAI"
+    other = "Other"
+
+
+ConnectorId = Annotated[str, typer.Argument(help="The connector id.", show_default=False)]
+FileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--file",
+        "-f",
+        help="JSON body as Kibana's connector API takes it (name, config, secrets); "
+        "flags override its values.",
+        show_default=False,
+    ),
+]
+NameOption = Annotated[str | None, typer.Option("--name", help="Display name.")]
+ProviderOption = Annotated[
+    Provider | None,
+    typer.Option("--provider", help="config.apiProvider.", case_sensitive=False),
+]
+ApiUrlOption = Annotated[
+    str | None,
+    typer.Option("--url", help="config.apiUrl: the chat completions URL of the model server."),
+]
+DefaultModelOption = Annotated[
+    str | None, typer.Option("--default-model", help="config.defaultModel.")
+]
+ConnectorKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar=CONNECTOR_KEY_ENV,
+        help="secrets.apiKey of the model server. Prefer the environment variable, or leave "
+        "it out to be asked without echo, so the key stays out of shell history.",
+        show_default=False,
+    ),
+]
+
+
+# --- helpers -------------------------------------------------------------------------
+def _read_json_file(path: Path, what: str) -> object:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise fail_plain(f"cannot read {what} {path}: {err.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise fail_plain(
+            f"{what} {path} is not valid JSON: {err.msg} (line {err.lineno})"
+        ) from None
+
+
+def _json_arg(text: str, what: str) -> object:
+    """A JSON value given inline, or ``@path`` to read it from a file."""
+    if text.startswith("@"):
+        return _read_json_file(Path(text[1:]), f"{what} file")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise fail_plain(f"{what} is not valid JSON: {err.msg} (column {err.colno})") from None
+
+
+def _file_body(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    data = _read_json_file(path, "connector file")
+    if not isinstance(data, dict):
+        raise fail_plain(f"connector file {path} must hold a JSON object")
+    return data
+
+
+def _apply_flags(
+    body: dict[str, Any],
+    name: str | None,
+    provider: Provider | None,
+    api_url: str | None,
+    default_model: str | None,
+) -> None:
+    if name is not None:
+        body["name"] = name
+    config = dict(body.get("config") or {})
+    for key, value in (
+        ("apiProvider", provider.value if provider else None),
+        ("apiUrl", api_url),
+        ("defaultModel", default_model),
+    ):
+        if value is not None:
+            config[key] = value
+    body["config"] = config
+
+
+def _ensure_secrets(body: dict[str, Any], api_key: str | None, prompt: str) -> None:
+    """Secrets from the flag/env, else the file, else a prompt without echo."""
+    secrets = dict(body.get("secrets") or {})
+    if api_key is not None:
+        secrets["apiKey"] = api_key
+    if not secrets:
+        try:
+            secrets["apiKey"] = typer.prompt(prompt, hide_input=True, err=True)
+        except typer.Abort:
+            err_console.print()  # end the prompt's line
+            raise fail_plain(
+                f"no connector API key: pass --api-key, set {CONNECTOR_KEY_ENV}, give "
+                "secrets in --file, or type it at the prompt"
+            ) from None
+    body["secrets"] = secrets
+
+
+def _headers_summary(headers: object) -> str:
+    """Header names only: values may be credentials."""
+    if isinstance(headers, dict) and headers:
+        return ", ".join(sorted(str(k) for k in headers)) + " (values hidden)"
+    return ""
+
+
+def _flags(view: Mapping[str, Any]) -> str:
+    marks = []
+    if view.get("is_preconfigured"):
+        marks.append("preconfigured")
+    if view.get("is_missing_secrets"):
+        marks.append("missing secrets")
+    return ", ".join(marks)
+
+
+def _print_connector(view: Mapping[str, Any], api_key: str | None = None) -> None:
+    config = view.get("config") or {}
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    rows: list[tuple[str, object]] = [
+        ("id", view.get("id")),
+        ("name", view.get("name")),
+        ("type", view.get("connector_type_id")),
+        ("provider", config.get("apiProvider")),
+        ("url", config.get("apiUrl")),
+        ("default model", config.get("defaultModel")),
+        ("headers", _headers_summary(config.get("headers"))),
+        ("TLS verification", config.get("verificationMode")),
+        ("flags", _flags(view)),
+    ]
+    if api_key is not None:
+        rows.append(("api key", mask(api_key)))
+    for label, value in rows:
+        if value not in (None, ""):
+            table.add_row(label, cell(value))
+    out().print(table)
+
+
+def _get(remote: Remote, connector_id: str) -> dict[str, Any]:
+    view = remote.get(f"/actions/connector/{path_id(connector_id)}")
+    if not isinstance(view, dict):
+        raise RemoteError("llmrelay answered with something other than a connector")
+    return view
+
+
+# --- list / get ------------------------------------------------------------------------
+@connectors_app.command("list")
+def list_connectors(
+    relay_url: UrlOption = None,
+    relay_key: RelayKeyOption = None,
+    space: SpaceOption = "default",
+    as_json: JsonOption = False,
+) -> None:
+    """List the connectors of a space."""
+    with reported(), open_remote(relay_url, relay_key, space) as remote:
+        views = remote.get("/actions/connectors")
+    if as_json:
+        print_json(views)
+        return
+    if not views:
+        err_console.print(f"no connectors in space {space}", markup=False)
+        return
+    table = Table("id", "name", "provider", "url", "default model", "flags")
+    for view in views:
+        config = view.get("config") or {}
+        table.add_row(
+            cell(view.get("id")),
+            cell(view.get("name")),
+            cell(config.get("apiProvider")),
+            cell(config.get("apiUrl")),
+            cell(config.get("defaultModel")),
+            _flags(view),
+        )
+    out().print(table)
+
+
+@connectors_app.command("get")
+def get_connector(
+    connector_id: ConnectorId,
+    relay_url: UrlOption = None,
+    relay_key: RelayKeyOption = None,
+    space: SpaceOption = "default",
+    as_json: JsonOption = False,
+) -> None:
+    """Show one connector (secrets are never returned by the server)."""
+    with reported(), open_remote(relay_url, relay_key, space) as remote:
+        view = _get(remote, connector_id)
+    if as_json:
+        print_json(view)
+        return
+    _print_connector(view)
+
+
+# --- create / update / delete ------------------------------------------------------------
+@connectors_app.command("create")
+def create_connector(
+    file: FileOption = None,
+    name: NameOption = None,
+    provider: ProviderOption = None,
+    api_url: ApiUrlOption = None,
+    default_model: DefaultModelOption = None,
+    api_key: ConnectorKeyOption = None,
+    connector_id: Annotated[
+        str | None, typer.Option("--id", help="Choose the id (default: generated).")
+    ] = None,
+    relay_url: UrlOption = None,
+    relay_key: RelayKeyOption = None,
+    space: SpaceOption = "default",
+    as_json: JsonOption = False,
+) -> None:
+    """Create a connector from --file and/or flags."""
+    body = {
+        k: v for k, v in _file_body(file).items() if k == "connector_type_id" or k not in _READ_ONLY
+    }
+    body.setdefault("connector_type_id", CONNECTOR_TYPE)
+    _apply_flags(body, name, provider, api_url, default_model)
+    missing = [
+        flag
+        for flag, present in (
+            ("--name", body.get("name")),
+            ("--provider", body["config"].get("apiProvider")),
+            ("--url", body["config"].get("apiUrl")),
+        )
+        if not present
+    ]
+    if missing:
+        raise fail_plain(f"missing {', '.join(missing)} (give flags or a --file)")
+    path = "/actions/connector" + (f"/{path_id(connector_id)}" if connector_id else "")
+    with reported(), open_remote(relay_url, relay_key, space) as remote:
+        _ensure_secrets(body, api_key, "Connector API key")
+        view = remote.post(path, body)
+    if as_json:
+        print_json(view)
+        return
+    out().print(f"created connector {view.get('id')} in space {space}", markup=False)
+    _print_connector(view, api_key=body["secrets"].get("apiKey"))
+
+
+@connectors_app.command("update")
+def update_connector(
+    connector_id: ConnectorId,
+    file: FileOption = None,
+    name: NameOption = None,
+    provider: ProviderOption = None,
+    api_url: ApiUrlOption = None,
+    default_model: DefaultModelOption = None,
+    api_key: ConnectorKeyOption = None,
+    relay_url: UrlOption = None,
+    relay_key: RelayKeyOption = None,
+    space: SpaceOption = "default",
+    as_json: JsonOption = False,
+) -> None:
+    """Change a connector: the current name and config, then --file, then flags.
+
+    The server replaces secrets on every update and never returns them, so the API key
+    is needed again (flag, environment, secrets in --file, or the prompt).
+    """
+    changes = _file_body(file)
+    with reported(), open_remote(relay_url, relay_key, space) as remote:
+        current = _get(remote, connector_id)
+        body: dict[str, Any] = {"name": current.get("name"), "config": current.get("config")}
+        body.update({k: v for k, v in changes.items() if k not in _READ_ONLY})
+        _apply_flags(body, name, provider, api_url, default_model)
+        _ensure_secrets(body, api_key, "Connector API key (update replaces the secrets)")
+        view = remote.put(f"/actions/connector/{path_id(connector_id)}", body)
+    if as_json:
+        print_json(view)
+        return
+    out().print(f"updated connector {view.get('id')} in space {space}", markup=False)
+    _print_connector(view, api_key=body["secrets"].get("apiKey"))
+
+
+@connectors_app.command("delete")
+def delete_connector(
+    connector_id: ConnectorId,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    relay_url: UrlOption = None,
+    relay_key: RelayKeyOption = None,
+    space: SpaceOption = "default",
+    as_json: JsonOption = False,
+) -> None:
+    """Delete a connector (asks first unless --yes)."""
+    with reported(), open_remote(relay_url, relay_key, space) as remote:
+        view = _get(remote, connector_id)
+        if not yes:
+            question = f"Delete connector {view.get('name')!r} ({connector_id}) in space {space}?"
+            try:
+                confirmed = typer.confirm(question, default=False, err=True)
+            except typer.Abort:
+                err_console.print()  # end the prompt's line
+                raise fail_plain("not deleted: confirm at the prompt or pass --yes") from None
+            if not confirmed:
+                raise fail_plain("not deleted (pass --yes to skip the question)", EXIT_REMOTE)
+        remote.delete(f"/actions/connector/{path_id(connector_id)}")
+    if as_json:
+        print_json({"id": connector_id, "deleted": True})
+        return
+    out().print(f"deleted connector {connector_id} in space {space}", markup=False)
+
+
+# --- test ----------------------------------------------------------------------------
+def _given_body(body: str | None) -> dict[str, Any] | None:
+    if body is None:
+        return None
+    data = _json_arg(body, "--body")
+    if not isinstance(data, dict):
+        raise fail_plain("--body must be a JSON object (an OpenAI chat completions body)")
+    return data
+
+
+@connectors_app.command("test")
+def test_connector(
+    connector_id: ConnectorId,
+    body: Annotated[
+        str | None,
+        typer.Option(
+            "--body",
+            help="OpenAI chat body as JSON, or @file.json "
+            '(default: {"model": <default model>, "messages": [{"role": "user", '
+            '"content": "Hello world"}]}).',
+            show_default=False,
+        ),
+    ] = None,
+    message: Annotated[
+        str, typer.Option("--message", "-m", help="The user message of the default body.")
+    ] = TEST_MESSAGE,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Run invokeStream and print tokens as they come.")
+    ] = False,
+    relay_url: UrlOption = None,
+    relay_key: RelayKeyOption = None,
+    space: SpaceOption = "default",
+    as_json: JsonOption = False,
+) -> None:
+    """Execute the connector once and show status, duration, tokens and the answer."""
+    given = _given_body(body)
+    with reported(), open_remote(relay_url, relay_key, space) as remote:
+        view = _get(remote, connector_id)
+        default_model = (view.get("config") or {}).get("defaultModel")
+        chat = given if given is not None else seed_body(message, default_model)
+        if stream:
+            summary = run_stream(remote, connector_id, chat, as_json=as_json)
+        else:
+            summary = run_test(remote, connector_id, chat, view)
+    if as_json:
+        print_json(summary)
+    elif not stream:
+        print_summary(summary)
+    if summary["status"] != "ok":
+        raise fail_plain(summary["error"], EXIT_REMOTE)

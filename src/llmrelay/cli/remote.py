@@ -1,0 +1,306 @@
+"""Talking to a running llmrelay over its HTTP API: connection options, one client wrapper,
+and the translation of every failure into one line with an exit code.
+
+httpx (sync) is the client here: a CLI makes one call at a time, so the async aiohttp stack
+of the hot path buys nothing, and httpx is small and already used by the test tooling.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from llmrelay.cli.common import err_console
+
+EXIT_REMOTE = 1
+EXIT_USAGE = 2
+DEFAULT_SPACE = "default"
+DEFAULT_TIMEOUT = 300.0
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--relay-url",
+        envvar="LLMRELAY_URL",
+        help="Base URL of the running llmrelay, e.g. http://127.0.0.1:5601.",
+        show_default=False,
+    ),
+]
+RelayKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--relay-key",
+        envvar="LLMRELAY_API_KEY",
+        help="llmrelay API key (the encoded value `llmrelay api-keys create` prints); "
+        "prefer the environment variable so it stays out of shell history.",
+        show_default=False,
+    ),
+]
+SpaceOption = Annotated[
+    str,
+    typer.Option("--space", "-s", envvar="LLMRELAY_SPACE", help="Kibana-style space."),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")
+]
+
+
+class RemoteError(Exception):
+    """A failure talking to llmrelay, already phrased for the user."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_REMOTE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def mask(secret: str | None) -> str:
+    """How a secret may appear in output: never more than its last four characters."""
+    if not secret:
+        return "(none)"
+    if len(secret) < 16:
+        return "****"
+    return "****" + secret[-4:]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where and as whom to call: validated URL, API key and space."""
+
+    url: str
+    api_key: str = field(repr=False)
+    space: str = DEFAULT_SPACE
+
+    @classmethod
+    def from_options(cls, url: str | None, api_key: str | None, space: str) -> Target:
+        if not url:
+            raise RemoteError(
+                "no llmrelay URL: set LLMRELAY_URL or pass --relay-url (e.g. http://127.0.0.1:5601)",
+                EXIT_USAGE,
+            )
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise RemoteError(
+                f"the llmrelay URL must be http:// or https:// with a host, got {url!r}",
+                EXIT_USAGE,
+            )
+        key = (api_key or "").strip()
+        if key[:7].lower() == "apikey ":  # the whole header value pasted
+            key = key[7:].strip()
+        if not key:
+            raise RemoteError(
+                "no llmrelay API key: set LLMRELAY_API_KEY or pass --relay-key "
+                "(create one with `llmrelay api-keys create`)",
+                EXIT_USAGE,
+            )
+        if not (key.isascii() and key.isprintable()) or " " in key:
+            raise RemoteError(
+                "the llmrelay API key holds spaces or characters a header cannot carry; "
+                "use the value `llmrelay api-keys create` printed",
+                EXIT_USAGE,
+            )
+        space = space.strip()
+        if not space:
+            raise RemoteError("--space must not be empty", EXIT_USAGE)
+        return cls(url.strip().rstrip("/"), key, space)
+
+    @property
+    def api_base(self) -> str:
+        if self.space == DEFAULT_SPACE:
+            return f"{self.url}/api"
+        return f"{self.url}/s/{quote(self.space, safe='')}/api"
+
+
+def path_id(value: str) -> str:
+    """A connector id as one path segment."""
+    return quote(value, safe="")
+
+
+class Remote:
+    """The llmrelay HTTP API with errors turned into :class:`RemoteError`."""
+
+    def __init__(self, target: Target, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.target = target
+        self._client = httpx.Client(
+            base_url=target.api_base,
+            headers={
+                "Authorization": f"ApiKey {target.api_key}",
+                "kbn-xsrf": "llmrelay-cli",
+                "User-Agent": "llmrelay-cli",
+            },
+            timeout=httpx.Timeout(timeout, connect=10.0),
+        )
+
+    def __enter__(self) -> Remote:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        return self._call("GET", path, params=params)
+
+    def post(self, path: str, body: object) -> Any:
+        return self._call("POST", path, body=body)
+
+    def put(self, path: str, body: object) -> Any:
+        return self._call("PUT", path, body=body)
+
+    def delete(self, path: str) -> Any:
+        return self._call("DELETE", path)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: object = None,
+    ) -> Any:
+        with self._translated():
+            response = self._client.request(
+                method, path, params=params, json=body if method in ("POST", "PUT") else None
+            )
+        raise_for_status(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise RemoteError(
+                f"llmrelay at {self.target.url} answered {method} {path} with something "
+                "other than JSON"
+            ) from None
+
+    @contextmanager
+    def stream(self, path: str, body: object) -> Iterator[httpx.Response]:
+        """POST and hand over the open response (status already checked)."""
+        with self._translated(), self._client.stream("POST", path, json=body) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise_for_status(response)
+            yield response
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        url = self.target.url
+        try:
+            yield
+        except httpx.ConnectError as err:
+            raise RemoteError(f"cannot reach llmrelay at {url}: {_connect_reason(err)}") from None
+        except httpx.TimeoutException:
+            raise RemoteError(f"llmrelay at {url} did not answer in time") from None
+        except httpx.RemoteProtocolError as err:
+            raise RemoteError(f"llmrelay at {url} broke the connection: {err}") from None
+        except httpx.TransportError as err:
+            raise RemoteError(f"cannot talk to llmrelay at {url}: {err}") from None
+
+
+def _connect_reason(err: httpx.ConnectError) -> str:
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED:
+            return "connection refused"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        cause = cause.__cause__ or cause.__context__
+    text = str(err)
+    if "refused" in text.lower():
+        return "connection refused"
+    return text or type(err).__name__
+
+
+def raise_for_status(response: httpx.Response) -> None:
+    """Kibana-shaped error bodies (``{"statusCode", "error", "message"}``) to one line."""
+    status = response.status_code
+    if status < 400:
+        return
+    if status == 401:
+        raise RemoteError("the API key was rejected (401)")
+    message = _server_message(response)
+    if status == 403:
+        raise RemoteError(message or "forbidden (403)")
+    phrase = _phrase(status)
+    if message:
+        raise RemoteError(f"{message} ({status})")
+    raise RemoteError(f"llmrelay answered {status} {phrase}")
+
+
+def _server_message(response: httpx.Response) -> str:
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return ""
+    if isinstance(body, dict):
+        message = body.get("message")
+        if isinstance(message, str):
+            return message
+        error = body.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+    return ""
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def fail_plain(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    """Like ``common.fail`` but for plain text (server messages contain ``[field]``, which
+    is markup to rich) and never wrapped, so an error stays one line."""
+    err_console.print("[red]error:[/red] ", end="")
+    err_console.print(message, markup=False, soft_wrap=True)
+    return typer.Exit(code=code)
+
+
+def out() -> Console:
+    """Console for tables: the terminal's width, or wide enough to keep ids whole when
+    the output is piped or captured."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=200)
+    return console
+
+
+def cell(value: object) -> str:
+    """Server text for a table cell: shown as is, never read as rich markup."""
+    return "" if value is None else escape(str(value))
+
+
+def print_json(value: object) -> None:
+    """The ``--json`` output: one document on stdout."""
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def open_remote(url: str | None, api_key: str | None, space: str) -> Remote:
+    """The client for a command's connection options, or a usage error."""
+    try:
+        return Remote(Target.from_options(url, api_key, space))
+    except RemoteError as err:
+        raise fail_plain(err.message, err.exit_code) from None
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn a :class:`RemoteError` escaping the block into one line and its exit code."""
+    try:
+        yield
+    except RemoteError as err:
+        raise fail_plain(err.message, err.exit_code) from None

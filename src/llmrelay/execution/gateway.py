@@ -1,0 +1,79 @@
+"""The OpenAI-compatible gateway's rules that are not HTTP: which connector and model a
+``model`` value names, how the caller's body is adjusted, and what the executor returns.
+
+The call itself runs in :meth:`Executor.chat_completions`, through the same
+``prepare`` / ``_send`` / usage / event path as ``_execute``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Mapping
+from dataclasses import dataclass
+
+from llmrelay.execution.streaming import TappedStream
+
+__all__ = [
+    "GATEWAY_SOURCE",
+    "GATEWAY_SUB_ACTION",
+    "GatewayResult",
+    "apply_model",
+    "ask_stream_usage",
+    "split_model",
+    "wants_stream_usage",
+]
+
+GATEWAY_SOURCE = "openai_gateway"
+"""``kibana.action.execution.source`` of gateway executions."""
+
+GATEWAY_SUB_ACTION = "chatCompletions"
+"""``llmrelay.sub_action`` of gateway executions."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayResult:
+    """A successful upstream answer: a JSON body (``body``) or an SSE stream (``stream``)
+    to pass through with the upstream's ``status``."""
+
+    status: int
+    body: bytes | None = None
+    stream: TappedStream | None = None
+
+
+def split_model(model: str, known_ids: Container[str] = ()) -> tuple[str, str | None]:
+    """``<connector id>`` or ``<connector id>/<model name>`` -> (connector id, model name).
+
+    Model names may contain ``/`` (``meta-llama/Llama-3``), so the first ``/`` splits; a
+    value that is itself one of ``known_ids`` (preconfigured ids, checked in memory) is
+    taken whole.
+    """
+    model = model.strip()
+    if model in known_ids:
+        return model, None
+    connector_id, _, name = model.partition("/")
+    return connector_id, (name or None)
+
+
+def apply_model(body: Mapping[str, object], model_name: str | None) -> dict[str, object]:
+    """The caller's body with the connector's model rules: ``model`` becomes the chosen
+    model name, or is removed so that the provider injects ``defaultModel`` (Azure without
+    one: the deployment decides)."""
+    sent = dict(body)
+    if model_name:
+        sent["model"] = model_name
+    else:
+        sent.pop("model", None)
+    return sent
+
+
+def wants_stream_usage(body: Mapping[str, object]) -> bool:
+    """Whether a body asks for the final usage chunk (``stream_options.include_usage``)."""
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def ask_stream_usage(body: dict[str, object]) -> None:
+    """Add ``stream_options.include_usage: true`` (merged into existing options)."""
+    options = body.get("stream_options")
+    merged: dict[str, object] = dict(options) if isinstance(options, dict) else {}
+    merged["include_usage"] = True
+    body["stream_options"] = merged

@@ -1,0 +1,169 @@
+"""OpenAI-compatible ``/v1`` gateway: ``POST /chat/completions``, ``GET /models``.
+
+``model`` names the connector (``<id>`` or ``<id>/<model name>``); the caller is an
+llmrelay API key sent as ``Authorization: Bearer <key>`` (or ``ApiKey <key>``). Every
+call runs through :meth:`Executor.chat_completions`, so the networking stack, usage and
+events are those of ``_execute``. Errors always come back in OpenAI's shape.
+
+Credentials are read from the ``Authorization`` header only (never a cookie), so no
+``kbn-xsrf`` header is required here, as no browser can send one cross-site.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from llmrelay.errors import ConnectorNotFoundError
+from llmrelay.execution.gateway import GATEWAY_SOURCE, apply_model, split_model
+from llmrelay.execution.results import ExecutionContext
+from llmrelay.execution.streaming import TappedStream
+from llmrelay.service import ConnectorView
+from llmrelay.web.auth import Authenticator, Principal
+from llmrelay.web.context import relay_of, space_of
+from llmrelay.web.errors import GatewayRequestError, openai_error_for
+from llmrelay.web.json import json_response, read_json
+
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_OWNER = "llmrelay"
+
+
+async def _principal(request: Request) -> Principal:
+    auth: Authenticator = request.app.state.auth
+    return await auth.authenticate(request.headers.get("authorization"))
+
+
+def _require_execute(principal: Principal, space: str) -> None:
+    if not principal.can("connectors.execute", space):
+        raise GatewayRequestError(
+            403,
+            f"API key [{principal.name}] may not execute connectors in space [{space}] "
+            "(needs the role [connectors_read])",
+            code="insufficient_permissions",
+        )
+
+
+def _model_not_found(model: str) -> GatewayRequestError:
+    return GatewayRequestError(
+        404,
+        f"The model `{model}` does not exist or you do not have access to it.",
+        param="model",
+        code="model_not_found",
+    )
+
+
+async def chat_completions(request: Request) -> Response:
+    try:
+        principal = await _principal(request)
+        space = space_of(request)
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise GatewayRequestError(400, "The request body must be a JSON object.")
+        model = body.get("model")
+        if not isinstance(model, str) or not model.strip():
+            raise GatewayRequestError(
+                400,
+                "You must provide a model parameter: a connector id, or "
+                "<connector id>/<model name>.",
+                param="model",
+            )
+        _require_execute(principal, space)
+        relay = relay_of(request)
+        connector_id, model_name = split_model(model, relay.preconfigured)
+        try:
+            connector = await relay.resolve(space, connector_id)
+        except ConnectorNotFoundError:
+            raise _model_not_found(model) from None
+        context = ExecutionContext(
+            user_name=principal.name,
+            space_id=space,
+            source=GATEWAY_SOURCE,
+            can_read_usage=principal.can("usage.read", space),
+        )
+        result = await relay.executor.chat_completions(
+            connector,
+            apply_model(body, model_name),
+            stream=body.get("stream") is True,
+            context=context,
+        )
+    except Exception as err:  # every failure answers in OpenAI's shape
+        return openai_error_for(err)
+    if result.stream is not None:
+        return StreamingResponse(
+            _passthrough(result.stream), media_type="text/event-stream", headers=STREAM_HEADERS
+        )
+    return Response(result.body, status_code=result.status, media_type="application/json")
+
+
+async def _passthrough(stream: TappedStream) -> AsyncIterator[bytes]:
+    """Upstream events as they arrive; a disconnect cancels the upstream call."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        await stream.aclose()
+
+
+def _model_entry(view: ConnectorView) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "id": view.id,
+        "object": "model",
+        "created": 0,
+        "owned_by": _OWNER,
+        "name": view.name,
+    }
+    config = view.config or {}
+    if isinstance(config.get("defaultModel"), str):
+        entry["default_model"] = config["defaultModel"]
+    if isinstance(config.get("apiProvider"), str):
+        entry["api_provider"] = config["apiProvider"]
+    return entry
+
+
+async def list_models(request: Request) -> Response:
+    """The connectors the caller may execute in this space, as OpenAI models."""
+    try:
+        principal = await _principal(request)
+        space = space_of(request)
+        _require_execute(principal, space)
+        views = await relay_of(request).list_connectors(space)
+    except Exception as err:
+        return openai_error_for(err)
+    return json_response({"object": "list", "data": [_model_entry(v) for v in views]})
+
+
+async def get_model(request: Request) -> Response:
+    model = request.path_params["model"]
+    try:
+        principal = await _principal(request)
+        space = space_of(request)
+        _require_execute(principal, space)
+        relay = relay_of(request)
+        connector_id, _ = split_model(model, relay.preconfigured)
+        try:
+            view = await relay.get_connector(space, connector_id)
+        except ConnectorNotFoundError:
+            raise _model_not_found(model) from None
+    except Exception as err:
+        return openai_error_for(err)
+    return json_response({**_model_entry(view), "id": model})
+
+
+async def not_found(request: Request) -> Response:
+    message = f"Invalid URL ({request.method} {request.url.path})"
+    return openai_error_for(GatewayRequestError(404, message))
+
+
+routes: list[BaseRoute] = [
+    Route("/chat/completions", chat_completions, methods=["POST"]),
+    Route("/models", list_models, methods=["GET"]),
+    Route("/models/{model:path}", get_model, methods=["GET"]),
+    Route(
+        "/{path:path}",
+        not_found,
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+    ),
+]

@@ -1,0 +1,908 @@
+/* llmrelay web UI. Plain JavaScript; every piece of data comes from the public API
+ * (/api or /s/<space>/api) with the session cookie and the session's CSRF token. */
+"use strict";
+(function () {
+  const body = document.body;
+  const API = body.dataset.api || "/api";
+  const PREFIX = body.dataset.prefix || "";
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const CSRF = csrfMeta ? csrfMeta.content : "";
+  const flag = (name) => body.dataset[name] === "true";
+
+  const PROVIDERS = {
+    "OpenAI": {
+      label: "OpenAI",
+      url: "https://api.openai.com/v1/chat/completions",
+      modelHelp: "Optional: defaults to gpt-4.1.",
+      modelRequired: false,
+      keyRequired: true,
+    },
+    "Azure OpenAI": {
+      label: "Azure OpenAI",
+      url: "https://{your-resource-name}.openai.azure.com/openai/deployments/{deployment-id}/chat/completions?api-version={api-version}",
+      modelHelp: "Optional: Azure picks the model from the deployment in the URL.",
+      modelRequired: false,
+      keyRequired: true,
+    },
+    "Other": {
+      label: "Other (OpenAI-compatible service)",
+      url: "http://localhost:1234/v1/chat/completions",
+      modelHelp: "Required: the model name sent to your server, for example local-model.",
+      modelRequired: true,
+      keyRequired: false,
+    },
+  };
+  const PROVIDER_ONLY_KEYS = { "OpenAI": ["organizationId", "projectId"], "Other": ["enableNativeFunctionCalling"] };
+  const SEED_BODY = { model: "gpt-3.5-turbo", messages: [{ role: "user", content: "Hello world" }] };
+
+  // --- helpers ---------------------------------------------------------------------
+  function $(selector, root) { return (root || document).querySelector(selector); }
+  function $all(selector, root) { return Array.from((root || document).querySelectorAll(selector)); }
+  function make(tag, attrs, text) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value === true ? "" : String(value));
+    }
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function toast(message) {
+    const box = $("#toast");
+    if (!box) return;
+    box.textContent = message;
+    box.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(() => { box.hidden = true; }, 4000);
+  }
+  function showError(box, message) {
+    if (!box) return;
+    box.textContent = message;
+    box.hidden = !message;
+  }
+  function connectorUrl(id) { return `${PREFIX}/app/connectors/${encodeURIComponent(id)}`; }
+  function loginRedirect() {
+    location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+  }
+
+  async function api(method, path, payload, options) {
+    const headers = { "accept": "application/json" };
+    if (method !== "GET") {
+      headers["kbn-xsrf"] = "llmrelay-ui";
+      headers["x-csrf-token"] = CSRF;
+    }
+    const init = { method, headers, credentials: "same-origin", signal: options && options.signal };
+    if (payload !== undefined) {
+      headers["content-type"] = "application/json";
+      init.body = JSON.stringify(payload);
+    }
+    let response;
+    try {
+      response = await fetch(API + path, init);
+    } catch (err) {
+      return { ok: false, status: 0, data: { message: "The service could not be reached: " + err.message } };
+    }
+    if (response.status === 401) { loginRedirect(); }
+    if (options && options.raw) return { ok: response.ok, status: response.status, response };
+    let data = null;
+    const text = await response.text();
+    if (text) {
+      try { data = JSON.parse(text); } catch (_) { data = { message: text }; }
+    }
+    return { ok: response.ok, status: response.status, data };
+  }
+  function apiMessage(result) {
+    return (result.data && result.data.message) || `Request failed with status ${result.status}.`;
+  }
+
+  function setupAutosubmit() {
+    $all("select[data-autosubmit]").forEach((select) => {
+      select.addEventListener("change", () => select.form.submit());
+    });
+  }
+
+  // --- connectors list ---------------------------------------------------------------
+  async function connectorsPage() {
+    const tbody = $("#connectors-body");
+    if (!tbody) return;
+    const result = await api("GET", "/actions/connectors");
+    if (!result.ok) {
+      tbody.textContent = "";
+      showError($("#page-error"), apiMessage(result));
+      return;
+    }
+    const connectors = result.data || [];
+    tbody.textContent = "";
+    for (const c of connectors) {
+      const config = c.config || {};
+      const row = make("tr", { "data-connector-id": c.id });
+      row.dataset.search = [c.name, config.apiProvider, config.apiUrl, config.defaultModel, c.id].filter(Boolean).join(" ").toLowerCase();
+      const nameCell = make("td");
+      nameCell.appendChild(make("a", { href: connectorUrl(c.id) }, c.name));
+      row.appendChild(nameCell);
+      const providerCell = make("td");
+      if (config.apiProvider) providerCell.appendChild(make("span", { class: "badge provider" }, config.apiProvider));
+      else providerCell.appendChild(make("span", { class: "muted" }, c.connector_type_id === ".gen-ai" ? "OpenAI connector" : c.connector_type_id));
+      row.appendChild(providerCell);
+      row.appendChild(make("td", { class: "url" }, config.apiUrl || "—"));
+      row.appendChild(make("td", {}, config.defaultModel || "—"));
+      const badges = make("td");
+      if (c.is_preconfigured) badges.appendChild(make("span", { class: "badge pre", title: "Defined in the settings file; read-only" }, "Preconfigured"));
+      if (c.is_missing_secrets) badges.appendChild(make("span", { class: "badge error" }, "Missing secrets"));
+      row.appendChild(badges);
+      tbody.appendChild(row);
+    }
+    $("#connectors-empty").hidden = connectors.length > 0;
+    $("#connectors-table").hidden = connectors.length === 0;
+    const filter = $("#connector-filter");
+    const count = $("#connector-count");
+    const apply = () => {
+      const words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
+      let shown = 0;
+      for (const row of $all("tr", tbody)) {
+        const match = words.every((w) => row.dataset.search.includes(w));
+        row.hidden = !match;
+        if (match) shown += 1;
+      }
+      count.textContent = words.length ? `${shown} of ${connectors.length} connectors` : `${connectors.length} connector${connectors.length === 1 ? "" : "s"}`;
+    };
+    filter.addEventListener("input", apply);
+    apply();
+  }
+
+  // --- connector form (create and edit) ----------------------------------------------
+  const FIELD_OF = {
+    name: "name", apiProvider: "apiProvider", apiUrl: "apiUrl", defaultModel: "defaultModel",
+    headers: "headers", apiKey: "apiKey", certificateData: "certificateData",
+    privateKeyData: "privateKeyData", caData: "caData", verificationMode: "verificationMode",
+  };
+  const LABELS = {
+    name: "Name", apiProvider: "OpenAI provider", apiUrl: "URL", defaultModel: "Default model",
+    headers: "Headers", apiKey: "API key", certificateData: "Certificate", privateKeyData: "Private key",
+    caData: "CA certificate", verificationMode: "Verification mode",
+  };
+
+  /* Split a Kibana-style validation message into {field: message}; the rest is general. */
+  function fieldErrors(message) {
+    const out = {};
+    const general = [];
+    const text = String(message || "").replace(/^error validating (?:connector type (?:config|secrets)|action params): /, "");
+    for (const part of text.split(/\n- /)) {
+      const match = /^\[([^\]]*)\]: ([\s\S]*)$/.exec(part);
+      let field = null;
+      let reason = part;
+      if (match) {
+        field = FIELD_OF[match[1].split(".")[0]] || null;
+        reason = match[2];
+        if (field && reason === "Required") reason = `${LABELS[field]} is required.`;
+      } else if (/Certificate data|PKI configuration|certificate data file/i.test(part) && !/CA certificate/.test(part)) {
+        field = "certificateData";
+      } else if (/Private key/i.test(part)) {
+        field = "privateKeyData";
+      } else if (/CA certificate/i.test(part)) {
+        field = "caData";
+      } else if (/API Provider/i.test(part)) {
+        field = "apiProvider";
+      } else if (/url|URL/.test(part)) {
+        field = "apiUrl";
+      }
+      if (field) out[field] = out[field] ? out[field] + " " + reason : reason;
+      else general.push(part);
+    }
+    return { fields: out, general: general.join("\n") };
+  }
+
+  function toBase64(text) {
+    const bytes = new TextEncoder().encode(text);
+    let binary = "";
+    bytes.forEach((b) => { binary += String.fromCharCode(b); });
+    return btoa(binary);
+  }
+
+  /* A PEM pasted or read from a file goes out base64-encoded; an already encoded value as is. */
+  function pemValue(text) {
+    const trimmed = text.trim();
+    if (!trimmed) return "";
+    return trimmed.includes("-----BEGIN") ? toBase64(trimmed + "\n") : trimmed.replace(/\s+/g, "");
+  }
+
+  function connectorForm(options) {
+    const form = $("#connector-form");
+    if (!form) return null;
+    const mode = form.dataset.mode;
+    const provider = $("#apiProvider", form);
+    const url = $("#apiUrl", form);
+    const model = $("#defaultModel", form);
+    const apiKey = $("#apiKey", form);
+    const usePki = $("#usePki", form);
+    const pki = $("#pki-fields", form);
+    const verification = $("#verificationMode", form);
+    const rows = $("#header-rows", form);
+    let original = options.connector || null;
+    let headerCount = 0;
+
+    function addHeader(key, value) {
+      headerCount += 1;
+      const n = headerCount;
+      const row = make("div", { class: "header-row" });
+      const keyField = make("div", { class: "field" });
+      keyField.appendChild(make("label", { for: `header-key-${n}` }, "Header name"));
+      keyField.appendChild(make("input", { id: `header-key-${n}`, class: "header-key", autocomplete: "off", value: key || "" }));
+      const valueField = make("div", { class: "field" });
+      valueField.appendChild(make("label", { for: `header-value-${n}` }, "Header value"));
+      valueField.appendChild(make("input", { id: `header-value-${n}`, class: "header-value", autocomplete: "off", value: value || "" }));
+      const remove = make("button", { type: "button", class: "button ghost icon", "aria-label": `Remove header ${n}` }, "✕");
+      remove.addEventListener("click", () => {
+        row.remove();
+        $("#add-header", form).focus();
+      });
+      row.append(keyField, valueField, remove);
+      rows.appendChild(row);
+      return row;
+    }
+
+    function syncProvider() {
+      const info = PROVIDERS[provider.value] || PROVIDERS.OpenAI;
+      url.placeholder = info.url;
+      $("#defaultModel-help", form).textContent = info.modelHelp;
+      $("#defaultModel-optional", form).textContent = info.modelRequired ? "required" : "optional";
+      model.required = info.modelRequired;
+      const editing = mode === "edit";
+      $("#apiKey-optional", form).textContent = info.keyRequired ? "required" : "required unless PKI is used";
+      $("#apiKey-help", form).textContent = editing
+        ? "Secrets are never shown. Leave empty to keep the stored API key."
+        : (info.keyRequired ? "The API key for authentication." : "Your server's API key, or any placeholder if it does not check keys.");
+    }
+
+    function syncPki() {
+      pki.hidden = !usePki.checked;
+      $("#verificationMode-warning", form).hidden = !(usePki.checked && verification.value === "none");
+    }
+
+    function clearErrors() {
+      $all(".field-error", form).forEach((p) => { p.hidden = true; p.textContent = ""; });
+      $all("[aria-invalid]", form).forEach((i) => i.removeAttribute("aria-invalid"));
+      showError($("#form-error", form), "");
+    }
+
+    function showErrors(message) {
+      const { fields, general } = fieldErrors(message);
+      let first = null;
+      for (const [field, reason] of Object.entries(fields)) {
+        const box = $(`#${field}-error`, form);
+        if (!box) continue;
+        box.textContent = reason;
+        box.hidden = false;
+        const input = field === "headers" ? $(".header-key", form) : $(`#${field}`, form);
+        if (input) {
+          input.setAttribute("aria-invalid", "true");
+          first = first || input;
+        }
+      }
+      if (fields.certificateData || fields.privateKeyData || fields.caData) {
+        usePki.checked = true;
+        syncPki();
+      }
+      const fallback = general || (first ? "" : message);
+      if (fallback) {
+        showError($("#form-error", form), fallback);
+        $("#form-error", form).focus();
+      } else if (first) {
+        first.focus();
+      }
+    }
+
+    function fill(connector) {
+      const config = connector.config || {};
+      $("#name", form).value = connector.name || "";
+      provider.value = config.apiProvider || "OpenAI";
+      url.value = config.apiUrl || "";
+      model.value = config.defaultModel || "";
+      rows.textContent = "";
+      for (const [k, v] of Object.entries(config.headers || {})) addHeader(k, v);
+      usePki.checked = Boolean(config.verificationMode);
+      verification.value = config.verificationMode || "full";
+      syncProvider();
+      syncPki();
+    }
+
+    function readPem(input, target) {
+      input.addEventListener("change", () => {
+        const file = input.files && input.files[0];
+        if (!file) return;
+        if (file.size > 256 * 1024) {
+          const box = $(`#${target.id}-error`, form);
+          box.textContent = "This file is too large for a PEM certificate or key.";
+          box.hidden = false;
+          return;
+        }
+        const reader = new FileReader();
+        reader.onload = () => { target.value = String(reader.result || ""); };
+        reader.readAsText(file);
+      });
+    }
+
+    function payload() {
+      const config = {};
+      const keepExtras = original && original.config ? { ...original.config } : {};
+      const chosen = provider.value;
+      if (original && original.config && original.config.apiProvider !== chosen) {
+        for (const keys of Object.values(PROVIDER_ONLY_KEYS)) for (const k of keys) delete keepExtras[k];
+      }
+      for (const k of ["apiProvider", "apiUrl", "defaultModel", "headers", "verificationMode"]) delete keepExtras[k];
+      Object.assign(config, keepExtras);
+      config.apiProvider = chosen;
+      config.apiUrl = url.value.trim();
+      if (model.value.trim()) config.defaultModel = model.value.trim();
+      const headers = {};
+      for (const row of $all(".header-row", form)) {
+        const k = $(".header-key", row).value.trim();
+        const v = $(".header-value", row).value;
+        if (k || v) headers[k] = v;
+      }
+      if (Object.keys(headers).length) config.headers = headers;
+      if (usePki.checked) config.verificationMode = verification.value;
+      const secrets = {};
+      if (apiKey.value) secrets.apiKey = apiKey.value;
+      for (const key of ["certificateData", "privateKeyData", "caData"]) {
+        const value = usePki.checked ? pemValue($(`#${key}`, form).value) : "";
+        if (value) secrets[key] = value;
+        else if (mode === "edit" && !usePki.checked) secrets[key] = null;
+      }
+      return { name: $("#name", form).value, config, secrets };
+    }
+
+    provider.addEventListener("change", syncProvider);
+    usePki.addEventListener("change", syncPki);
+    verification.addEventListener("change", syncPki);
+    $("#add-header", form).addEventListener("click", () => {
+      const row = addHeader("", "");
+      $(".header-key", row).focus();
+    });
+    for (const key of ["certificateData", "privateKeyData", "caData"]) readPem($(`#${key}-file`, form), $(`#${key}`, form));
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearErrors();
+      const save = $("#save-button", form);
+      save.disabled = true;
+      const data = payload();
+      let result;
+      if (mode === "create") {
+        result = await api("POST", "/actions/connector", { ...data, connector_type_id: ".gen-ai" });
+      } else {
+        result = await api("PUT", `/actions/connector/${encodeURIComponent(original.id)}?keep_secrets=true`, data);
+      }
+      save.disabled = false;
+      if (!result.ok) {
+        showErrors(apiMessage(result));
+        return;
+      }
+      if (mode === "create") {
+        location.assign(connectorUrl(result.data.id) + "?created=1");
+        return;
+      }
+      original = result.data;
+      apiKey.value = "";
+      for (const key of ["certificateData", "privateKeyData", "caData"]) {
+        $(`#${key}`, form).value = "";
+        $(`#${key}-file`, form).value = "";
+      }
+      toast("Connector saved.");
+      if (options.onSaved) options.onSaved(result.data);
+    });
+
+    if (original) fill(original);
+    else { syncProvider(); syncPki(); }
+    return { form, fill };
+  }
+
+  // --- connector page ----------------------------------------------------------------
+  function setupTabs(root, initial) {
+    const tabs = $all('[role="tab"]', root);
+    function select(tab, focus) {
+      for (const t of tabs) {
+        const on = t === tab;
+        t.setAttribute("aria-selected", String(on));
+        t.tabIndex = on ? 0 : -1;
+        $("#" + t.getAttribute("aria-controls")).hidden = !on;
+      }
+      if (focus) tab.focus();
+      const url = new URL(location.href);
+      if (tab.id === "tab-test") url.searchParams.set("tab", "test"); else url.searchParams.delete("tab");
+      history.replaceState(null, "", url);
+    }
+    tabs.forEach((tab, i) => {
+      tab.addEventListener("click", () => select(tab, false));
+      tab.addEventListener("keydown", (event) => {
+        let next = null;
+        if (event.key === "ArrowRight") next = tabs[(i + 1) % tabs.length];
+        if (event.key === "ArrowLeft") next = tabs[(i - 1 + tabs.length) % tabs.length];
+        if (event.key === "Home") next = tabs[0];
+        if (event.key === "End") next = tabs[tabs.length - 1];
+        if (next) { event.preventDefault(); select(next, true); }
+      });
+    });
+    select(initial === "test" ? $("#tab-test") : $("#tab-config"), false);
+  }
+
+  function showHeader(connector) {
+    const config = connector.config || {};
+    document.title = `${connector.name} · llmrelay`;
+    $("#connector-title").textContent = connector.name;
+    $("#crumb-name").textContent = connector.name;
+    const parts = [config.apiProvider ? `${config.apiProvider} connector` : "OpenAI connector", `ID ${connector.id}`];
+    if (connector.is_preconfigured) parts.push("preconfigured");
+    $("#connector-subtitle").textContent = parts.join(" · ");
+    const link = $("#dashboard-link");
+    link.textContent = `View OpenAI Usage Dashboard for "${connector.name}" Connector`;
+    link.hidden = false;
+  }
+
+  function readOnlyDetails(connector) {
+    const list = $("#readonly-details");
+    list.textContent = "";
+    const config = connector.config;
+    const rows = [["Name", connector.name], ["Connector ID", connector.id]];
+    if (config) {
+      rows.push(["OpenAI provider", PROVIDERS[config.apiProvider] ? PROVIDERS[config.apiProvider].label : config.apiProvider]);
+      rows.push(["URL", config.apiUrl]);
+      rows.push(["Default model", config.defaultModel || "—"]);
+      if (config.headers) rows.push(["Headers", Object.keys(config.headers).join(", ")]);
+      if (config.verificationMode) rows.push(["Verification mode", config.verificationMode]);
+    }
+    for (const [term, value] of rows) {
+      list.appendChild(make("dt", {}, term));
+      list.appendChild(make("dd", {}, value || "—"));
+    }
+    list.hidden = false;
+  }
+
+  async function connectorPage() {
+    const root = $("#connector-root");
+    if (!root) return;
+    const id = root.dataset.connectorId;
+    const result = await api("GET", `/actions/connector/${encodeURIComponent(id)}`);
+    if (!result.ok) {
+      $("#connector-title").textContent = result.status === 404 ? "Connector not found" : "Connector";
+      showError($("#page-error"), apiMessage(result));
+      return;
+    }
+    const connector = result.data;
+    showHeader(connector);
+    $("#connector-body").hidden = false;
+    setupTabs(root, root.dataset.tab);
+    if (new URLSearchParams(location.search).get("created")) {
+      toast(`Created connector "${connector.name}".`);
+      const url = new URL(location.href);
+      url.searchParams.delete("created");
+      history.replaceState(null, "", url);
+    }
+    const form = $("#connector-form");
+    const editable = flag("canWrite") && !connector.is_preconfigured;
+    if (editable) {
+      connectorForm({ connector, onSaved: (saved) => { showHeader(saved); testTab.update(saved); } });
+      const del = $("#delete-button");
+      if (del) del.hidden = false;
+    } else {
+      form.remove();
+      const note = $("#readonly-note");
+      note.textContent = connector.is_preconfigured
+        ? "This connector is preconfigured in the service's settings file and is read-only here."
+        : "You can view this connector but not change it (the connectors_all role is needed).";
+      note.hidden = false;
+      readOnlyDetails(connector);
+    }
+    setupDelete(connector);
+    const testTab = setupTest(connector);
+  }
+
+  function setupDelete(connector) {
+    const button = $("#delete-button");
+    const dialog = $("#delete-dialog");
+    if (!button || !dialog) return;
+    $("#delete-name").textContent = connector.name;
+    button.addEventListener("click", () => {
+      dialog.showModal();
+      $("#delete-cancel").focus();
+    });
+    $("#delete-cancel").addEventListener("click", () => dialog.close());
+    $("#delete-confirm").addEventListener("click", async () => {
+      const result = await api("DELETE", `/actions/connector/${encodeURIComponent(connector.id)}`);
+      dialog.close();
+      if (result.ok) location.assign(`${PREFIX}/app/connectors`);
+      else showError($("#page-error"), apiMessage(result));
+    });
+    dialog.addEventListener("close", () => button.focus());
+  }
+
+  // --- test tab ----------------------------------------------------------------------
+  function setupTest(connector) {
+    const form = $("#test-form");
+    if (!form) return { update() {} };
+    const editor = $("#test-body");
+    const stream = $("#test-stream");
+    const run = $("#run-button");
+    const initial = (c) => {
+      const body = JSON.parse(JSON.stringify(SEED_BODY));
+      const model = c.config && c.config.defaultModel;
+      if (model) body.model = model;
+      return JSON.stringify(body, null, 2);
+    };
+    editor.value = initial(connector);
+    let running = null;
+
+    function reset() {
+      $("#test-result").hidden = false;
+      for (const id of ["result-prompt", "result-completion", "result-total", "result-source"]) $("#" + id).textContent = "–";
+      $("#result-error").hidden = true;
+      $("#result-service-row").hidden = true;
+      $("#result-stream-box").hidden = true;
+      $("#result-json-box").hidden = true;
+      $("#result-stream").textContent = "";
+      $("#result-json").textContent = "";
+    }
+    function status(ok, text) {
+      const dd = $("#result-status");
+      dd.textContent = "";
+      dd.appendChild(make("span", { class: `badge ${ok ? "ok" : "error"}`, "data-status": ok ? "ok" : "error" }, text));
+    }
+    function tokens(usage, source) {
+      if (!usage) return;
+      $("#result-prompt").textContent = usage.prompt_tokens ?? "–";
+      $("#result-completion").textContent = usage.completion_tokens ?? "–";
+      $("#result-total").textContent = usage.total_tokens ?? "–";
+      $("#result-source").textContent = source || "–";
+    }
+    function failure(envelope) {
+      status(false, "Error");
+      $("#result-message").textContent = envelope.message || "The request failed.";
+      if (envelope.service_message) {
+        $("#result-service-message").textContent = envelope.service_message;
+        $("#result-service-row").hidden = false;
+      }
+      $("#result-error").hidden = false;
+    }
+
+    /* The execute event names where the token numbers came from (usage_source). */
+    async function eventUsage(startedAt) {
+      if (!flag("canUsage")) return null;
+      const since = new Date(startedAt - 2000).toISOString();
+      for (let attempt = 0; attempt < 20; attempt += 1) {
+        const found = await api("GET", `/event_log/connector/${encodeURIComponent(connector.id)}/_find?per_page=10&start=${encodeURIComponent(since)}`);
+        if (!found.ok) return null;
+        const doc = (found.data.data || []).find((d) => d.event && d.event.action === "execute" && (!d.user || d.user.name === body.dataset.user));
+        if (doc) {
+          const execution = (doc.kibana && doc.kibana.action && doc.kibana.action.execution) || {};
+          const usage = execution.gen_ai && execution.gen_ai.usage;
+          const source = doc.llmrelay && doc.llmrelay.usage_source;
+          return { usage: usage || null, source: source || "missing" };
+        }
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      }
+      return null;
+    }
+
+    async function readStream(response) {
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      const output = $("#result-stream");
+      let buffer = "";
+      let usage = null;
+      let error = null;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let cut;
+        while ((cut = buffer.search(/\r?\n\r?\n/)) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut).replace(/^\r?\n\r?\n/, "");
+          const data = block.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
+          if (!data || data === "[DONE]") continue;
+          let parsed;
+          try { parsed = JSON.parse(data); } catch (_) { continue; }
+          if (parsed.error) error = parsed.error.message || JSON.stringify(parsed.error);
+          const choice = parsed.choices && parsed.choices[0];
+          const piece = choice && choice.delta && choice.delta.content;
+          if (piece) output.append(piece);
+          if (parsed.usage) usage = parsed.usage;
+        }
+      }
+      return { usage, error };
+    }
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const bodyError = $("#test-body-error");
+      bodyError.hidden = true;
+      editor.removeAttribute("aria-invalid");
+      try {
+        JSON.parse(editor.value);
+      } catch (err) {
+        bodyError.textContent = "The body is not valid JSON: " + err.message;
+        bodyError.hidden = false;
+        editor.setAttribute("aria-invalid", "true");
+        editor.focus();
+        return;
+      }
+      if (running) running.abort();
+      running = new AbortController();
+      reset();
+      status(true, "Running…");
+      run.disabled = true;
+      const startedAt = Date.now();
+      const path = `/actions/connector/${encodeURIComponent(connector.id)}/_execute`;
+      try {
+        if (stream.checked) {
+          $("#result-stream-box").hidden = false;
+          const params = { subAction: "stream", subActionParams: { body: editor.value, stream: true } };
+          const result = await api("POST", path, { params }, { raw: true, signal: running.signal });
+          if (!result.response) { failure(result.data || {}); return; }
+          const type = result.response.headers.get("content-type") || "";
+          if (!type.startsWith("text/event-stream")) {
+            const envelope = await result.response.json().catch(() => ({ message: `HTTP ${result.status}` }));
+            $("#result-duration").textContent = `${Date.now() - startedAt} ms`;
+            if (envelope.status === "ok") {
+              status(true, "OK");
+              $("#result-json").textContent = JSON.stringify(envelope.data, null, 2);
+              $("#result-json-box").hidden = false;
+            } else failure(envelope);
+            return;
+          }
+          const streamed = await readStream(result.response);
+          $("#result-duration").textContent = `${Date.now() - startedAt} ms`;
+          if (streamed.error) failure({ message: streamed.error });
+          else status(true, "OK");
+          if (streamed.usage) tokens(streamed.usage, "stream");
+        } else {
+          const params = { subAction: "run", subActionParams: { body: editor.value } };
+          const result = await api("POST", path, { params }, { signal: running.signal });
+          $("#result-duration").textContent = `${Date.now() - startedAt} ms`;
+          const envelope = result.data || {};
+          if (result.ok && envelope.status === "ok") {
+            status(true, "OK");
+            $("#result-json").textContent = JSON.stringify(envelope.data, null, 2);
+            $("#result-json-box").hidden = false;
+            if (envelope.data && envelope.data.usage) tokens(envelope.data.usage, "response");
+          } else {
+            failure(envelope);
+          }
+        }
+        const logged = await eventUsage(startedAt);
+        if (logged && logged.usage) tokens(logged.usage, logged.source);
+        else if (logged) $("#result-source").textContent = logged.source;
+      } catch (err) {
+        if (err.name !== "AbortError") failure({ message: err.message });
+      } finally {
+        run.disabled = false;
+        $("#test-result").dataset.done = "true";
+      }
+    });
+    return {
+      update(c) {
+        if (editor.value === initial(connector)) editor.value = initial(c);
+        connector = c;
+      },
+    };
+  }
+
+  // --- usage dashboard ---------------------------------------------------------------
+  const RANGES = { "15m": ["now-15m", "minute", 15 * 60e3], "24h": ["now-24h", "hour", 24 * 3600e3], "7d": ["now-7d", "day", 7 * 86400e3], "30d": ["now-30d", "day", 30 * 86400e3] };
+  const STEP = { minute: 60e3, hour: 3600e3, day: 86400e3 };
+
+  function localInput(date) {
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  }
+
+  function floorTo(ms, interval) {
+    const d = new Date(ms);
+    if (interval === "minute") d.setUTCSeconds(0, 0);
+    else if (interval === "hour") d.setUTCMinutes(0, 0, 0);
+    else d.setUTCHours(0, 0, 0, 0);
+    return d.getTime();
+  }
+
+  function bucketLabel(ms, interval) {
+    const d = new Date(ms);
+    if (interval === "day") return d.toLocaleDateString("en-US", { month: "short", day: "numeric" });
+    return d.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" });
+  }
+
+  async function usagePage() {
+    const controls = $("#usage-controls");
+    if (!controls) return;
+    const charts = window.LlmrelayCharts;
+    const rangeSelect = $("#range");
+    const connectorSelect = $("#connector");
+    const params = new URLSearchParams(location.search);
+    rangeSelect.value = RANGES[params.get("range")] || params.get("range") === "custom" ? params.get("range") : "24h";
+    const now = new Date();
+    $("#range-start").value = params.get("start") || localInput(new Date(now.getTime() - 86400e3));
+    $("#range-end").value = params.get("end") || localInput(now);
+    const wanted = params.get("connector") || controls.dataset.connector || "";
+    const names = {};
+    if (flag("canRead")) {
+      const listed = await api("GET", "/actions/connectors");
+      if (listed.ok) {
+        for (const c of listed.data) {
+          names[c.id] = c.name;
+          connectorSelect.appendChild(make("option", { value: c.id }, c.name));
+        }
+      }
+    }
+    if (wanted && !names[wanted]) connectorSelect.appendChild(make("option", { value: wanted }, wanted));
+    connectorSelect.value = wanted;
+    const syncCustom = () => { $("#custom-range").hidden = rangeSelect.value !== "custom"; };
+    syncCustom();
+    rangeSelect.addEventListener("change", () => { syncCustom(); if (rangeSelect.value !== "custom") load(); });
+    connectorSelect.addEventListener("change", () => load());
+    controls.addEventListener("submit", (event) => { event.preventDefault(); load(); });
+
+    async function load() {
+      const dashboard = $("#usage-dashboard");
+      dashboard.setAttribute("aria-busy", "true");
+      showError($("#page-error"), "");
+      const range = rangeSelect.value;
+      let start;
+      let end;
+      let interval;
+      let startMs;
+      let endMs;
+      if (range === "custom") {
+        startMs = new Date($("#range-start").value).getTime();
+        endMs = new Date($("#range-end").value).getTime();
+        if (!(startMs < endMs)) {
+          showError($("#page-error"), "Choose a start time before the end time.");
+          dashboard.setAttribute("aria-busy", "false");
+          return;
+        }
+        start = new Date(startMs).toISOString();
+        end = new Date(endMs).toISOString();
+        const span = endMs - startMs;
+        interval = span <= 2 * 3600e3 ? "minute" : span <= 3 * 86400e3 ? "hour" : "day";
+      } else {
+        [start, interval] = RANGES[range];
+        end = "now";
+        endMs = Date.now();
+        startMs = endMs - RANGES[range][2];
+      }
+      const state = new URLSearchParams();
+      state.set("range", range);
+      if (connectorSelect.value) state.set("connector", connectorSelect.value);
+      if (range === "custom") { state.set("start", $("#range-start").value); state.set("end", $("#range-end").value); }
+      history.replaceState(null, "", `${location.pathname}?${state}`);
+      const query = (group) => {
+        const q = new URLSearchParams({ start, end, interval, group_by: group });
+        if (connectorSelect.value) q.set("connector_id", connectorSelect.value);
+        return api("GET", `/llmrelay/usage?${q}`);
+      };
+      const [byUser, byConnector, byModel] = await Promise.all([query("user"), query("connector"), query("model")]);
+      dashboard.setAttribute("aria-busy", "false");
+      for (const r of [byUser, byConnector, byModel]) {
+        if (!r.ok) { showError($("#page-error"), apiMessage(r)); return; }
+      }
+      const from = new Date(startMs).toLocaleString("en-GB");
+      const to = new Date(endMs).toLocaleString("en-GB");
+      $("#usage-range-label").textContent = `${from} – ${to}`;
+      renderStats(byUser.data.totals);
+      renderUsers(byUser.data.buckets);
+      renderTimeline(byConnector.data.buckets, interval, startMs, endMs);
+      renderModels(byModel.data.buckets);
+      dashboard.dataset.loaded = String(Date.now());
+    }
+
+    function sumBy(buckets, fields) {
+      const out = new Map();
+      for (const b of buckets) {
+        const key = b.key || "(unknown)";
+        const row = out.get(key) || Object.fromEntries(fields.map((f) => [f, 0]));
+        for (const f of fields) row[f] += b[f] || 0;
+        out.set(key, row);
+      }
+      return out;
+    }
+
+    function renderStats(t) {
+      const fmt = charts.formatNumber;
+      $("#stat-executions").textContent = fmt(t.executions);
+      $("#stat-executions").dataset.value = t.executions;
+      const rate = t.executions ? (100 * t.failures) / t.executions : 0;
+      $("#stat-failure-rate").textContent = `${rate.toFixed(rate && rate < 10 ? 1 : 0)}%`;
+      $("#stat-failures").textContent = `${fmt(t.failures)} failed of ${fmt(t.executions)}`;
+      $("#stat-total-tokens").textContent = fmt(t.total_tokens);
+      $("#stat-total-tokens").dataset.value = t.total_tokens;
+      const counted = t.estimated_tokens + t.reported_tokens;
+      const est = counted ? (100 * t.estimated_tokens) / counted : 0;
+      $("#stat-estimated-share").textContent = counted ? `${est.toFixed(0)}% estimated` : "–";
+      $("#stat-reported-share").textContent = counted
+        ? `${fmt(t.reported_tokens)} reported by providers · ${fmt(t.estimated_tokens)} estimated locally`
+        : "No tokens in this time range";
+      const bar = $("#share-bar");
+      bar.textContent = "";
+      if (counted) {
+        const a = make("span"); a.style.width = `${100 - est}%`; a.style.background = charts.PALETTE[1];
+        const b = make("span"); b.style.width = `${est}%`; b.style.background = charts.PALETTE[2];
+        bar.append(a, b);
+      }
+    }
+
+    function renderUsers(buckets) {
+      const users = [...sumBy(buckets, ["prompt_tokens", "completion_tokens", "total_tokens"]).entries()]
+        .sort((a, b) => b[1].total_tokens - a[1].total_tokens);
+      const categories = users.map(([name]) => name);
+      charts.render($("#chart-user-tokens"), {
+        id: "chart-user-tokens-svg", title: "Prompt + Completion Tokens per User", categories, stacked: true, categoryLabel: "User",
+        series: [
+          { name: "Prompt tokens", values: users.map(([, v]) => v.prompt_tokens) },
+          { name: "Completion tokens", values: users.map(([, v]) => v.completion_tokens), color: charts.PALETTE[1] },
+        ],
+      });
+      charts.render($("#chart-user-total"), {
+        id: "chart-user-total-svg", title: "Total Tokens per User", categories, categoryLabel: "User",
+        series: [{ name: "Total tokens", values: users.map(([, v]) => v.total_tokens), color: charts.PALETTE[5] }],
+      });
+    }
+
+    function renderTimeline(buckets, interval, startMs, endMs) {
+      const step = STEP[interval];
+      let times = [];
+      const first = floorTo(startMs, interval);
+      if ((endMs - first) / step <= 400) {
+        for (let t = first; t <= endMs; t += step) times.push(t);
+      }
+      for (const b of buckets) {
+        const t = Date.parse(b.bucket);
+        if (!times.includes(t)) times.push(t);
+      }
+      times = [...new Set(times)].sort((a, b) => a - b);
+      const connectorIds = [...new Set(buckets.map((b) => b.key || "(unknown)"))];
+      const index = new Map(times.map((t, i) => [t, i]));
+      const series = connectorIds.map((id) => {
+        const values = new Array(times.length).fill(0);
+        for (const b of buckets) if ((b.key || "(unknown)") === id) values[index.get(Date.parse(b.bucket))] += b.total_tokens;
+        return { name: names[id] || id, values };
+      });
+      charts.render($("#chart-connector-time"), {
+        id: "chart-connector-time-svg", title: "Tokens over Time per Connector", orientation: "vertical", stacked: true,
+        categories: times.map((t) => bucketLabel(t, interval)), series, width: 1100, height: 280, categoryLabel: "Time",
+      });
+    }
+
+    function renderModels(buckets) {
+      const fields = ["executions", "failures", "prompt_tokens", "completion_tokens", "total_tokens", "estimated_tokens"];
+      const models = [...sumBy(buckets, fields).entries()].sort((a, b) => b[1].total_tokens - a[1].total_tokens);
+      const tbody = $("#model-table-body");
+      tbody.textContent = "";
+      if (!models.length) {
+        const row = make("tr");
+        row.appendChild(make("td", { colspan: 7, class: "muted" }, "No executions in this time range."));
+        tbody.appendChild(row);
+        return;
+      }
+      for (const [model, v] of models) {
+        const row = make("tr");
+        row.appendChild(make("th", { scope: "row" }, model === "(unknown)" ? "(no model)" : model));
+        for (const f of fields) row.appendChild(make("td", { class: "num" }, charts.formatNumber(v[f])));
+        tbody.appendChild(row);
+      }
+    }
+
+    await load();
+  }
+
+  // --- start -------------------------------------------------------------------------
+  document.addEventListener("DOMContentLoaded", () => {
+    setupAutosubmit();
+    const page = body.dataset.page;
+    const start = {
+      "connectors": connectorsPage,
+      "connector-new": () => connectorForm({}),
+      "connector": connectorPage,
+      "usage": usagePage,
+    }[page];
+    if (start) {
+      Promise.resolve(start()).catch((err) => showError($("#page-error"), "Something went wrong: " + err.message));
+    }
+  });
+})();
