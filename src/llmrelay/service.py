@@ -167,6 +167,10 @@ class Relay:
         self, space_id: str, body: Mapping[str, object], *, connector_id: str | None = None
     ) -> ConnectorView:
         type_id = body.get("connector_type_id")
+        if connector_id is not None and not _valid_id(connector_id):
+            raise ConnectorBadRequestError(
+                "[id]: must be 1-255 characters without control characters or slashes"
+            )
         if connector_id is not None and connector_id in self.preconfigured:
             raise ConnectorBadRequestError(
                 f"This {connector_id} already exists in a preconfigured action."
@@ -293,7 +297,17 @@ def _name(body: Mapping[str, object]) -> str:
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ConnectorValidationError("connector", "[name]: must be a non-empty string")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ConnectorValidationError("connector", "[name]: must not contain control characters")
     return name
+
+
+def _valid_id(connector_id: str) -> bool:
+    return (
+        0 < len(connector_id) <= 255
+        and "/" not in connector_id
+        and not any(ord(ch) < 32 or ord(ch) == 127 for ch in connector_id)
+    )
 
 
 def _stored_view(stored: StoredConnector) -> ConnectorView:

@@ -133,6 +133,11 @@ async def start_server() -> AsyncIterator[StartServer]:
 
     yield start
     for runner in runners:
+        # Clients are closed by now. Abort what is left: a TLS connection closed politely
+        # may still await the peer's close_notify when the test's loop ends (ResourceWarning).
+        for handler in runner.server.connections if runner.server else ():
+            if handler.transport is not None:
+                handler.transport.abort()
         await runner.cleanup()
 
 
@@ -277,15 +282,14 @@ class RecordingProxy:
 
     def __init__(self) -> None:
         self.heads: list[tuple[str, dict[str, str]]] = []  # (request line, headers)
+        self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
         self.scheme = "http"
 
     async def start(self, ssl_context: ssl.SSLContext | None = None) -> RecordingProxy:
-        self._server = await asyncio.start_server(
-            self._handle, "127.0.0.1", 0, ssl=ssl_context
-        )
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=ssl_context)
         self.port = self._server.sockets[0].getsockname()[1]
         self.scheme = "https" if ssl_context else "http"
         return self
@@ -298,6 +302,7 @@ class RecordingProxy:
         assert task is not None
         self._tasks.add(task)
         upstream_writer: asyncio.StreamWriter | None = None
+        self._writers.add(writer)
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             line, *header_lines = head.decode("latin-1").split("\r\n")
@@ -314,14 +319,13 @@ class RecordingProxy:
                 parts = urlsplit(target)
                 host, port = parts.hostname or "", str(parts.port or 80)
             up_reader, upstream_writer = await asyncio.open_connection(host, int(port))
+            self._writers.add(upstream_writer)
             if method == "CONNECT":
                 writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
                 await writer.drain()
             else:
                 upstream_writer.write(head)
-            await asyncio.gather(
-                self._pipe(reader, upstream_writer), self._pipe(up_reader, writer)
-            )
+            await asyncio.gather(self._pipe(reader, upstream_writer), self._pipe(up_reader, writer))
         except (OSError, asyncio.IncompleteReadError, ValueError, ssl.SSLError):
             pass
         finally:
@@ -346,6 +350,8 @@ class RecordingProxy:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+            for writer in self._writers:
+                writer.transport.abort()  # see start_server: no TLS shutdown left pending
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.network
 
 
 def _settings(mode: VerificationMode = "full", **kwargs: object) -> ActionsSettings:
-    return ActionsSettings(ssl=SslSettings(verificationMode=mode), **kwargs)  # type: ignore[arg-type]
+    return ActionsSettings(ssl=SslSettings(verificationMode=mode), **kwargs)
 
 
 async def _get(
@@ -179,7 +179,11 @@ async def test_custom_host_ca_file_and_mode_override(
     ("base", "host", "accepted"), [("certificate", "full", False), ("full", "certificate", True)]
 )
 async def test_custom_host_mode_decides_for_its_host_deviation_h(
-    ca: trustme.CA, wrong_host_server: Server, base: str, host: str, accepted: bool
+    ca: trustme.CA,
+    wrong_host_server: Server,
+    base: VerificationMode,
+    host: VerificationMode,
+    accepted: bool,
 ) -> None:
     """Deviation (h): a per-host mode decides fully (Kibana kept the base hostname check)."""
     settings = _settings(

@@ -433,3 +433,17 @@ def test_openapi_document_lists_every_route(service: Service) -> None:
     ):
         assert path in paths
     assert set(doc["paths"]["/api/actions/connector/{id}"]) == {"get", "post", "put", "delete"}
+
+
+def test_control_characters_in_names_are_a_clear_400(service: Service) -> None:
+    body = openai_body("https://api.openai.com/v1")
+    body["name"] = "bad\x00name"
+    with service.client(service.admin, base="/s/ctl") as client:
+        response = create(client, body)
+        by_id = client.post(
+            "/api/actions/connector/a%01b",
+            json=openai_body("https://api.openai.com/v1"),
+            headers=XSRF,
+        )
+    assert response.status_code == 400 and "control characters" in response.json()["message"]
+    assert by_id.status_code == 400

@@ -280,3 +280,26 @@ def test_87_secrets_encrypted_at_rest_and_tamper_detected(
 def _connector_table(conn: sqlite3.Connection) -> str:
     names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
     return next(name for name in names if "connector" in name)
+
+
+def test_stream_broken_upstream_ends_with_an_error_event(
+    service: Service, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    with service.client(service.admin, base="/s/broken") as client:
+        connector_id = make_connector(client, upstream.url())
+        upstream.stream(["a", " b", " c", " d"], reset_after=3)
+        params = {"messages": [{"role": "user", "content": "x"}]}
+        with client.stream(
+            "POST",
+            f"/api/actions/connector/{connector_id}/_execute",
+            json={"params": {"subAction": "invokeStream", "subActionParams": params}},
+            headers=XSRF,
+        ) as response:
+            raw = b"".join(response.iter_bytes())
+        end = wait_events(client, connector_id, 2)[0]
+    assert raw.startswith(b"data: ")
+    tail = raw.rsplit(b"\n\n", 2)[-2]
+    assert tail.startswith(b"event: error\ndata: ")
+    assert b"ECONNRESET" in tail
+    assert end["event"]["outcome"] == "failure"
+    assert "Traceback" not in caplog.text

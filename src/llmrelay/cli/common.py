@@ -27,7 +27,8 @@ ConfigOption = Annotated[
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one clear line to stderr; raise the returned Exit."""
-    err_console.print(f"[red]error:[/red] {message}")
+    err_console.print("[red]error:[/red] ", end="")
+    err_console.print(message, markup=False, soft_wrap=True)
     return typer.Exit(code=code)
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
-import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from llmrelay.errors import DecryptionError
@@ -16,8 +15,7 @@ from llmrelay.service import CONNECTOR_TYPE
 from llmrelay.web.context import caller, relay_of, space_of
 from llmrelay.web.errors import BadRequestError
 from llmrelay.web.json import json_response, read_json
-
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+from llmrelay.web.streams import sse_response
 
 
 async def _object_body(request: Request) -> Mapping[str, object]:
@@ -107,24 +105,8 @@ async def execute_connector(request: Request) -> Response:
             error_source="framework",
         )
     if result.ok and isinstance(result.data, TappedStream | ChunkIterator):
-        return StreamingResponse(
-            _sse_body(result.data), media_type="text/event-stream", headers=STREAM_HEADERS
-        )
+        return sse_response(result.data)
     return json_response(result.to_kibana())
-
-
-async def _sse_body(stream: TappedStream | ChunkIterator) -> AsyncIterator[bytes]:
-    """Forward upstream events as they arrive; a disconnect cancels the upstream call."""
-    try:
-        if isinstance(stream, TappedStream):
-            async for chunk in stream:
-                yield chunk
-        else:
-            async for parsed in stream:
-                yield b"data: " + orjson.dumps(parsed) + b"\n\n"
-            yield b"data: [DONE]\n\n"
-    finally:
-        await stream.aclose()
 
 
 routes = [

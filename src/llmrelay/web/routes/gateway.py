@@ -11,23 +11,20 @@ Credentials are read from the ``Authorization`` header only (never a cookie), so
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from llmrelay.errors import ConnectorNotFoundError
 from llmrelay.execution.gateway import GATEWAY_SOURCE, apply_model, split_model
 from llmrelay.execution.results import ExecutionContext
-from llmrelay.execution.streaming import TappedStream
 from llmrelay.service import ConnectorView
 from llmrelay.web.auth import Authenticator, Principal
 from llmrelay.web.context import relay_of, space_of
 from llmrelay.web.errors import GatewayRequestError, openai_error_for
 from llmrelay.web.json import json_response, read_json
+from llmrelay.web.streams import sse_response
 
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _OWNER = "llmrelay"
 
 
@@ -92,19 +89,8 @@ async def chat_completions(request: Request) -> Response:
     except Exception as err:  # every failure answers in OpenAI's shape
         return openai_error_for(err)
     if result.stream is not None:
-        return StreamingResponse(
-            _passthrough(result.stream), media_type="text/event-stream", headers=STREAM_HEADERS
-        )
+        return sse_response(result.stream)
     return Response(result.body, status_code=result.status, media_type="application/json")
-
-
-async def _passthrough(stream: TappedStream) -> AsyncIterator[bytes]:
-    """Upstream events as they arrive; a disconnect cancels the upstream call."""
-    try:
-        async for chunk in stream:
-            yield chunk
-    finally:
-        await stream.aclose()
 
 
 def _model_entry(view: ConnectorView) -> dict[str, object]:

@@ -1,0 +1,227 @@
+"""The systems under test and the requests each one is sent.
+
+Every target is asked the same chat completion (same messages, same mock behind it):
+
+- ``direct``: the mock itself;
+- ``floor``: the minimal Python pass-through (bench/floor_proxy.py);
+- ``relay_execute``: llmrelay's Kibana ``_execute`` (``run`` / ``stream`` sub-actions);
+- ``relay_v1``: llmrelay's OpenAI-compatible ``/v1/chat/completions``;
+- ``litellm``: LiteLLM proxy (one worker, no database, default logging).
+
+llmrelay callers authenticate with an llmrelay API key (roles ``connectors_read``); its
+connectors are stored ones (OpenAI provider, encrypted secrets), created through ``Relay``
+as the API would, before the server starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from bench.load import Request
+from bench.procs import Proc, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
+ENCRYPTION_KEY = "bench-encryption-key-0123456789abcdef"
+ADMIN_PASSWORD = "bench-admin-password"
+LITELLM_KEY = "sk-litellm-bench"
+FLOOR_KEY = "floor-key"
+
+MESSAGES = [
+    {"role": "system", "content": "You are a terse assistant."},
+    {"role": "user", "content": "Say hello to the benchmark."},
+]
+#: mock paths (a connector's apiUrl picks the behaviour): plain, paced stream, slow stream
+GAP_MS, GAP_EVENTS = 5, 10
+ROUTES = {
+    "fast": "/v1/chat/completions",
+    "gap": f"/gap/{GAP_MS}/{GAP_EVENTS}/v1/chat/completions",
+    "slow": "/slow/v1/chat/completions",
+}
+
+
+def upstream_body(stream: bool) -> dict[str, object]:
+    body: dict[str, object] = {"model": "bench-model", "messages": MESSAGES}
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+@dataclass
+class RelayHome:
+    home: Path
+    key: str  # encoded llmrelay API key
+
+
+async def _prepare_relay_home(home: Path, mock_port: int) -> RelayHome:
+    from llmrelay.service import Relay
+    from llmrelay.settings import load_settings
+
+    settings = load_settings(
+        environ={},
+        overrides={
+            "home": home,
+            "encryption_key": ENCRYPTION_KEY,
+            "admin_password": ADMIN_PASSWORD,
+        },
+    )
+    settings.ensure_home()
+    async with Relay.open(settings) as relay:
+        await relay.store.users.create_user("admin", ADMIN_PASSWORD, ["admin"], ["*"])
+        await relay.store.users.create_user("bench", "bench-password", ["connectors_read"], ["*"])
+        for name, path in ROUTES.items():
+            await relay.create_connector(
+                "default",
+                {
+                    "name": f"mock {name}",
+                    "connector_type_id": ".gen-ai",
+                    "config": {
+                        "apiProvider": "OpenAI",
+                        "apiUrl": f"http://127.0.0.1:{mock_port}{path}",
+                        "defaultModel": "bench-model",
+                    },
+                    "secrets": {"apiKey": "sk-upstream-bench"},
+                },
+                connector_id=name,
+            )
+        _, key = await relay.store.users.create_api_key(
+            name="bench", owner="bench", roles=["connectors_read"], spaces=["*"]
+        )
+    return RelayHome(home, key)
+
+
+def prepare_relay_home(home: Path, mock_port: int) -> RelayHome:
+    return asyncio.run(_prepare_relay_home(home, mock_port))
+
+
+def python() -> str:
+    return sys.executable
+
+
+def mock_proc(logs: Path) -> Proc:
+    port = free_port()
+    cmd = [python(), "-m", "bench.mock_upstream", "--port", str(port)]
+    return Proc("mock", cmd, port, cwd=ROOT, log=logs / "mock.log")
+
+
+def floor_proc(mock_port: int, logs: Path) -> Proc:
+    port = free_port()
+    cmd = [
+        python(),
+        "-m",
+        "bench.floor_proxy",
+        "--port",
+        str(port),
+        "--upstream",
+        f"http://127.0.0.1:{mock_port}",
+    ]
+    return Proc("floor", cmd, port, cwd=ROOT, log=logs / "floor.log")
+
+
+def relay_proc(home: RelayHome, logs: Path, *, event_log: bool = True, name: str = "relay") -> Proc:
+    port = free_port()
+    cmd = [
+        python(),
+        "-m",
+        "bench.relay_launcher",
+        "--event-log",
+        "on" if event_log else "off",
+        "--",
+        "--port",
+        str(port),
+    ]
+    env = {
+        "LLMRELAY_HOME": str(home.home),
+        "LLMRELAY_ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "LLMRELAY_ADMIN_PASSWORD": ADMIN_PASSWORD,
+    }
+    return Proc(name, cmd, port, env=env, cwd=ROOT, log=logs / f"{name}.log")
+
+
+def litellm_config(mock_port: int, path: Path) -> Path:
+    """Same mock, same three behaviours, as LiteLLM models named like the connectors."""
+    lines = ["model_list:"]
+    for name, route in ROUTES.items():
+        base = route.removesuffix("/chat/completions")
+        lines += [
+            f"  - model_name: {name}",
+            "    litellm_params:",
+            "      model: openai/bench-model",
+            f"      api_base: http://127.0.0.1:{mock_port}{base}",
+            "      api_key: sk-upstream-bench",
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def litellm_available() -> bool:
+    return (LITELLM_VENV / "bin" / "litellm").exists()
+
+
+def litellm_proc(mock_port: int, workdir: Path, logs: Path) -> Proc:
+    port = free_port()
+    config = litellm_config(mock_port, workdir / "litellm.yaml")
+    cmd = [
+        str(LITELLM_VENV / "bin" / "litellm"),
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num_workers",
+        "1",
+    ]
+    env = {
+        "LITELLM_MASTER_KEY": LITELLM_KEY,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "PATH": f"{LITELLM_VENV / 'bin'}:{os.environ.get('PATH', '')}",
+    }
+    return Proc("litellm", cmd, port, env=env, cwd=workdir, log=logs / "litellm.log")
+
+
+def request_for(target: str, port: int, kind: str, key: str = "") -> Request:
+    """``kind``: ``fast`` (plain), ``gap`` (paced stream) or ``slow`` (slow stream)."""
+    stream = kind != "fast"
+    body = upstream_body(stream)
+    if target in ("direct", "floor"):
+        headers = {"Authorization": f"Bearer {FLOOR_KEY}"} if target == "floor" else {}
+        ok = "[DONE]" if stream else "chat.completion"
+        return Request(port, ROUTES[kind], orjson.dumps(body), headers, ok)
+    if target == "relay_v1":
+        body["model"] = kind
+        ok = "[DONE]" if stream else "chat.completion"
+        return Request(
+            port, "/v1/chat/completions", orjson.dumps(body), {"Authorization": f"Bearer {key}"}, ok
+        )
+    if target == "litellm":
+        body["model"] = kind
+        ok = "[DONE]" if stream else "chat.completion"
+        return Request(
+            port,
+            "/v1/chat/completions",
+            orjson.dumps(body),
+            {"Authorization": f"Bearer {LITELLM_KEY}"},
+            ok,
+        )
+    if target == "relay_execute":
+        params: dict[str, object] = {"body": orjson.dumps(body).decode()}
+        if stream:
+            params["stream"] = True
+        envelope = {"params": {"subAction": "stream" if stream else "run", "subActionParams": params}}
+        ok = "[DONE]" if stream else '"status":"ok"'
+        return Request(
+            port,
+            f"/api/actions/connector/{kind}/_execute",
+            orjson.dumps(envelope),
+            {"Authorization": f"ApiKey {key}", "kbn-xsrf": "bench"},
+            ok,
+        )
+    raise ValueError(target)

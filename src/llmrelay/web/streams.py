@@ -1,0 +1,50 @@
+"""SSE responses that forward upstream events as they arrive (``_execute`` and ``/v1``).
+
+Headers are sent before the first byte, so a stream that breaks mid-way cannot change its
+status any more: it ends with one SSE ``error`` event naming the failure (OpenAI's SDKs
+raise on it) instead of a torn connection and a server traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import orjson
+from starlette.responses import StreamingResponse
+
+from llmrelay.errors import UpstreamError
+from llmrelay.execution.errors import framework_error_message
+from llmrelay.execution.streaming import ChunkIterator, TappedStream
+
+log = logging.getLogger("llmrelay.web")
+
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def error_event(err: UpstreamError) -> bytes:
+    body = {"error": {"message": framework_error_message(err), "type": "upstream_error"}}
+    return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
+
+
+async def _forward(stream: TappedStream | ChunkIterator) -> AsyncIterator[bytes]:
+    try:
+        if isinstance(stream, TappedStream):
+            async for chunk in stream:
+                yield chunk
+        else:
+            async for parsed in stream:
+                yield b"data: " + orjson.dumps(parsed) + b"\n\n"
+            yield b"data: [DONE]\n\n"
+    except UpstreamError as err:
+        log.info("upstream stream failed mid-way: %s", err.code or type(err).__name__)
+        yield error_event(err)
+    finally:
+        await stream.aclose()
+
+
+def sse_response(stream: TappedStream | ChunkIterator) -> StreamingResponse:
+    """Pass ``stream`` through; a client disconnect cancels the upstream call."""
+    return StreamingResponse(
+        _forward(stream), media_type="text/event-stream", headers=STREAM_HEADERS
+    )
