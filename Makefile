@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SYSDEPS := tinyproxy chromium postgresql
 
-.PHONY: run test lint types unit sysdeps venv venv-test bench clean
+.PHONY: run test lint types unit sysdeps venv venv-test local-llm bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,18 @@ $(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
 venv: $(VENV)/.stamp-run
 venv-test: $(VENV)/.stamp-test
 
-run: venv
-	$(BIN)/llmrelay serve
+# The local model (SmolLM2-135M via llama-cpp-python). The llama-cpp-python wheel is compiled
+# once (~5 min) into a cache outside the repo that survives fresh clones and `make clean`:
+# $${XDG_CACHE_HOME:-~/.cache}/llmrelay/wheels. Versions are pinned in the script.
+LOCAL_LLM_PORT ?= 8081
+$(VENV)/.stamp-local-llm: scripts/local_llm_setup.py | $(BIN)/python
+	$(BIN)/python scripts/local_llm_setup.py
+	touch $@
+
+local-llm: $(VENV)/.stamp-local-llm
+
+run: venv local-llm
+	$(BIN)/llmrelay serve --with-local-llm --local-llm-port $(LOCAL_LLM_PORT)
 
 sysdeps:
 	@missing=""; for p in $(SYSDEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -39,10 +49,10 @@ lint: venv-test
 types: venv-test
 	$(BIN)/mypy src
 
-unit: venv-test sysdeps
+unit: venv-test sysdeps local-llm
 	$(BIN)/pytest
 
-test: venv-test sysdeps lint types unit
+test: venv-test sysdeps local-llm lint types unit
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

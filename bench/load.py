@@ -27,7 +27,7 @@ _LUA = """
 wrk.method = "POST"
 wrk.body = [==[{body}]==]
 {headers}
-local bad = 0
+bad = 0
 local threads = {{}}
 function setup(thread) table.insert(threads, thread) end
 function response(status, headers, body)

@@ -24,8 +24,19 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"domain", "errors"},
     "settings": {"domain", "errors"},
     "testing": {"errors"},
-    "service": {"domain", "errors", "execution", "store", "settings", "providers", "transport"},
+    "service": {
+        "domain",
+        "errors",
+        "execution",
+        "store",
+        "settings",
+        "providers",
+        "transport",
+        "metrics",
+    },
     "bootstrap": {"errors", "settings", "store"},
+    "metrics": {"domain"},
+    "logs": set(),
     "web": {
         "domain",
         "errors",
@@ -36,6 +47,8 @@ ALLOWED: dict[str, set[str]] = {
         "bootstrap",
         "providers",
         "transport",
+        "metrics",
+        "logs",
     },
     "cli": {
         "domain",
@@ -49,6 +62,7 @@ ALLOWED: dict[str, set[str]] = {
         "testing",
         "providers",
         "transport",
+        "logs",
     },
 }
 
@@ -63,6 +77,7 @@ LIBRARIES: dict[str, set[str]] = {
     "typer": {"cli"},
     "rich": {"cli"},
     "jinja2": {"web"},
+    "prometheus_client": {"metrics"},
 }
 
 

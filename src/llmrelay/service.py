@@ -30,6 +30,7 @@ from llmrelay.errors import (
 )
 from llmrelay.execution.executor import DashboardAccess, Executor
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
+from llmrelay.metrics import RelayMetrics
 from llmrelay.settings import Settings
 from llmrelay.store import Store, open_store
 from llmrelay.store.connectors import StoredConnector
@@ -94,8 +95,11 @@ class ConnectorView:
 class _EventLogSink:
     """Turns execution records into Kibana event documents on the writer's queue."""
 
-    def __init__(self, writer: EventWriter, *, server_uuid: str, version: str) -> None:
+    def __init__(
+        self, writer: EventWriter, metrics: RelayMetrics, *, server_uuid: str, version: str
+    ) -> None:
         self._writer = writer
+        self._metrics = metrics
         self._server = {"server_uuid": server_uuid, "version": version}
 
     def started(self, record: ExecutionRecord) -> None:
@@ -103,6 +107,7 @@ class _EventLogSink:
 
     def finished(self, record: ExecutionRecord) -> None:
         self._writer.submit(execute_document(record, **self._server))
+        self._metrics.observe(record)
 
 
 class Relay:
@@ -119,7 +124,10 @@ class Relay:
         self.settings = settings
         self.store = store
         self.writer = writer
-        sink = _EventLogSink(writer, server_uuid=settings.server_uuid, version=settings.version)
+        self.metrics = RelayMetrics(lambda: writer.stats)
+        sink = _EventLogSink(
+            writer, self.metrics, server_uuid=settings.server_uuid, version=settings.version
+        )
         self.executor = Executor(settings.actions, sink=sink, dashboard_access=dashboard_access)
         self.preconfigured = _load_preconfigured(settings)
         # (space, id) -> (store version, validated connector); no DB I/O on a cache hit

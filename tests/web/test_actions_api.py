@@ -447,3 +447,30 @@ def test_control_characters_in_names_are_a_clear_400(service: Service) -> None:
         )
     assert response.status_code == 400 and "control characters" in response.json()["message"]
     assert by_id.status_code == 400
+
+
+def test_openapi_covers_every_api_route(service: Service) -> None:
+    from starlette.routing import Mount, Route
+
+    from llmrelay.web.app import create_app
+
+    with service.client() as client:
+        documented = set(client.get("/api/openapi.json").json()["paths"])
+    app = create_app(service.settings)
+
+    def walk(routes: list[object], prefix: str = "") -> set[str]:
+        found: set[str] = set()
+        for route in routes:
+            if isinstance(route, Mount):
+                found |= walk(list(route.routes), prefix + route.path)
+            elif isinstance(route, Route):
+                found.add(prefix + route.path)
+        return found
+
+    served = {
+        path.replace("{model:path}", "{model}")
+        for path in walk(list(app.routes))
+        if path.startswith(("/api", "/v1", "/metrics", "/s/{space_id}/api"))
+        and not path.endswith("{path:path}")  # catch-all answering OpenAI-shaped 404s
+    }
+    assert served - documented == set()

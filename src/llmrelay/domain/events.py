@@ -65,7 +65,14 @@ class ExecutionRecord:
     error_message: str | None = None
     stream: bool = False
     cancelled: bool = False  # a stream the caller stopped early
+    upstream_ns: int = 0  # time spent waiting on the upstream (headers, buffered body)
+    error_kind: str | None = None  # timeout, tls, connection, http_429, ... (for metrics)
 
     @property
     def duration_ns(self) -> int:
         return max(0, self.ended_ns - self.started_ns)
+
+    @property
+    def added_ns(self) -> int:
+        """What llmrelay itself added around the upstream call (non-stream executions)."""
+        return max(0, self.duration_ns - self.upstream_ns)

@@ -15,8 +15,14 @@ import orjson
 from llmrelay.errors import (
     ConnectorNotFoundError,
     ConnectorValidationError,
+    UpstreamConnectionError,
     UpstreamError,
+    UpstreamForbiddenHostError,
+    UpstreamProtocolError,
+    UpstreamProxyError,
     UpstreamStatusError,
+    UpstreamTimeoutError,
+    UpstreamTLSError,
 )
 
 ErrorSource = Literal["user", "framework"]
@@ -153,3 +159,23 @@ def event_error_message(
     elif retry:
         text += "; retry: true"
     return text
+
+
+def error_kind(err: BaseException) -> str:
+    """A small, bounded label for an upstream failure (metrics: upstream errors by kind)."""
+    if isinstance(err, UpstreamStatusError):
+        return f"http_{err.status}"
+    for cls, kind in _KINDS:
+        if isinstance(err, cls):
+            return kind
+    return "other"
+
+
+_KINDS: tuple[tuple[type[BaseException], str], ...] = (
+    (UpstreamTimeoutError, "timeout"),
+    (UpstreamTLSError, "tls"),
+    (UpstreamProxyError, "proxy"),
+    (UpstreamForbiddenHostError, "forbidden_host"),
+    (UpstreamProtocolError, "protocol"),
+    (UpstreamConnectionError, "connection"),
+)

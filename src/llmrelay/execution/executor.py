@@ -37,6 +37,7 @@ from llmrelay.errors import (
 )
 from llmrelay.execution.errors import (
     EXECUTION_FAILED,
+    error_kind,
     error_source_for,
     event_error_message,
     framework_error_message,
@@ -185,6 +186,7 @@ class Executor:
         except _Failure as failure:
             result = failure.result
         except UpstreamError as err:
+            record.error_kind = error_kind(err)
             result = self._upstream_failure(connector, sub_action, err)
         if not isinstance(result.data, TappedStream | ChunkIterator) or not result.ok:
             self._finish(record, result)
@@ -259,6 +261,7 @@ class Executor:
             timeout = self._timeout(None, self.settings.defaultTimeoutMs)
             status, raw, _ = await self._read_json(connector, call, timeout, record)
         except UpstreamError as err:
+            record.error_kind = error_kind(err)
             self._finish(record, self._upstream_failure(connector, "stream", err))
             raise
         self._finish(record, ExecutionResult("ok", connector.id))
@@ -344,14 +347,18 @@ class Executor:
         record.model = call.model
         record.stream = call.stream
         record.request_body_bytes = len(call.body) if call.body else 2
-        response = await self.client.request(
-            "POST",
-            call.url,
-            headers=call.headers,
-            body=call.body,
-            timeout_ms=timeout_ms,
-            pki=connector.pki(),
-        )
+        started = time.perf_counter_ns()
+        try:
+            response = await self.client.request(
+                "POST",
+                call.url,
+                headers=call.headers,
+                body=call.body,
+                timeout_ms=timeout_ms,
+                pki=connector.pki(),
+            )
+        finally:
+            record.upstream_ns += time.perf_counter_ns() - started
         record.request_body_bytes = response.request_body_bytes
         if response.status >= 400:
             body = await _read_error_body(response)
@@ -363,10 +370,12 @@ class Executor:
     ) -> tuple[int, bytes, object]:
         """Send and read a JSON answer: (status, raw body, parsed body); usage recorded."""
         response = await self._send(connector, call, timeout_ms, record)
+        started = time.perf_counter_ns()
         try:
             raw = await response.read()
         finally:
             await response.release()
+            record.upstream_ns += time.perf_counter_ns() - started
         try:
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -418,6 +427,7 @@ class Executor:
             record.ended_ns = time.time_ns()
             if error is not None:
                 record.outcome = "failure"
+                record.error_kind = error_kind(error)
                 message = (
                     framework_error_message(error)
                     if isinstance(error, UpstreamError)

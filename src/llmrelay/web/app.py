@@ -20,7 +20,7 @@ from llmrelay.web.auth import Authenticator
 from llmrelay.web.errors import handle_llmrelay_error, handle_unexpected
 from llmrelay.web.json import json_response
 from llmrelay.web.openapi import openapi_document
-from llmrelay.web.routes import actions, gateway, usage
+from llmrelay.web.routes import actions, gateway, status, usage
 
 log = logging.getLogger("llmrelay.web")
 
@@ -51,6 +51,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/api/openapi.json", _openapi, methods=["GET"]),
+            *status.routes,
             Mount("/api", routes=api),
             Mount("/s/{space_id}/api", routes=api),
             Mount("/v1", routes=gateway.routes),

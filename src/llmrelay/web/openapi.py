@@ -257,8 +257,95 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _operability_and_gateway() -> dict[str, Any]:
+    chat = {
+        "type": "object",
+        "required": ["model", "messages"],
+        "properties": {
+            "model": {"type": "string", "description": "<connector id> or <connector id>/<model>"},
+            "messages": {"type": "array", "items": {"type": "object"}},
+            "stream": {"type": "boolean"},
+        },
+        "additionalProperties": True,
+    }
+    openai_error = {
+        "description": "OpenAI-shaped error",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
+    return {
+        "/api/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "security": [],
+                "responses": {"200": _json({"type": "object"})},
+            }
+        },
+        "/api/status": {
+            "get": {
+                "summary": "Service status (overall level only without credentials)",
+                "security": [],
+                "responses": {"200": _json({"type": "object"}), "503": _json({"type": "object"})},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "security": [],
+                "responses": {
+                    "200": {"description": "text exposition format", "content": {"text/plain": {}}}
+                },
+            }
+        },
+        "/v1/chat/completions": {
+            "post": {
+                "summary": "OpenAI-compatible chat completions through a connector",
+                "security": bearer,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": chat}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "The upstream's answer (JSON or text/event-stream)",
+                        "content": {
+                            "application/json": {"schema": {"type": "object"}},
+                            "text/event-stream": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **{code: openai_error for code in ("400", "401", "403", "404", "429", "502")},
+                },
+            }
+        },
+        "/v1/models": {
+            "get": {
+                "summary": "Connectors the key may execute, as OpenAI models",
+                "security": bearer,
+                "responses": {"200": _json({"type": "object"}), "401": openai_error},
+            }
+        },
+        "/v1/models/{model}": {
+            "get": {
+                "summary": "One connector as an OpenAI model",
+                "security": bearer,
+                "parameters": [
+                    {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _json({"type": "object"}), "404": openai_error},
+            }
+        },
+    }
+
+
 def openapi_document(version: str) -> dict[str, Any]:
     paths = _paths()
+    keep = {
+        "name": "keep_secrets",
+        "in": "query",
+        "schema": {"type": "boolean"},
+        "description": "Keep stored secrets that the body leaves empty (llmrelay addition).",
+    }
+    paths["/api/actions/connector/{id}"]["put"]["parameters"].append(keep)
     spaced = {
         "/s/{space_id}" + path: {
             method: {
@@ -294,8 +381,9 @@ def openapi_document(version: str) -> dict[str, Any]:
             "securitySchemes": {
                 "basic": {"type": "http", "scheme": "basic"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "Authorization"},
+                "bearer": {"type": "http", "scheme": "bearer"},
             },
         },
         "security": [{"basic": []}, {"apiKey": []}],
-        "paths": {**paths, **spaced},
+        "paths": {**paths, **spaced, **_operability_and_gateway()},
     }

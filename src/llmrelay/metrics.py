@@ -1,0 +1,96 @@
+"""Prometheus metrics of one service instance (prometheus-client: the standard exposition
+format, histograms and a registry per app, so two apps in one process don't collide).
+
+Fed from the execution records the event sink already receives, so the hot path gains a
+few counter updates and nothing else. Labels carry connector ids, never names or secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from llmrelay.domain.events import ExecutionRecord
+
+_SECONDS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_ADDED = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+
+class RelayMetrics:
+    """Counters and histograms for executions, tokens, upstream errors and the event log."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, writer_stats: Callable[[], dict[str, object]]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self.executions = Counter(
+            "llmrelay_executions",
+            "Executions by connector, sub-action and outcome.",
+            ["connector_id", "sub_action", "outcome"],
+            registry=reg,
+        )
+        self.duration = Histogram(
+            "llmrelay_execution_duration_seconds",
+            "Execution time, upstream included (streams: until the stream ends).",
+            ["connector_id", "sub_action"],
+            buckets=_SECONDS,
+            registry=reg,
+        )
+        self.added = Histogram(
+            "llmrelay_added_latency_seconds",
+            "Time llmrelay added around the upstream call (non-stream executions).",
+            ["connector_id", "sub_action"],
+            buckets=_ADDED,
+            registry=reg,
+        )
+        self.tokens = Counter(
+            "llmrelay_tokens",
+            "Tokens by connector, model, usage_source and kind (prompt/completion).",
+            ["connector_id", "model", "usage_source", "kind"],
+            registry=reg,
+        )
+        self.upstream_errors = Counter(
+            "llmrelay_upstream_errors",
+            "Failed upstream calls by connector and kind (timeout, tls, http_429, ...).",
+            ["connector_id", "kind"],
+            registry=reg,
+        )
+        self.queue_depth = Gauge(
+            "llmrelay_event_queue_depth", "Events waiting for the writer.", registry=reg
+        )
+        self.spool_pending = Gauge(
+            "llmrelay_event_spool_pending", "Events in the spool file.", registry=reg
+        )
+        self.queue_depth.set_function(lambda: _number(writer_stats().get("queued")))
+        self.spool_pending.set_function(lambda: _number(writer_stats().get("spool_pending")))
+
+    def observe(self, record: ExecutionRecord) -> None:
+        connector, sub_action = record.connector_id, record.sub_action
+        self.executions.labels(connector, sub_action, record.outcome).inc()
+        self.duration.labels(connector, sub_action).observe(record.duration_ns / 1e9)
+        if not record.stream and record.upstream_ns:
+            self.added.labels(connector, sub_action).observe(record.added_ns / 1e9)
+        if record.error_kind:
+            self.upstream_errors.labels(connector, record.error_kind).inc()
+        usage = record.usage
+        if usage.known and record.outcome == "success":
+            model = record.model or ""
+            source = usage.usage_source
+            self.tokens.labels(connector, model, source, "prompt").inc(usage.prompt_tokens)
+            self.tokens.labels(connector, model, source, "completion").inc(usage.completion_tokens)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
