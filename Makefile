@@ -54,5 +54,21 @@ unit: venv-test sysdeps local-llm
 
 test: venv-test sysdeps local-llm lint types unit
 
+# Benchmarks (not part of `make test`): ~15 min; QUICK=1 for a short run. Results go to
+# bench/results/<timestamp>.json and docs/performance.md. LiteLLM gets its own venv.
+BENCH_LITELLM := bench/.venv-litellm
+
+$(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[bench]'
+	touch $@ $(VENV)/.stamp-run
+
+$(BENCH_LITELLM)/bin/litellm:
+	$(PYTHON) -m venv $(BENCH_LITELLM)
+	$(BENCH_LITELLM)/bin/pip install -q 'litellm[proxy]'
+
+bench: $(VENV)/.stamp-bench $(BENCH_LITELLM)/bin/litellm
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
@@ -127,27 +128,28 @@ def build(events: int) -> tuple[Path, dict[str, Any]]:
             combo = t["key"] // len(SOURCES)
             source = t["key"] % len(SOURCES)
 
-            def rows(t: dict[str, Any] = t, combo: Any = combo, source: Any = source) -> Any:
-                for i in range(len(t["bucket"])):
-                    user, connector, model = combos[combo[i]]
-                    p, c = int(t["prompt"][i]), int(t["completion"][i])
-                    yield (
-                        interval,
-                        int(t["bucket"][i]),
-                        connector,
-                        model,
-                        user,
-                        SOURCES[source[i]],
-                        p,
-                        c,
-                        p + c,
-                        int(t["executions"][i]),
-                        int(t["failures"][i]),
-                    )
-
-            db.executemany(insert, rows())
+            prompt, completion = t["prompt"].tolist(), t["completion"].tolist()
+            rows = zip(
+                itertools.repeat(interval),
+                t["bucket"].tolist(),
+                [combos[i][1] for i in combo.tolist()],
+                [combos[i][2] for i in combo.tolist()],
+                [combos[i][0] for i in combo.tolist()],
+                [SOURCES[i] for i in source.tolist()],
+                prompt,
+                completion,
+                (t["prompt"] + t["completion"]).tolist(),
+                t["executions"].tolist(),
+                t["failures"].tolist(),
+                strict=False,
+            )
+            db.executemany(insert, rows)
             rows_total += len(t["bucket"])
     db.execute("ANALYZE")
+    plan = db.execute(
+        "EXPLAIN QUERY PLAN SELECT bucket, sum(total_tokens) FROM usage_rollups"
+        " WHERE interval = 'day' AND space_id = 'default' AND bucket >= 0 GROUP BY bucket"
+    ).fetchall()
     db.close()
     meta = {
         "events": events,
@@ -158,6 +160,7 @@ def build(events: int) -> tuple[Path, dict[str, Any]]:
         "build_s": round(time.perf_counter() - started, 2),
         "db_bytes": path.stat().st_size,
         "reused": False,
+        "query_plan": [str(row[-1]) for row in plan],
     }
     import json
 

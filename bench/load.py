@@ -78,7 +78,7 @@ def run_wrk(request: Request, lua: Path, *, connections: int, seconds: float) ->
             "wrk",
             "-t1",
             f"-c{connections}",
-            f"-d{seconds}s",
+            f"-d{max(1, round(seconds))}s",
             "--timeout",
             "10s",
             "-s",

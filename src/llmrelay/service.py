@@ -33,8 +33,11 @@ from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.metrics import RelayMetrics
 from llmrelay.settings import Settings
 from llmrelay.store import Store, open_store
+from llmrelay.store.connector_cache import ConnectorCache
 from llmrelay.store.connectors import StoredConnector
 from llmrelay.store.event_writer import EventWriter
+from llmrelay.store.notify import ConnectorChangeFeed
+from llmrelay.store.retention import EventLogMaintenance
 from llmrelay.store.spool import Spool
 
 log = logging.getLogger("llmrelay.service")
@@ -130,8 +133,19 @@ class Relay:
         )
         self.executor = Executor(settings.actions, sink=sink, dashboard_access=dashboard_access)
         self.preconfigured = _load_preconfigured(settings)
-        # (space, id) -> (store version, validated connector); no DB I/O on a cache hit
-        self._cache: dict[tuple[str, str], tuple[int, Connector]] = {}
+        # validated connectors by (space, id): no DB I/O on a hit; kept coherent with the
+        # other processes by ``changes`` (LISTEN/NOTIFY) and a bounded-age revision check
+        self.connectors = ConnectorCache(
+            store.connectors,
+            self._runtime_connector,
+            revalidate_after=settings.connector_revalidate_after.total_seconds(),
+        )
+        self.changes = ConnectorChangeFeed(
+            store.engine.url,
+            on_change=self.connectors.invalidate,
+            on_gap=self.connectors.recheck_all,
+        )
+        self.maintenance = EventLogMaintenance(store.engine, retention=settings.event_log_retention)
 
     @classmethod
     @asynccontextmanager
@@ -149,8 +163,12 @@ class Relay:
         relay = cls(settings, store, writer, dashboard_access=dashboard_access)
         await writer.start()
         try:
+            await relay.changes.start()
+            relay.maintenance.start()
             yield relay
         finally:
+            await relay.maintenance.stop()
+            await relay.changes.stop()
             await relay.executor.close()
             await writer.stop()
             await store.close()
@@ -227,7 +245,7 @@ class Relay:
             config=config_to_dict(config),
             secrets=dict(secrets_to_dict(secrets)),
         )
-        self._cache.pop((space_id, connector_id), None)
+        self.connectors.invalidate(space_id, connector_id)
         return _stored_view(stored)
 
     async def _merged_secrets(self, space_id: str, connector_id: str, given: object) -> object:
@@ -249,21 +267,18 @@ class Relay:
                 f"Preconfigured action {connector_id} is not allowed to delete."
             )
         await self.store.connectors.delete(space_id, connector_id)
-        self._cache.pop((space_id, connector_id), None)
+        self.connectors.invalidate(space_id, connector_id)
 
     async def resolve(self, space_id: str, connector_id: str) -> Connector:
-        """The validated connector for an execution, from the cache when current."""
+        """The validated connector for an execution, from the cache when current.
+
+        A change made by any process is seen within ``llmrelay.connectorCache.
+        revalidateAfter`` (1 s), on PostgreSQL usually at once (docs/deployment.md).
+        """
         pre = self.preconfigured.get(connector_id)
         if pre is not None:
             return pre
-        key = (space_id, connector_id)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached[1]
-        stored = await self.store.connectors.get(space_id, connector_id)
-        connector = self._runtime_connector(stored)
-        self._cache[key] = (stored.version, connector)
-        return connector
+        return await self.connectors.get(space_id, connector_id)
 
     # --- execution ---------------------------------------------------------------------
     async def execute(

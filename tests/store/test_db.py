@@ -50,17 +50,18 @@ async def test_migrations_are_idempotent(db_url: str, database: Database) -> Non
 async def test_concurrent_openers_migrate_once(db_url: str, database: Database) -> None:
     """Replicas starting together: every opener succeeds, each step runs exactly once."""
     calls: list[int] = []
-    steps = (*MIGRATIONS, Migration(2, "counted", lambda conn: calls.append(2)))
+    last = MIGRATIONS[-1].version
+    steps = (*MIGRATIONS, Migration(last + 1, "counted", lambda conn: calls.append(last + 1)))
     engines = [create_engine(db_url) for _ in range(4)]
     try:
         results = await asyncio.gather(*(migrate(engine, steps) for engine in engines))
     finally:
         for engine in engines:
             await engine.dispose()
-    assert sorted(results) == [[], [], [], [1, 2]]
-    assert calls == [2]
+    assert sorted(results) == [[], [], [], list(range(1, last + 2))]
+    assert calls == [last + 1]
     rows = await database.rows("SELECT version FROM schema_version ORDER BY version")
-    assert rows == [(1,), (2,)]
+    assert rows == [(v,) for v in range(1, last + 2)]
 
 
 async def test_concurrent_open_store_on_a_fresh_database(db_url: str) -> None:
@@ -68,23 +69,25 @@ async def test_concurrent_open_store_on_a_fresh_database(db_url: str) -> None:
         open_store(db_url, encryption_key=KEY), open_store(db_url, encryption_key=KEY)
     )
     async with first, second:
-        assert await current_version(first.engine) == await current_version(second.engine) == 1
+        latest = MIGRATIONS[-1].version
+        assert await current_version(first.engine) == await current_version(second.engine) == latest
         await first.users.create_user("ann", "pw", [])
         assert await second.users.get_user("ann") is not None
 
 
 async def test_pending_steps_run_once_in_order(db_url: str) -> None:
     calls: list[int] = []
+    last = MIGRATIONS[-1].version
     steps = (
         *MIGRATIONS,
-        Migration(2, "two", lambda conn: calls.append(2)),
-        Migration(3, "three", lambda conn: calls.append(3)),
+        Migration(last + 1, "two", lambda conn: calls.append(last + 1)),
+        Migration(last + 2, "three", lambda conn: calls.append(last + 2)),
     )
     engine = create_engine(db_url)
     try:
-        assert await migrate(engine, steps) == [1, 2, 3]
+        assert await migrate(engine, steps) == list(range(1, last + 3))
         assert await migrate(engine, steps) == []
-        assert calls == [2, 3]
+        assert calls == [last + 1, last + 2]
         with pytest.raises(StoreError, match="newer than this llmrelay"):
             await migrate(engine, MIGRATIONS)
     finally:
@@ -98,8 +101,9 @@ async def test_failed_step_rolls_back(db_url: str) -> None:
     engine = create_engine(db_url)
     try:
         with pytest.raises(RuntimeError):
-            await migrate(engine, (*MIGRATIONS, Migration(2, "boom", boom)))
-        assert await migrate(engine) == [1]  # nothing of the failed run was kept
+            await migrate(engine, (*MIGRATIONS, Migration(MIGRATIONS[-1].version + 1, "boom", boom)))
+        # nothing of the failed run was kept
+        assert await migrate(engine) == [m.version for m in MIGRATIONS]
     finally:
         await engine.dispose()
 
@@ -171,7 +175,7 @@ async def test_postgres_migrations_wait_for_the_advisory_lock(postgres_url: str)
             await asyncio.sleep(0.3)
             assert not waiting.done()
             await holder.execute(text("SELECT pg_advisory_unlock(:key)"), lock)
-            assert await asyncio.wait_for(waiting, 10) == [1]
+            assert await asyncio.wait_for(waiting, 10) == [m.version for m in MIGRATIONS]
     finally:
         await holder_engine.dispose()
         await engine.dispose()

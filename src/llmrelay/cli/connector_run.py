@@ -179,7 +179,7 @@ def _consume(
         if "error" in chunk:
             error = chunk["error"]
             text = error.get("message") if isinstance(error, dict) else error
-            summary.update(status="error", error=f"the stream failed: {text}")
+            summary.update(status="error", error=f"the stream broke off: {text}")
             return True
         if chunk.get("model"):
             summary["model"] = chunk["model"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from pydantic import ValidationError
@@ -199,6 +200,11 @@ class Connector:
 
     def pki(self) -> PkiMaterial | None:
         """Client-certificate material for the TLS layer, or None when the key is an API key."""
+        return self._pki
+
+    @cached_property
+    def _pki(self) -> PkiMaterial | None:
+        # decoded once per connector object: every outbound call asks for it
         return self.secrets.pki(self.config)
 
     @classmethod

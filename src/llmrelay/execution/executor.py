@@ -356,6 +356,8 @@ class Executor:
                 body=call.body,
                 timeout_ms=timeout_ms,
                 pki=connector.pki(),
+                log_context=f"Connector Id: {connector.id}. Connector type: "
+                f"{connector.connector_type_id}",
             )
         finally:
             record.upstream_ns += time.perf_counter_ns() - started

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,8 @@ __all__ = [
 ]
 
 DEFAULT_HOME = ".llmrelay"
+DEFAULT_EVENT_LOG_RETENTION = timedelta(days=90)  # Kibana's event log ILM policy
+DEFAULT_CONNECTOR_REVALIDATE_AFTER = timedelta(seconds=1)
 MIN_ENCRYPTION_KEY_LENGTH = 32
 INVALID_CONNECTOR_IDS = frozenset({"", "__proto__", "constructor"})
 
@@ -85,6 +89,23 @@ class Settings(_Frozen):
     preconfigured: dict[str, PreconfiguredConnector] = Field(default_factory=dict)
     server_uuid: str
     version: str
+    event_log_retention: timedelta = DEFAULT_EVENT_LOG_RETENTION
+    connector_revalidate_after: timedelta = DEFAULT_CONNECTOR_REVALIDATE_AFTER
+
+    @field_validator("event_log_retention", mode="before")
+    @classmethod
+    def _retention(cls, value: object) -> timedelta:
+        return _retention_duration(value)
+
+    @field_validator("connector_revalidate_after", mode="before")
+    @classmethod
+    def _revalidate_after(cls, value: object) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        millis = parse_duration_ms(value)
+        if millis < 0:
+            raise ValueError("must not be negative")
+        return timedelta(milliseconds=millis)
 
     @field_validator("encryption_key")
     @classmethod
@@ -174,6 +195,34 @@ def load_settings(
         return Settings.model_validate(data)
     except ValidationError as exc:
         raise _explain(exc, merged) from None
+
+
+# --- values ---------------------------------------------------------------------
+
+_RETENTION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$", re.IGNORECASE)
+_UNITS = {
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
+
+
+def _retention_duration(value: object) -> timedelta:
+    """``90d`` / ``12w`` / ``36h``...; ``0`` keeps events forever (``timedelta(0)``)."""
+    if isinstance(value, timedelta):
+        return value
+    if value == 0 or value == "0":
+        return timedelta(0)
+    match = _RETENTION.match(str(value)) if isinstance(value, str) else None
+    if not match:
+        raise ValueError("invalid duration; use e.g. 90d, 12w or 720h (0 keeps events forever)")
+    retention = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if timedelta(0) < retention < timedelta(hours=1):
+        raise ValueError("must be at least 1h (or 0 to keep events forever)")
+    return retention
 
 
 # --- assembly -------------------------------------------------------------------

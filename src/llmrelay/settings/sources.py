@@ -43,6 +43,8 @@ SETTINGS: dict[str, _Kind] = {
     "llmrelay.defaultModel": "str",
     "llmrelay.defaultTimeout": "scalar",
     "llmrelay.databaseUrl": "str",
+    "llmrelay.eventLog.retention": "scalar",
+    "llmrelay.connectorCache.revalidateAfter": "scalar",
     "server.host": "str",
     "server.port": "scalar",
     "server.uuid": "str",
@@ -79,6 +81,8 @@ FIELD_KEYS = {
     "port": "server.port",
     "encryption_key": "xpack.encryptedSavedObjects.encryptionKey",
     "server_uuid": "server.uuid",
+    "event_log_retention": "llmrelay.eventLog.retention",
+    "connector_revalidate_after": "llmrelay.connectorCache.revalidateAfter",
 }
 
 # Settings fields set directly (not through a dotted name) when given as overrides.

@@ -17,9 +17,13 @@ from sqlalchemy import and_, exc, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llmrelay.errors import ConnectorConflictError, ConnectorNotFoundError
+from llmrelay.store.notify import notify_connector_changed
 from llmrelay.store.schema import connectors as t
 from llmrelay.store.secretbox import SecretBox, associated_data, canonical_json
 from llmrelay.store.sql import reading, utcnow, writing
+
+Revision = tuple[int, datetime]
+"""``(version, updated_at)`` of a stored connector: changes on every update and re-creation."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,11 @@ class StoredConnector:
     is_missing_secrets: bool
     created_at: datetime
     updated_at: datetime
-    version: int  # +1 on every update; caches compare it
+    version: int  # +1 on every update; caches compare it (with updated_at, see revision)
+
+    @property
+    def revision(self) -> Revision:
+        return (self.version, self.updated_at)
 
 
 def _not_found(connector_id: str) -> ConnectorNotFoundError:
@@ -138,6 +146,7 @@ class ConnectorRepository:
                 raise ConnectorConflictError(
                     f"Saved object [action/{connector_id}] conflict"
                 ) from None
+            await notify_connector_changed(conn, space_id, connector_id)
         return StoredConnector(
             id=connector_id,
             space_id=space_id,
@@ -201,6 +210,7 @@ class ConnectorRepository:
                 "version": int(row.version) + 1,
             }
             await conn.execute(t.update().where(_where(space_id, id)).values(**values))
+            await notify_connector_changed(conn, space_id, id)
         return StoredConnector(
             id=id,
             space_id=space_id,
@@ -219,9 +229,22 @@ class ConnectorRepository:
             result = await conn.execute(t.delete().where(_where(space_id, id)))
             if result.rowcount == 0:
                 raise _not_found(id)
+            await notify_connector_changed(conn, space_id, id)
 
     async def version_of(self, space_id: str, id: str) -> int | None:
         """The connector's version, or None when it does not exist (cheap cache check)."""
         async with reading(self._engine) as conn:
             value = await conn.scalar(select(t.c.version).where(_where(space_id, id)))
         return None if value is None else int(value)
+
+    async def revision_of(self, space_id: str, id: str) -> Revision | None:
+        """``(version, updated_at)``, or None when the connector does not exist.
+
+        What caches compare: the version alone would not tell a connector deleted and
+        created again under the same id (both at version 1) from the one cached.
+        """
+        async with reading(self._engine) as conn:
+            row = (
+                await conn.execute(select(t.c.version, t.c.updated_at).where(_where(space_id, id)))
+            ).first()
+        return None if row is None else (int(row.version), row.updated_at)

@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 
 import orjson
 from sqlalchemy import ColumnElement, and_, case, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from llmrelay.errors import StoreError
 from llmrelay.store.schema import ROLLUP_KEY, ROLLUP_SUMS, events, usage_rollups
@@ -149,6 +149,12 @@ def _rollup_order(key: tuple[object, ...]) -> tuple[str, ...]:
     return tuple(value.isoformat() if isinstance(value, datetime) else str(value) for value in key)
 
 
+def _event_key(conn: AsyncConnection) -> list[str]:
+    """The idempotency key. PostgreSQL's partitioned table can only enforce uniqueness
+    with the partition column in it; a replayed document has the same ``@timestamp``."""
+    return ["event_id", "timestamp"] if conn.dialect.name == "postgresql" else ["event_id"]
+
+
 class EventRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -166,7 +172,7 @@ class EventRepository:
         items = [unique[key] for key in sorted(unique)]
         inserted: set[str] = set()
         async with writing(self._engine) as conn:
-            stmt = insert_ignoring_conflicts(conn, events, ["event_id"]).returning(
+            stmt = insert_ignoring_conflicts(conn, events, _event_key(conn)).returning(
                 events.c.event_id
             )
             for start in range(0, len(items), _CHUNK):

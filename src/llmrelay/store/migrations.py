@@ -17,7 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llmrelay.errors import StoreError
 from llmrelay.store import schema
+from llmrelay.store.partitions import partition_events
 from llmrelay.store.sql import reading, utcnow, writing
+
+PARTITION_DAYS_AHEAD = 7  # day partitions kept ready beyond today (maintenance tops it up)
 
 # An arbitrary constant naming "llmrelay schema migrations" for pg_advisory_xact_lock.
 ADVISORY_LOCK_KEY = 0x6C6C_6D72_6C79_0001
@@ -43,8 +46,19 @@ def _initial(conn: Connection) -> None:
         table.create(conn)  # also creates the table's indexes
 
 
+def _events_by_time(conn: Connection) -> None:
+    """Retention deletes raw events by time: partitions on PostgreSQL, an index on SQLite."""
+    if conn.dialect.name == "postgresql":
+        partition_events(conn, utcnow().date(), PARTITION_DAYS_AHEAD)
+    else:
+        conn.execute(text('CREATE INDEX ix_events_time ON events ("timestamp")'))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "connectors, users, api keys, grants, events, usage rollups", _initial),
+    Migration(
+        2, "events by time: daily partitions (PostgreSQL), time index (SQLite)", _events_by_time
+    ),
 )
 
 

@@ -3,6 +3,10 @@
 Password hashes are deliberately slow, so a verified ``Basic`` credential is cached for a
 short time under a keyed digest of the header (never the password itself). API keys are
 high-entropy and verified with a fast keyed hash by the store on every call.
+
+While the store cannot be reached (a database restart), a credential this process verified
+before is still accepted (last known good, under the same keyed digest): requests keep
+working through the outage, and nothing new is accepted without the store.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from llmrelay.errors import ForbiddenError, UnauthenticatedError
+from llmrelay.errors import ForbiddenError, StoreError, UnauthenticatedError
 from llmrelay.store.users import Grant, UserRepository
 
 Privilege = Literal[
@@ -92,6 +96,7 @@ class Authenticator:
         self._users = users
         self._cache_key = os.urandom(32)
         self._password_cache: dict[bytes, tuple[float, Principal]] = {}
+        self._last_good: dict[bytes, Principal] = {}  # used only while the store is down
 
     async def authenticate(self, header: str | None) -> Principal:
         if not header:
@@ -100,16 +105,38 @@ class Authenticator:
         scheme = scheme.lower()
         credential = credential.strip()
         if scheme in ("apikey", "bearer"):  # Bearer: the same key, as OpenAI SDKs send it
-            key = await self._users.verify_api_key(credential)
+            digest = self._digest(scheme + " " + credential)
+            try:
+                key = await self._users.verify_api_key(credential)
+            except StoreError:
+                return self._known_good(digest)
             if key is None:
+                self._last_good.pop(digest, None)
                 raise UnauthenticatedError("Unauthorized: invalid API key")
-            return Principal(key.owner or key.name, "api_key", key.grants, api_key_id=key.id)
+            principal = Principal(key.owner or key.name, "api_key", key.grants, api_key_id=key.id)
+            self._remember(digest, principal)
+            return principal
         if scheme == "basic":
             return await self._basic(credential)
         raise UnauthenticatedError("Unauthorized: unsupported authorization scheme")
 
+    def _digest(self, credential: str) -> bytes:
+        return hmac.new(self._cache_key, credential.encode(), hashlib.sha256).digest()
+
+    def _remember(self, digest: bytes, principal: Principal) -> None:
+        if len(self._last_good) >= _PASSWORD_CACHE_MAX and digest not in self._last_good:
+            self._last_good.clear()
+        self._last_good[digest] = principal
+
+    def _known_good(self, digest: bytes) -> Principal:
+        """During a store outage: the principal this credential had, else the outage."""
+        principal = self._last_good.get(digest)
+        if principal is None:
+            raise  # noqa: PLE0704 - re-raises the StoreError being handled
+        return principal
+
     async def _basic(self, credential: str) -> Principal:
-        digest = hmac.new(self._cache_key, credential.encode(), hashlib.sha256).digest()
+        digest = self._digest(credential)
         now = time.monotonic()
         hit = self._password_cache.get(digest)
         if hit is not None and hit[0] > now:
@@ -121,10 +148,15 @@ class Authenticator:
         name, sep, password = decoded.partition(":")
         if not sep:
             raise UnauthenticatedError("Unauthorized: malformed Basic credentials")
-        user = await self._users.verify_password(name, password)
+        try:
+            user = await self._users.verify_password(name, password)
+        except StoreError:
+            return self._known_good(digest)
         if user is None:
+            self._last_good.pop(digest, None)
             raise UnauthenticatedError("Unauthorized: invalid username or password")
         principal = Principal(user.name, "user", user.grants)
+        self._remember(digest, principal)
         if len(self._password_cache) >= _PASSWORD_CACHE_MAX:
             self._password_cache.clear()
         self._password_cache[digest] = (now + _PASSWORD_CACHE_SECONDS, principal)
@@ -133,3 +165,4 @@ class Authenticator:
     def forget(self) -> None:
         """Drop cached password verifications (after a password or role change)."""
         self._password_cache.clear()
+        self._last_good.clear()
