@@ -24,6 +24,7 @@ LABEL = {
     "relay_execute": "llmrelay `_execute`",
     "relay_v1": "llmrelay `/v1`",
     "litellm": "LiteLLM proxy",
+    "relay_v1_eventlog_off": "llmrelay `/v1`, event log off",
 }
 RELAY = ("relay_execute", "relay_v1")
 

@@ -54,13 +54,15 @@ def pip(*args: str) -> None:
 
 
 def cached_wheel(cache: Path) -> Path | None:
-    """The cached wheel for this interpreter and platform, built with today's CMAKE_ARGS."""
-    py = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    """The cached wheel for this platform, built with today's CMAKE_ARGS.
+
+    llama-cpp-python loads its library with ctypes, so its wheel is tagged
+    ``py3-none-<platform>`` and serves every Python 3 of this machine.
+    """
     plat = sysconfig.get_platform().replace("-", "_").replace(".", "_")
-    pattern = f"llama_cpp_python-{LLAMA_CPP_VERSION}-{py}-{py}-*{plat}*.whl"
-    for path in sorted(glob.glob(str(cache / pattern))):
+    for path in sorted(glob.glob(str(cache / f"llama_cpp_python-{LLAMA_CPP_VERSION}-*.whl"))):
         wheel = Path(path)
-        if _build_args(wheel) == CMAKE_ARGS:
+        if wheel.name.endswith(f"-{plat}.whl") and _build_args(wheel) == CMAKE_ARGS:
             return wheel
     return None
 

@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.service",
     "tests.fixtures.postgres",
     "tests.fixtures.browser",
+    "tests.fixtures.secret_scan",
 ]
 
 _LEAKY_VARS = (

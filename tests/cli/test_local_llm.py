@@ -63,7 +63,7 @@ def call(method: str, path: str, chunks: list[bytes]) -> tuple[list[Message], Re
         "method": method,
         "path": path,
         "raw_path": path.encode(),
-        "headers": [(b"content-type", b"application/json"), (b"content-length", b"99")],
+        "headers": [(b"content-type", b"text/plain"), (b"content-length", b"99")],
     }
     asyncio.run(TokenizeShim(inner)(scope, receive, send))
     return sent, inner
@@ -75,6 +75,7 @@ def test_tokenize_is_translated_to_llama_cpp_python_extras() -> None:
     assert json.loads(inner.body) == {"input": "Hello there"}
     assert (b"content-length", str(len(inner.body)).encode()) in inner.scope["headers"]
     assert sum(1 for k, _ in inner.scope["headers"] if k == b"content-length") == 1
+    assert (b"content-type", b"application/json") in inner.scope["headers"]
     assert sent[1]["body"] == b'{"tokens": [1, 2]}'
 
 

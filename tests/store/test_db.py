@@ -101,7 +101,9 @@ async def test_failed_step_rolls_back(db_url: str) -> None:
     engine = create_engine(db_url)
     try:
         with pytest.raises(RuntimeError):
-            await migrate(engine, (*MIGRATIONS, Migration(MIGRATIONS[-1].version + 1, "boom", boom)))
+            await migrate(
+                engine, (*MIGRATIONS, Migration(MIGRATIONS[-1].version + 1, "boom", boom))
+            )
         # nothing of the failed run was kept
         assert await migrate(engine) == [m.version for m in MIGRATIONS]
     finally:

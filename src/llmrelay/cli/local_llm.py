@@ -139,8 +139,10 @@ class TokenizeShim:
             delivered = True
             return {"type": "http.request", "body": forwarded, "more_body": False}
 
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
+        replaced = (b"content-length", b"content-type")
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in replaced]
         headers.append((b"content-length", str(len(forwarded)).encode()))
+        headers.append((b"content-type", b"application/json"))
         inner = {
             **scope,
             "path": "/extras/tokenize",
@@ -186,7 +188,8 @@ def serve_model(host: str, port: int, threads: int) -> None:
     app = create_app(server_settings=server_settings, model_settings=[model_settings])
     err_console.print(
         f"SmolLM2-135M-Instruct on http://{host}:{port}/v1 (model {MODEL_ALIAS!r}, "
-        f"{threads} thread{'s' if threads != 1 else ''}; file {model})"
+        f"{threads} thread{'s' if threads != 1 else ''}; file {model})",
+        soft_wrap=True,
     )
     uvicorn.run(TokenizeShim(app), host=host, port=port, log_level="info", lifespan="on")
 
@@ -349,7 +352,9 @@ def start_local_model(settings: Settings, port: int) -> tuple[LocalModelProcess,
     """Start the model for ``serve --with-local-llm``; returns it and the preconfigured
     connectors to serve with (the configured ones plus the local one)."""
     model = LocalModelProcess(port, settings.home / "local-llm.log")
-    err_console.print(f"starting the local model SmolLM2-135M-Instruct on {model.base_url} ...")
+    err_console.print(
+        f"starting the local model SmolLM2-135M-Instruct on {model.base_url} ...", soft_wrap=True
+    )
     try:
         model.start()
         seconds = model.wait_ready()
@@ -361,6 +366,7 @@ def start_local_model(settings: Settings, port: int) -> tuple[LocalModelProcess,
         raise
     err_console.print(
         f"local model ready in {seconds:.1f} s: connector {CONNECTOR_NAME!r} "
-        f"(id {CONNECTOR_ID!r}), model log {model.log_path}"
+        f"(id {CONNECTOR_ID!r}), model log {model.log_path}",
+        soft_wrap=True,
     )
     return model, with_local_connector(settings.preconfigured, model.base_url)

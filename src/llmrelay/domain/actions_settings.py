@@ -86,6 +86,8 @@ class ActionsSettings(_Frozen):
     customHostSettings: tuple[CustomHostSetting, ...] = ()
     maxResponseContentLength: ByteSize = 1024 * 1024
     responseTimeout: DurationMs = 60_000
+    # refuse private and loopback targets too (link-local and metadata ones always are)
+    denyPrivateNetworks: bool = False
     # ours: the model filled into OpenAI connectors that name none, and run/test's timeout
     defaultModel: str = DEFAULT_OPENAI_MODEL
     defaultTimeoutMs: int = DEFAULT_TIMEOUT_MS

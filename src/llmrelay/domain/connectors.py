@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from llmrelay.domain.actions_settings import ActionsSettings, VerificationMode
+from llmrelay.domain.addresses import host_refusal, normalise_host, refusal_message
 from llmrelay.domain.pki import PkiMaterial
 from llmrelay.domain.secrets import ConnectorSecrets, secrets_to_dict, validate_secrets
 from llmrelay.domain.urls import UrlError, assert_url, hostname_of
@@ -147,7 +148,9 @@ def _parse_config(raw: object, settings: ActionsSettings) -> ConnectorConfig:
 
 
 def validate_config_rules(config: Mapping[str, object], settings: ActionsSettings) -> None:
-    """Kibana's custom config validator (spec §1.4): URL, allow-list, then provider.
+    """Kibana's custom config validator (spec §1.4): URL, allow-list, then provider;
+    between the last two, llmrelay's refusal of metadata names and forbidden literal
+    addresses (issue 7 §2).
 
     Runs on already schema-valid config; also callable on raw dicts, which is how the
     ``API Provider is not supported`` branch (unreachable through the schema) is reached.
@@ -156,10 +159,16 @@ def validate_config_rules(config: Mapping[str, object], settings: ActionsSetting
     provider = config.get("apiProvider")
     try:
         assert_url(url if isinstance(url, str) else "")
-        if not settings.host_allowed(hostname_of(str(url))):
+        host = hostname_of(str(url))
+        if not settings.host_allowed(host):
             raise UrlError(
                 f'error validating url: target url "{url}" is not added to the Kibana config '
                 "xpack.actions.allowedHosts"
+            )
+        refusal = host_refusal(host, deny_private=settings.denyPrivateNetworks)
+        if refusal is not None:  # literal addresses and metadata names only: no DNS here
+            raise UrlError(
+                "error validating url: " + refusal_message(normalise_host(host), refusal)
             )
         if provider not in API_PROVIDERS:
             suffix = f": {provider}" if provider else ""

@@ -39,6 +39,7 @@ SETTINGS: dict[str, _Kind] = {
     "xpack.actions.customHostSettings": "list",
     "xpack.actions.maxResponseContentLength": "scalar",
     "xpack.actions.responseTimeout": "scalar",
+    "xpack.actions.denyPrivateNetworks": "scalar",
     "xpack.encryptedSavedObjects.encryptionKey": "str",
     "llmrelay.defaultModel": "str",
     "llmrelay.defaultTimeout": "scalar",

@@ -3,7 +3,8 @@
 Each document is kept whole (orjson text) next to the columns queries need. Rollups per
 minute, hour and day are updated in the same transaction as the insert, from the ``execute``
 documents that were actually new, so replays (spool files, retries) never double-count and
-the dashboard reads rollups only.
+the dashboard reads rollups only. Old events are removed by ``retention.py`` (on
+PostgreSQL the table is partitioned by day, see ``partitions.py``).
 """
 
 from __future__ import annotations

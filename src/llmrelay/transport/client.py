@@ -1,6 +1,8 @@
 """The one outbound HTTP stack: every call of every sub-action goes through it.
 
-Per request: URL assertion and allow-list (also on each redirect hop), normalisation,
+Per request: URL assertion, allow-list and outbound safety (metadata names and forbidden
+literal addresses; also on each redirect hop; resolved addresses are checked by the
+connector's resolver, :mod:`llmrelay.transport.addresses`), normalisation,
 ``{}`` for empty bodies, proxy decision, TLS context (cached), one pooled aiohttp session,
 timeout and response-size limits, and translation of every library exception into the
 ``llmrelay.errors`` tree (:func:`~llmrelay.transport.translate.translate_error`, re-exported
@@ -19,6 +21,7 @@ from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+from yarl import URL
 
 from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.pki import PkiMaterial
@@ -30,6 +33,7 @@ from llmrelay.errors import (
     UpstreamForbiddenHostError,
     UpstreamProtocolError,
 )
+from llmrelay.transport.addresses import AddressGuard, GuardedResolver
 from llmrelay.transport.proxy import ProxyPolicy
 from llmrelay.transport.redact import is_sensitive, redact_headers, redact_url
 from llmrelay.transport.tls import TlsContexts, build_context, policy_for_mode
@@ -155,6 +159,9 @@ class OutboundClient:
         self._pool_limit = pool_limit
         self._tls = TlsContexts(settings)
         self._proxy = ProxyPolicy(settings)
+        proxy = self._proxy.proxy
+        self._guard = AddressGuard(settings, exempt_hosts=(proxy.host_port[0],) if proxy else ())
+        self._resolver: GuardedResolver | None = None
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -174,12 +181,18 @@ class OutboundClient:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+        resolver, self._resolver = self._resolver, None
+        if resolver is not None:  # a resolver handed to the connector is not closed by it
+            await resolver.close()
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._closed:
             raise UpstreamConnectionError("the outbound client is closed", code="ERR_CLOSED")
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._pool_limit, ttl_dns_cache=60)
+            self._resolver = GuardedResolver(self._guard)
+            connector = aiohttp.TCPConnector(
+                limit=self._pool_limit, ttl_dns_cache=60, resolver=self._resolver
+            )
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 trust_env=False,
@@ -250,8 +263,7 @@ class OutboundClient:
             assert_url(url)
         except UrlError as err:
             raise UpstreamProtocolError(str(err), code="ERR_INVALID_URL") from err
-        if not self._settings.host_allowed(hostname_of(url)):
-            raise UpstreamForbiddenHostError(_forbidden_message(url), code="ERR_HOST_NOT_ALLOWED")
+        self._check_host(url)
         return normalise_url(url)
 
     async def _follow(
@@ -290,8 +302,14 @@ class OutboundClient:
             assert_url(url)
         except UrlError as err:
             raise UpstreamProtocolError(str(err), code="ERR_INVALID_URL") from err
-        if not self._settings.host_allowed(hostname_of(url)):
+        self._check_host(url)
+
+    def _check_host(self, url: str) -> None:
+        """Allow-list, then metadata names and forbidden literal addresses (no DNS here)."""
+        host = hostname_of(url)
+        if not self._settings.host_allowed(host):
             raise UpstreamForbiddenHostError(_forbidden_message(url), code="ERR_HOST_NOT_ALLOWED")
+        self._guard.check_target(host)
 
     async def _send(
         self,
@@ -319,10 +337,17 @@ class OutboundClient:
             else:  # absolute-form request: the proxy reads its headers from the request itself
                 present = {k.lower() for k in headers}
                 headers = headers | {k: v for k, v in proxy.headers if k.lower() not in present}
+        target: str | URL = url
+        try:
+            target = URL(url)
+        except ValueError:
+            pass  # aiohttp refuses it the same way, before connecting
+        else:  # the host aiohttp will use, in case its parser reads the URL differently
+            self._guard.check_target(target.raw_host or "")
         try:
             return await session.request(
                 method,
-                url,
+                target,
                 headers=headers,
                 data=data,
                 ssl=ssl_arg,

@@ -108,8 +108,8 @@ class Authenticator:
             digest = self._digest(scheme + " " + credential)
             try:
                 key = await self._users.verify_api_key(credential)
-            except StoreError:
-                return self._known_good(digest)
+            except StoreError as err:
+                return self._known_good(digest, err)
             if key is None:
                 self._last_good.pop(digest, None)
                 raise UnauthenticatedError("Unauthorized: invalid API key")
@@ -128,11 +128,11 @@ class Authenticator:
             self._last_good.clear()
         self._last_good[digest] = principal
 
-    def _known_good(self, digest: bytes) -> Principal:
+    def _known_good(self, digest: bytes, outage: StoreError) -> Principal:
         """During a store outage: the principal this credential had, else the outage."""
         principal = self._last_good.get(digest)
         if principal is None:
-            raise  # noqa: PLE0704 - re-raises the StoreError being handled
+            raise outage
         return principal
 
     async def _basic(self, credential: str) -> Principal:
@@ -150,8 +150,8 @@ class Authenticator:
             raise UnauthenticatedError("Unauthorized: malformed Basic credentials")
         try:
             user = await self._users.verify_password(name, password)
-        except StoreError:
-            return self._known_good(digest)
+        except StoreError as err:
+            return self._known_good(digest, err)
         if user is None:
             self._last_good.pop(digest, None)
             raise UnauthenticatedError("Unauthorized: invalid username or password")
