@@ -56,9 +56,7 @@ class FloorProxy:
             data=body,
             headers={"content-type": "application/json"},
         ) as answer:
-            out = [
-                (k.lower(), v) for k, v in answer.raw_headers if k.lower() not in _HOP
-            ]
+            out = [(k.lower(), v) for k, v in answer.raw_headers if k.lower() not in _HOP]
             await send({"type": "http.response.start", "status": answer.status, "headers": out})
             if answer.headers.get("content-type", "").startswith("text/event-stream"):
                 async for chunk in answer.content.iter_any():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import statistics
 import subprocess
@@ -132,7 +133,7 @@ async def one_stream(session: aiohttp.ClientSession, request: Request) -> Stream
             before = body.count(b"\n\n")
             body += chunk
             arrivals.extend([now] * (body.count(b"\n\n") - before))
-    gaps = [(b - a) * 1000 for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(arrivals)]
     return StreamSample((first - start) * 1000, len(arrivals), gaps, bytes(body))
 
 

@@ -138,7 +138,9 @@ def post(
     """One blocking POST on a new connection (readiness probes and checks)."""
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        conn.request("POST", path, body=body, headers={"content-type": "application/json", **headers})
+        conn.request(
+            "POST", path, body=body, headers={"content-type": "application/json", **headers}
+        )
         answer = conn.getresponse()
         return answer.status, answer.read()
     finally:

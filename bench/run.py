@@ -48,7 +48,7 @@ from bench.load import (
     write_lua,
 )
 from bench.mock_upstream import raise_fd_limit
-from bench.procs import Proc, cpu_seconds, wait_answered
+from bench.procs import Proc, wait_answered
 
 ROOT = targets.ROOT
 RESULTS = ROOT / "bench" / "results"
@@ -91,8 +91,12 @@ class Machine:
 
     def _own(self) -> float:
         t = os.times()
-        return t.user + t.system + t.children_user + t.children_system + sum(
-            p.cpu() for p in self.procs() if p.alive()
+        return (
+            t.user
+            + t.system
+            + t.children_user
+            + t.children_system
+            + sum(p.cpu() for p in self.procs() if p.alive())
         )
 
     def snapshot(self) -> tuple[float, float, float]:
@@ -210,9 +214,13 @@ class Bench:
                     samples[target].append(result)
                     self.foreign["throughput"].append(result["foreign_cores"])
             out[f"c{level}"] = summarise_rounds(samples, rounds)
-            print(f"  c={level}: " + ", ".join(
-                f"{t} {v['rps']:.0f}/s p50 {v['p50_ms']:.2f}ms" for t, v in out[f"c{level}"].items()
-            ))
+            print(
+                f"  c={level}: "
+                + ", ".join(
+                    f"{t} {v['rps']:.0f}/s p50 {v['p50_ms']:.2f}ms"
+                    for t, v in out[f"c{level}"].items()
+                )
+            )
         return out
 
     # --- scenario 3 ------------------------------------------------------------------
@@ -254,9 +262,7 @@ class Bench:
                 ),
                 "events_out": dict(counts),
                 "chunk_for_chunk": set(counts) == {expected},
-                "bytes_identical_to_direct": sum(
-                    s.body == direct_body for b in batches for s in b
-                )
+                "bytes_identical_to_direct": sum(s.body == direct_body for b in batches for s in b)
                 / sum(len(b) for b in batches),
                 "streams": sum(len(b) for b in batches),
             }
@@ -273,7 +279,9 @@ class Bench:
         ]
         for r in range(self.plan.eventlog_rounds):
             for name, target, proc in pairs if r % 2 == 0 else list(reversed(pairs)):
-                result = self.wrk(f"ev-{name}", self.req(target, "fast", proc), proc, 16, self.plan.seconds)
+                result = self.wrk(
+                    f"ev-{name}", self.req(target, "fast", proc), proc, 16, self.plan.seconds
+                )
                 samples[name].append(result)
         out: dict[str, Any] = {}
         for path in ("v1", "execute"):
@@ -296,16 +304,30 @@ class Bench:
             return {"skipped": "py-spy not installed (pip install -e '.[bench]')"}
         out: dict[str, Any] = {}
         # the third one has the event log switched off: what is left is the request path
-        runs = [("relay_v1", self.relay), ("relay_execute", self.relay), ("relay_v1_eventlog_off", self.relay_off)]
+        runs = [
+            ("relay_v1", self.relay),
+            ("relay_execute", self.relay),
+            ("relay_v1_eventlog_off", self.relay_off),
+        ]
         for name, proc in runs:
             target = name.removesuffix("_eventlog_off")
             raw = self.work / f"profile-{name}.txt"
             request = self.req(target, "fast", proc)
             spy = subprocess.Popen(  # noqa: S603 - the harness's own command
                 [
-                    str(py_spy), "record", "-p", str(proc.pid), "-d",
-                    str(int(self.plan.profile_seconds)), "-r", "200", "-f", "raw", "--nolineno",
-                    "-o", str(raw),
+                    str(py_spy),
+                    "record",
+                    "-p",
+                    str(proc.pid),
+                    "-d",
+                    str(int(self.plan.profile_seconds)),
+                    "-r",
+                    "200",
+                    "-f",
+                    "raw",
+                    "--nolineno",
+                    "-o",
+                    str(raw),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=open(self.logs / f"py-spy-{name}.log", "wb"),  # noqa: SIM115
@@ -318,7 +340,9 @@ class Bench:
             spy.wait(timeout=60)
             out[name] = summarise_profile(raw) if raw.exists() else {"error": "no output"}
             out[name]["thread_cpu_ms_per_req"] = {
-                f"{comm} {tid}": round((cpu - before.get(tid, (comm, 0.0))[1]) * 1000 / max(1, load["requests"]), 3)
+                f"{comm} {tid}": round(
+                    (cpu - before.get(tid, (comm, 0.0))[1]) * 1000 / max(1, load["requests"]), 3
+                )
                 for tid, (comm, cpu) in after.items()
                 if cpu - before.get(tid, (comm, 0.0))[1] > 0
             }
@@ -333,12 +357,24 @@ class Bench:
         out: dict[str, Any] = {}
         subjects: list[tuple[str, str, Callable[[], Proc]]] = [
             ("floor", "floor", lambda: targets.floor_proc(self.mock.port, self.logs)),
-            ("relay_v1", "relay_v1", lambda: targets.relay_proc(self.home_fresh, self.logs, name="relay-fresh")),
-            ("relay_execute", "relay_execute", lambda: targets.relay_proc(self.home_fresh, self.logs, name="relay-fresh")),
+            (
+                "relay_v1",
+                "relay_v1",
+                lambda: targets.relay_proc(self.home_fresh, self.logs, name="relay-fresh"),
+            ),
+            (
+                "relay_execute",
+                "relay_execute",
+                lambda: targets.relay_proc(self.home_fresh, self.logs, name="relay-fresh"),
+            ),
         ]
         if self.with_litellm:
             subjects.append(
-                ("litellm", "litellm", lambda: targets.litellm_proc(self.mock.port, self.work, self.logs))
+                (
+                    "litellm",
+                    "litellm",
+                    lambda: targets.litellm_proc(self.mock.port, self.work, self.logs),
+                )
             )
         for name, target, make in subjects:
             proc = make()
@@ -367,8 +403,11 @@ class Bench:
                 "kb_per_stream": (loaded - idle) / self.plan.open_streams / 1024,
                 **result,
             }
-            print(f"  {name}: idle {idle / 2**20:.0f} MB, {out[name]['kb_per_stream']:.1f} KB/stream, "
-                  f"{result['opened']} of {self.plan.open_streams} got their first event")
+            print(
+                f"  {name}: idle {idle / 2**20:.0f} MB, "
+                f"{out[name]['kb_per_stream']:.1f} KB/stream, "
+                f"{result['opened']} of {self.plan.open_streams} got their first event"
+            )
             self.stop(proc)
         return out
 
@@ -389,8 +428,11 @@ class Bench:
         ]
         if self.with_litellm:
             makers.append(
-                ("litellm", lambda: targets.litellm_proc(self.mock.port, self.work, self.logs),
-                 self.plan.cold_starts_litellm)
+                (
+                    "litellm",
+                    lambda: targets.litellm_proc(self.mock.port, self.work, self.logs),
+                    self.plan.cold_starts_litellm,
+                )
             )
         for r in range(self.plan.cold_starts):
             for name, make, count in makers:
@@ -423,8 +465,12 @@ def summarise_rounds(samples: dict[str, list[dict[str, float]]], rounds: int) ->
             "rps": median([s["rps"] for s in runs]),
             "p50_ms": median([s["p50_ms"] for s in runs]),
             "p99_ms": median([s["p99_ms"] for s in runs]),
-            "added_p50_ms": median([s["p50_ms"] - d["p50_ms"] for s, d in zip(runs, direct, strict=True)]),
-            "added_p99_ms": median([s["p99_ms"] - d["p99_ms"] for s, d in zip(runs, direct, strict=True)]),
+            "added_p50_ms": median(
+                [s["p50_ms"] - d["p50_ms"] for s, d in zip(runs, direct, strict=True)]
+            ),
+            "added_p99_ms": median(
+                [s["p99_ms"] - d["p99_ms"] for s, d in zip(runs, direct, strict=True)]
+            ),
             "rps_vs_floor": median([s["rps"] / f["rps"] for s, f in zip(runs, floor, strict=True)]),
             "cpu_ms_per_req": median([s["cpu_ms_per_req"] for s in runs]),
             "mock_cpu_ms_per_req": median([s["mock_cpu_ms_per_req"] for s in runs]),
@@ -463,7 +509,9 @@ def summarise_profile(raw: Path, top: int = 20) -> dict[str, Any]:
             continue
         count = int(count_text)
         frames = [f for f in stack.split(";") if f and not f.startswith(("process ", "thread "))]
-        if not frames or frames[0].startswith(("Thread._bootstrap ", "_bootstrap ")):  # a worker thread
+        if not frames or frames[0].startswith(
+            ("Thread._bootstrap ", "_bootstrap ")
+        ):  # a worker thread
             continue
         total += count
         self_time[frames[-1]] += count
@@ -506,18 +554,28 @@ def meta(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
     litellm_version = None
     if targets.litellm_available():
         out = subprocess.run(  # noqa: S603 - the harness's own venv
-            [str(targets.LITELLM_VENV / "bin" / "python"), "-c",
-             "from importlib.metadata import version; print(version('litellm'))"],
-            capture_output=True, text=True, check=False,
+            [
+                str(targets.LITELLM_VENV / "bin" / "python"),
+                "-c",
+                "from importlib.metadata import version; print(version('litellm'))",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         litellm_version = out.stdout.strip() or None
-    git = subprocess.run(
+    git = subprocess.run(  # noqa: S603 - a fixed, read-only git command
         ["git", "-C", str(ROOT), "rev-parse", "HEAD"],  # noqa: S607 - read-only
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.strip()
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor(),
     )
     import llmrelay
@@ -528,18 +586,39 @@ def meta(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
         "plan": plan.__dict__,
         "git_head": git,
         "llmrelay_source": str(Path(llmrelay.__file__).parent),
-        "machine": {"cores": os.cpu_count(), "cpu": cpu, "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3]},
+        "machine": {
+            "cores": os.cpu_count(),
+            "cpu": cpu,
+            "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
+        },
         "python": platform.python_version(),
-        "versions": {m: version(m) for m in ("uvicorn", "starlette", "aiohttp", "uvloop", "httptools", "sqlalchemy", "aiosqlite")},
+        "versions": {
+            m: version(m)
+            for m in (
+                "uvicorn",
+                "starlette",
+                "aiohttp",
+                "uvloop",
+                "httptools",
+                "sqlalchemy",
+                "aiosqlite",
+            )
+        },
         "litellm": litellm_version,
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="shorter run (1M dashboard events)")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM even if installed")
-    parser.add_argument("--only", default="", help="comma list: throughput,streams,eventlog,profile,open,dashboard,cold")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma list: throughput,streams,eventlog,profile,open,dashboard,cold",
+    )
     parser.add_argument("--dashboard-events", type=int, default=0)
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args()
@@ -598,7 +677,9 @@ def main() -> None:
         for log in (work / "logs").glob("*.log"):
             shutil.copy(log, logs / log.name)
         shutil.rmtree(work, ignore_errors=True)
-    result["meta"]["foreign_cores_median"] = median(bench.foreign["throughput"]) if bench.foreign["throughput"] else None
+    result["meta"]["foreign_cores_median"] = (
+        median(bench.foreign["throughput"]) if bench.foreign["throughput"] else None
+    )
     result["meta"]["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
     result["meta"]["duration_s"] = round(time.perf_counter() - started, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)

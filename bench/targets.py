@@ -29,7 +29,7 @@ from bench.procs import Proc, free_port
 ROOT = Path(__file__).resolve().parent.parent
 LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
 ENCRYPTION_KEY = "bench-encryption-key-0123456789abcdef"
-ADMIN_PASSWORD = "bench-admin-password"
+ADMIN_PASSWORD = "bench-admin-password"  # noqa: S105 - a throwaway data dir
 LITELLM_KEY = "sk-litellm-bench"
 FLOOR_KEY = "floor-key"
 
@@ -215,7 +215,9 @@ def request_for(target: str, port: int, kind: str, key: str = "") -> Request:
         params: dict[str, object] = {"body": orjson.dumps(body).decode()}
         if stream:
             params["stream"] = True
-        envelope = {"params": {"subAction": "stream" if stream else "run", "subActionParams": params}}
+        envelope = {
+            "params": {"subAction": "stream" if stream else "run", "subActionParams": params}
+        }
         ok = "[DONE]" if stream else '"status":"ok"'
         return Request(
             port,

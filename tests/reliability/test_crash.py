@@ -239,7 +239,7 @@ def test_kill_9_mid_burst_loses_no_acknowledged_change_and_stores_events_once(
         # 2. the spool (if any) is replayed, the queue is empty
         def settled() -> bool:
             status = admin.get("/api/status").json()["status"]["core"]
-            return (
+            return bool(
                 status["spool"]["meta"]["pending"] == 0
                 and status["eventWriter"]["meta"]["queued"] == 0
             )
@@ -260,10 +260,10 @@ def test_kill_9_mid_burst_loses_no_acknowledged_change_and_stores_events_once(
             and e["event"]["action"] == "execute"
             and e["event"]["outcome"] == "success"
         ]
-        acked = [t for c, t in burst.executions if c == cid]
-        must_have = sum(1 for t in acked if t <= durable_before)
-        assert len(successes) >= must_have, (cid, len(successes), must_have, len(acked))
-        lost_total += max(0, len(acked) - len(successes))
+        acked_at = [t for c, t in burst.executions if c == cid]
+        must_have = sum(1 for t in acked_at if t <= durable_before)
+        assert len(successes) >= must_have, (cid, len(successes), must_have, len(acked_at))
+        lost_total += max(0, len(acked_at) - len(successes))
     # what a SIGKILL may lose is bounded by the last moments of the burst, never more
     recent = sum(1 for _, t in burst.executions if t > durable_before)
     assert lost_total <= min(recent, MAX_UNCOMMITTED), (lost_total, recent)

@@ -63,7 +63,7 @@ class Call:
         if self.via == "execute":
             assert self.status == 200 and body["status"] == "error", self.text
             message: str = body.get("service_message", "")
-            return body["message"] + " " + message
+            return f"{body['message']} {message}"
         assert self.status >= 400, self.text
         return str(body["error"]["message"])
 

@@ -154,7 +154,7 @@ class OutboundClient:
     created lazily inside the running loop. Use ``async with`` or call :meth:`close`.
     """
 
-    def __init__(self, settings: ActionsSettings, *, pool_limit: int = 100) -> None:
+    def __init__(self, settings: ActionsSettings, *, pool_limit: int = 1000) -> None:
         self._settings = settings
         self._pool_limit = pool_limit
         self._tls = TlsContexts(settings)

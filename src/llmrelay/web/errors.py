@@ -8,7 +8,7 @@ import logging
 from http import HTTPStatus
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from llmrelay.errors import (
@@ -173,6 +173,10 @@ def openai_error_for(exc: BaseException) -> Response:
             log.error("gateway request failed: %s", type(exc).__name__)
         message = str(exc) if status < 500 or isinstance(exc, DecryptionError) else _generic(status)
         return openai_error(status, message)
+    if isinstance(exc, ClientDisconnect):
+        # the caller went away (cancelled request): nobody reads this answer
+        log.info("gateway client disconnected")
+        return openai_error(499, "Client closed the request.")
     log.error("unexpected gateway error", exc_info=exc)
     return openai_error(500, "An internal server error occurred.")
 
