@@ -22,9 +22,10 @@ $(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
 venv: $(VENV)/.stamp-run
 venv-test: $(VENV)/.stamp-test
 
-# The local model (SmolLM2-135M via llama-cpp-python). The llama-cpp-python wheel is compiled
-# once (~5 min) into a cache outside the repo that survives fresh clones and `make clean`:
-# $${XDG_CACHE_HOME:-~/.cache}/llmrelay/wheels. Versions are pinned in the script.
+# The local model (SmolLM2-135M via llama-cpp-python) that `make run` serves and the e2e
+# tests use. llama-cpp-python is compiled once (~5 min) into a cache outside the repo that
+# survives fresh clones and `make clean` (XDG_CACHE_HOME or ~/.cache, then llmrelay/wheels);
+# versions are pinned in the script.
 LOCAL_LLM_PORT ?= 8081
 $(VENV)/.stamp-local-llm: scripts/local_llm_setup.py | $(BIN)/python
 	$(BIN)/python scripts/local_llm_setup.py

@@ -196,7 +196,7 @@ def _wrk(
                 "wrk",
                 "-t2",
                 f"-c{connections}",
-                f"-d{seconds}s",
+                f"-d{max(1, round(seconds))}s",
                 "--latency",
                 "-s",
                 script.name,

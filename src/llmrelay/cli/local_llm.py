@@ -171,20 +171,27 @@ def serve_model(host: str, port: int, threads: int) -> None:
     from llama_cpp.server.app import create_app
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
-    server_settings = ServerSettings(
-        host=host,
-        port=port,
-        # a new request must queue, not cut off the stream in progress
-        interrupt_requests=False,
-    )
-    model_settings = ModelSettings(
-        model=str(model),
-        model_alias=MODEL_ALIAS,
-        # one thread is steady (~48 tokens/s on two cores); two were erratic
-        n_threads=threads,
-        n_threads_batch=threads,
-        verbose=False,
-    )
+    # llama-cpp-python's settings also read any environment variable named like one of their
+    # fields (API_KEY, MODEL, N_CTX, CACHE...): hide those so only what we pass counts
+    fields = {name.lower() for name in (*ServerSettings.model_fields, *ModelSettings.model_fields)}
+    hidden = {name: os.environ.pop(name) for name in list(os.environ) if name.lower() in fields}
+    try:
+        server_settings = ServerSettings(
+            host=host,
+            port=port,
+            # a new request must queue, not cut off the stream in progress
+            interrupt_requests=False,
+        )
+        model_settings = ModelSettings(
+            model=str(model),
+            model_alias=MODEL_ALIAS,
+            # one thread is steady (~48 tokens/s on two cores); two were erratic
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
+    finally:
+        os.environ.update(hidden)
     app = create_app(server_settings=server_settings, model_settings=[model_settings])
     err_console.print(
         f"SmolLM2-135M-Instruct on http://{host}:{port}/v1 (model {MODEL_ALIAS!r}, "
