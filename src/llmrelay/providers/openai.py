@@ -79,6 +79,20 @@ def sdk_chat_url(api_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
+def sdk_stream_call(
+    headers: dict[str, str],
+    connector: Connector,
+    body: Mapping[str, object],
+    default_model: str,
+) -> PreparedCall:
+    """``invokeAsyncIterator`` for the Bearer providers (OpenAI, Other): what the OpenAI SDK
+    sends, to ``<base>/chat/completions``."""
+    sent = async_iterator_body(
+        body, configured_model=connector.config.defaultModel, default_model=default_model
+    )
+    return json_call(sdk_chat_url(connector.config.apiUrl), headers, sent, "")
+
+
 @dataclass(frozen=True, slots=True)
 class OpenAIProvider:
     api_provider: str = "OpenAI"
@@ -113,11 +127,7 @@ class OpenAIProvider:
     def prepare_async_iterator(
         self, connector: Connector, body: Mapping[str, object], *, default_model: str
     ) -> PreparedCall:
-        sent = async_iterator_body(
-            body, configured_model=connector.config.defaultModel, default_model=default_model
-        )
-        url = sdk_chat_url(connector.config.apiUrl)
-        return json_call(url, self.headers(connector), sent, "")
+        return sdk_stream_call(self.headers(connector), connector, body, default_model)
 
     def usage_from(self, payload: object, *, source: UsageSource = "response") -> TokenUsage:
         return usage_from_payload(payload, source=source)

@@ -12,7 +12,6 @@ from llmrelay.providers.base import (
     CONTENT_TYPE,
     JSON_CONTENT_TYPE,
     PreparedCall,
-    async_iterator_body,
     inject_model_if_missing,
     json_call,
     merge_headers,
@@ -23,7 +22,7 @@ from llmrelay.providers.base import (
     usage_from_payload,
     verbatim_call,
 )
-from llmrelay.providers.openai import bearer_headers, sdk_chat_url
+from llmrelay.providers.openai import bearer_headers, sdk_stream_call
 
 if TYPE_CHECKING:
     from llmrelay.domain.connectors import Connector
@@ -61,11 +60,7 @@ class OtherProvider:
     def prepare_async_iterator(
         self, connector: Connector, body: Mapping[str, object], *, default_model: str
     ) -> PreparedCall:
-        sent = async_iterator_body(
-            body, configured_model=connector.config.defaultModel, default_model=default_model
-        )
-        url = sdk_chat_url(connector.config.apiUrl)
-        return json_call(url, self.headers(connector), sent, "")
+        return sdk_stream_call(self.headers(connector), connector, body, default_model)
 
     def usage_from(self, payload: object, *, source: UsageSource = "response") -> TokenUsage:
         return usage_from_payload(payload, source=source)
