@@ -8,6 +8,7 @@ few counter updates and nothing else. Labels carry connector ids, never names or
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -21,6 +22,7 @@ from prometheus_client import (
 from llmrelay.domain.events import ExecutionRecord
 
 _SECONDS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_MAX_CHILDREN = 10_000  # label combinations remembered (model names come from requests)
 _ADDED = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
 
 
@@ -31,6 +33,7 @@ class RelayMetrics:
 
     def __init__(self, writer_stats: Callable[[], dict[str, object]]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         reg = self.registry
         self.executions = Counter(
             "llmrelay_executions",
@@ -75,18 +78,30 @@ class RelayMetrics:
 
     def observe(self, record: ExecutionRecord) -> None:
         connector, sub_action = record.connector_id, record.sub_action
-        self.executions.labels(connector, sub_action, record.outcome).inc()
-        self.duration.labels(connector, sub_action).observe(record.duration_ns / 1e9)
+        self._child(self.executions, connector, sub_action, record.outcome).inc()
+        self._child(self.duration, connector, sub_action).observe(record.duration_ns / 1e9)
         if not record.stream and record.upstream_ns:
-            self.added.labels(connector, sub_action).observe(record.added_ns / 1e9)
+            self._child(self.added, connector, sub_action).observe(record.added_ns / 1e9)
         if record.error_kind:
-            self.upstream_errors.labels(connector, record.error_kind).inc()
+            self._child(self.upstream_errors, connector, record.error_kind).inc()
         usage = record.usage
         if usage.known and record.outcome == "success":
-            model = record.model or ""
-            source = usage.usage_source
-            self.tokens.labels(connector, model, source, "prompt").inc(usage.prompt_tokens)
-            self.tokens.labels(connector, model, source, "completion").inc(usage.completion_tokens)
+            model, source = record.model or "", usage.usage_source
+            self._child(self.tokens, connector, model, source, "prompt").inc(usage.prompt_tokens)
+            self._child(self.tokens, connector, model, source, "completion").inc(
+                usage.completion_tokens
+            )
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered: ``labels()`` validates and locks on every
+        call, which was most of the metrics' cost per request."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            if len(self._children) >= _MAX_CHILDREN:
+                self._children.clear()
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

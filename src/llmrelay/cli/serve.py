@@ -10,6 +10,7 @@ caches stay coherent through it (docs/deployment.md).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import socket
@@ -108,6 +109,19 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+_GC_YOUNG_THRESHOLD = 20_000  # CPython's default is 700 allocations
+
+
+def freeze_startup_objects() -> None:
+    """Move everything allocated so far (imported modules, the app) out of the garbage
+    collector's sight, and collect the young generation less often. Those objects live as
+    long as the process; without this every full collection walks them all, which showed
+    up as ~15% of the event loop's samples spread over whatever frame was allocating."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def _serve(
     settings: Settings,
     *,
@@ -145,6 +159,7 @@ def _serve(
     }
     with sock:
         if app is not None:
+            freeze_startup_objects()
             uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
             return
         os.environ[WORKER_ENV] = worker_environment(config, overrides or {})

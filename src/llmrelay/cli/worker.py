@@ -31,7 +31,7 @@ def worker_environment(config: Path | None, overrides: Mapping[str, object]) -> 
 
 def create_worker_app() -> object:
     """uvicorn's app factory (``llmrelay.cli.worker:create_worker_app``)."""
-    from llmrelay.cli.serve import configure_service_logging
+    from llmrelay.cli.serve import configure_service_logging, freeze_startup_objects
     from llmrelay.web.app import create_app
 
     configure_service_logging()
@@ -40,4 +40,6 @@ def create_worker_app() -> object:
     settings = load_settings(
         Path(config) if config else None, overrides=passed.get("overrides") or {}
     )
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_objects()
+    return app

@@ -26,10 +26,22 @@ ECS_VERSION = "1.8.0"
 DEFAULT_SPACE = "default"
 
 
+_last_second: list[tuple[int, str]] = [(-1, "")]  # (epoch second, its formatted prefix)
+
+
 def iso_from_ns(ns: int) -> str:
-    """``2024-01-01T00:00:00.000Z`` (milliseconds, like Kibana) from epoch nanoseconds."""
-    moment = datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{(ns // 1_000_000) % 1000:03d}Z"
+    """``2024-01-01T00:00:00.000Z`` (milliseconds, like Kibana) from epoch nanoseconds.
+
+    The formatted second is remembered: every event of a busy second shares it, and
+    ``strftime`` was the largest cost of building a document.
+    """
+    second = ns // 1_000_000_000
+    cached_second, prefix = _last_second[0]
+    if second != cached_second:
+        moment = datetime.fromtimestamp(second, tz=UTC)
+        prefix = moment.strftime("%Y-%m-%dT%H:%M:%S.")
+        _last_second[0] = (second, prefix)
+    return f"{prefix}{(ns // 1_000_000) % 1000:03d}Z"
 
 
 def _label(record: ExecutionRecord) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from llmrelay.errors import StoreError
+from llmrelay.store import sqlite_bulk
 from llmrelay.store.schema import ROLLUP_KEY, ROLLUP_SUMS, events, usage_rollups
 from llmrelay.store.sql import (
     insert_adding_on_conflict,
@@ -156,6 +157,16 @@ def _event_key(conn: AsyncConnection) -> list[str]:
     return ["event_id", "timestamp"] if conn.dialect.name == "postgresql" else ["event_id"]
 
 
+async def _insert_returning(conn: AsyncConnection, items: Sequence[_Parsed]) -> set[str]:
+    """Insert through Core with ``RETURNING`` (PostgreSQL: batched by asyncpg)."""
+    inserted: set[str] = set()
+    stmt = insert_ignoring_conflicts(conn, events, _event_key(conn)).returning(events.c.event_id)
+    for start in range(0, len(items), _CHUNK):
+        result = await conn.execute(stmt, [item.row for item in items[start : start + _CHUNK]])
+        inserted.update(result.scalars().all())
+    return inserted
+
+
 class EventRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -171,22 +182,21 @@ class EventRepository:
         # Rows go in key order, so concurrent writers (other replicas on PostgreSQL) take
         # row locks in one order and cannot deadlock on overlapping batches.
         items = [unique[key] for key in sorted(unique)]
-        inserted: set[str] = set()
         async with writing(self._engine) as conn:
-            stmt = insert_ignoring_conflicts(conn, events, _event_key(conn)).returning(
-                events.c.event_id
-            )
-            for start in range(0, len(items), _CHUNK):
-                rows = [item.row for item in items[start : start + _CHUNK]]
-                result = await conn.execute(stmt, rows)
-                inserted.update(result.scalars().all())
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                inserted = await sqlite_bulk.insert_events(conn, [item.row for item in items])
+            else:
+                inserted = await _insert_returning(conn, items)
             new_executes = [
                 item
                 for item in items
                 if item.row["event_id"] in inserted and item.row["action"] == "execute"
             ]
             rollups = _rollup_rows(new_executes)
-            if rollups:
+            if rollups and sqlite:
+                await sqlite_bulk.add_rollups(conn, rollups)
+            elif rollups:
                 upsert = insert_adding_on_conflict(conn, usage_rollups, ROLLUP_KEY, ROLLUP_SUMS)
                 for start in range(0, len(rollups), _CHUNK):
                     await conn.execute(upsert, rollups[start : start + _CHUNK])

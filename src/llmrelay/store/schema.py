@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -56,7 +56,7 @@ class UtcDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given to the store; use an aware UTC datetime")
         if dialect.name == "postgresql":
             return value.astimezone(UTC)
-        return (value - _EPOCH) // timedelta(microseconds=1)
+        return (value - EPOCH) // timedelta(microseconds=1)
 
     def process_result_value(
         self, value: int | datetime | None, dialect: Dialect
@@ -65,7 +65,7 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         if isinstance(value, datetime):
             return value.astimezone(UTC)
-        return _EPOCH + timedelta(microseconds=value)
+        return EPOCH + timedelta(microseconds=value)
 
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid); PostgreSQL gets a bigint.
