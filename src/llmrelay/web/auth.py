@@ -2,7 +2,8 @@
 
 Password hashes are deliberately slow, so a verified ``Basic`` credential is cached for a
 short time under a keyed digest of the header (never the password itself). API keys are
-high-entropy and verified with a fast keyed hash by the store on every call.
+high-entropy and verified with a fast keyed hash by the store, then trusted for
+``API_KEY_CACHE_SECONDS``; one verification per key runs at a time.
 
 While the store cannot be reached (a database restart), a credential this process verified
 before is still accepted (last known good, under the same keyed digest): requests keep
