@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SYSDEPS := tinyproxy chromium postgresql
 
-.PHONY: run test lint types unit sysdeps venv venv-test local-llm bench clean
+.PHONY: run test lint types unit soak sysdeps venv venv-test local-llm bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,15 @@ unit: venv-test sysdeps local-llm
 	$(BIN)/pytest
 
 test: venv-test sysdeps local-llm lint types unit
+
+# The long reliability runs (not part of `make test`): property-based examples, fault storms
+# and the kill -9 burst multiplied by SOAK (tests/helpers/soak.py; docs/reliability.md).
+SOAK ?= 20
+SOAK_TESTS := tests/reliability tests/domain/test_properties.py tests/transport/test_sse.py \
+  tests/providers/test_common.py tests/execution/test_usage.py tests/execution/test_tokens.py \
+  tests/store/test_events.py tests/store/test_event_writer.py
+soak: venv-test sysdeps local-llm
+	LLMRELAY_SOAK=$(SOAK) $(BIN)/pytest --timeout=0 $(SOAK_TESTS)
 
 # Benchmarks (not part of `make test`): ~15 min; QUICK=1 for a short run. Results go to
 # bench/results/<timestamp>.json and docs/performance.md. LiteLLM gets its own venv.

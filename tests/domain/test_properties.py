@@ -25,6 +25,7 @@ from llmrelay.domain.params import (
 )
 from llmrelay.domain.pki import decode_base64_lenient, rewrap_pem
 from llmrelay.errors import ConnectorValidationError
+from tests.helpers.soak import scaled
 
 SETTINGS = ActionsSettings(allowedHosts=("localhost", "api.openai.com"))
 
@@ -100,7 +101,7 @@ SECRETS = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=scaled(300))
 @given(JSON_LIKE | CONFIGS)
 def test_validate_config_raises_only_validation_errors(raw: object) -> None:
     try:
@@ -126,7 +127,7 @@ def _mark(value: object) -> object:
     return value
 
 
-@settings(max_examples=300)
+@settings(max_examples=scaled(300))
 @given(JSON_LIKE | SECRETS)
 def test_validate_secrets_raises_only_validation_errors(raw: object) -> None:
     try:
@@ -140,7 +141,7 @@ def test_validate_secrets_raises_only_validation_errors(raw: object) -> None:
         assert MARKER not in repr(secrets)
 
 
-@settings(max_examples=300)
+@settings(max_examples=scaled(300))
 @given(JSON_LIKE)
 def test_validate_execute_params_raises_only_params_errors(raw: object) -> None:
     try:
@@ -152,7 +153,7 @@ def test_validate_execute_params_raises_only_params_errors(raw: object) -> None:
         assert params is None or isinstance(params, dict)
 
 
-@settings(max_examples=300)
+@settings(max_examples=scaled(300))
 @given(st.sampled_from(SUB_ACTIONS), JSON_LIKE)
 def test_validate_sub_action_params_raises_only_params_errors(sub_action: str, raw: object) -> None:
     try:

@@ -17,6 +17,7 @@ from llmrelay.execution.tokens import (
     encoding_for_model,
     preload,
 )
+from tests.helpers.soak import scaled
 
 SAMPLES = [
     "hello world",
@@ -153,7 +154,7 @@ _awkward = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=scaled(300), deadline=None)
 @given(text=st.lists(_awkward, max_size=60).map("".join))
 def test_count_tokens_never_raises(text: str) -> None:
     for encoding in ("cl100k_base", "o200k_base"):

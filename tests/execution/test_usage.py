@@ -17,6 +17,7 @@ from llmrelay.execution.usage import (
     prompt_text,
     usage_from_response,
 )
+from tests.helpers.soak import scaled
 
 # --- realistic upstream bytes ------------------------------------------------------------
 
@@ -376,7 +377,7 @@ def test_missing_vocabulary_gives_missing_usage(monkeypatch: pytest.MonkeyPatch)
     assert collect([OPENAI_NO_USAGE]).finish() == TokenUsage.missing()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=scaled(200), deadline=None)
 @given(chunks=st.lists(st.binary(max_size=64), max_size=20))
 def test_feed_never_raises(chunks: list[bytes]) -> None:
     collector = collect([b"data: ", *chunks])

@@ -20,6 +20,7 @@ from llmrelay.providers import (
     provider_for,
 )
 from llmrelay.providers.base import encode_text, merge_headers, usage_from_payload
+from tests.helpers.soak import scaled
 from tests.providers import AZURE_URL, OPENAI_URL, OTHER_URL, make_connector
 
 
@@ -140,7 +141,7 @@ _STRIPPED = {"tool_choice", "parallel_tool_calls", "function_call"}
 _REWRITTEN = {"model", "stream", "stream_options"}
 
 
-@settings(max_examples=300)
+@settings(max_examples=scaled(300))
 @given(body=bodies, stream=st.booleans(), which=st.integers(0, len(CONNECTORS) - 1))
 def test_prepare_never_raises_and_forwards_non_objects_verbatim(
     body: str, stream: bool, which: int

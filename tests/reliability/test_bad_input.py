@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from llmrelay.web.json import MAX_BODY_BYTES, MAX_DEPTH
 from llmrelay.web.openapi import openapi_document
 from tests.fixtures.service import Service
+from tests.helpers.soak import scaled
 from tests.reliability.conftest import XSRF
 
 pytestmark = pytest.mark.network
@@ -65,7 +66,7 @@ def test_schemathesis_finds_no_server_error(
     answers: list[int] = []
 
     @settings(
-        max_examples=EXAMPLES[mode],
+        max_examples=scaled(EXAMPLES[mode]),
         deadline=None,
         database=None,
         derandomize=True,

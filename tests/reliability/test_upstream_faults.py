@@ -22,6 +22,7 @@ import pytest
 from llmrelay.testing import FakeUpstream
 from llmrelay.transport.client import OutboundClient
 from tests.fixtures.service import Service
+from tests.helpers.soak import scaled
 from tests.reliability.conftest import (
     MAX_RESPONSE_BYTES,
     MESSAGES,
@@ -35,7 +36,7 @@ from tests.reliability.conftest import (
 
 pytestmark = pytest.mark.network
 
-STORM = 200
+STORM = scaled(200)
 # the outbound client's connection pool bound (per connector)
 POOL_LIMIT: int = inspect.signature(OutboundClient).parameters["pool_limit"].default
 FD_TOLERANCE = 8  # logging, the event loop's self-pipe and such may come and go

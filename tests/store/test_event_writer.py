@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from llmrelay.errors import StoreError
 from llmrelay.store.event_writer import EventWriter
 from llmrelay.store.spool import Spool
+from tests.helpers.soak import scaled
 
 
 def _doc(i: int) -> dict[str, object]:
@@ -274,7 +275,7 @@ outcomes = st.lists(st.sampled_from(["ok", "fail", "half"]), max_size=40)
 
 
 @settings(
-    max_examples=60,
+    max_examples=scaled(60),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

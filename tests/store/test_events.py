@@ -12,6 +12,7 @@ from llmrelay.domain.event_documents import execute_document, start_document
 from llmrelay.domain.events import ExecutionRecord, TokenUsage, UsageSource
 from llmrelay.store import InvalidEventError, Store, open_store
 from llmrelay.store.events import INTERVALS, GroupBy, Interval
+from tests.helpers.soak import scaled
 from tests.store.conftest import KEY
 
 T0 = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
@@ -246,7 +247,7 @@ _event = st.tuples(
 )
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=scaled(30), deadline=None)
 @given(batches=st.lists(st.lists(_event, max_size=12), min_size=1, max_size=4))
 def test_rollups_equal_sums_over_distinct_events(batches: list[list[tuple[Any, ...]]]) -> None:
     async def run() -> None:

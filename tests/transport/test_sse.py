@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmrelay.transport.sse import SSEDecoder, SSEEvent
+from tests.helpers.soak import scaled
 
 
 def decode(chunks: Iterable[bytes]) -> list[SSEEvent]:
@@ -217,7 +218,7 @@ def _lines(ev: dict[str, object]) -> list[bytes]:
     return out
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=scaled(300), deadline=None)
 @given(
     events=st.lists(_event, max_size=6),
     bom=st.booleans(),
