@@ -470,7 +470,7 @@ def test_openapi_covers_every_api_route(service: Service) -> None:
     served = {
         path.replace("{model:path}", "{model}")
         for path in walk(list(app.routes))
-        if path.startswith(("/api", "/v1", "/metrics", "/s/{space_id}/api"))
+        if path.startswith(("/api", "/v1", "/metrics", "/s/{space_id}/api", "/s/{space_id}/v1"))
         and not path.endswith("{path:path}")  # catch-all answering OpenAI-shaped 404s
     }
     assert served - documented == set()

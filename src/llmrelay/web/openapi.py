@@ -337,6 +337,18 @@ def _operability_and_gateway() -> dict[str, Any]:
     }
 
 
+def _in_space(paths: dict[str, Any]) -> dict[str, Any]:
+    """The same operations under ``/s/{space_id}`` (Kibana's space prefix)."""
+    space = {"name": "space_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    return {
+        "/s/{space_id}" + path: {
+            method: {**op, "parameters": [space, *op.get("parameters", [])]}
+            for method, op in ops.items()
+        }
+        for path, ops in paths.items()
+    }
+
+
 def openapi_document(version: str) -> dict[str, Any]:
     paths = _paths()
     keep = {
@@ -346,24 +358,9 @@ def openapi_document(version: str) -> dict[str, Any]:
         "description": "Keep stored secrets that the body leaves empty (llmrelay addition).",
     }
     paths["/api/actions/connector/{id}"]["put"]["parameters"].append(keep)
-    spaced = {
-        "/s/{space_id}" + path: {
-            method: {
-                **op,
-                "parameters": [
-                    {
-                        "name": "space_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    },
-                    *op.get("parameters", []),
-                ],
-            }
-            for method, op in ops.items()
-        }
-        for path, ops in paths.items()
-    }
+    extra = _operability_and_gateway()
+    gateway = {path: ops for path, ops in extra.items() if path.startswith("/v1")}
+    spaced = _in_space({**paths, **gateway})
     return {
         "openapi": "3.1.0",
         "info": {
@@ -385,5 +382,5 @@ def openapi_document(version: str) -> dict[str, Any]:
             },
         },
         "security": [{"basic": []}, {"apiKey": []}],
-        "paths": {**paths, **spaced, **_operability_and_gateway()},
+        "paths": {**paths, **spaced, **extra},
     }
