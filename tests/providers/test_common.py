@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmrelay.domain.connectors import Connector
+from llmrelay.domain.usage import usage_from_payload
 from llmrelay.errors import ConnectorValidationError
 from llmrelay.providers import (
     PROVIDERS,
@@ -19,7 +20,7 @@ from llmrelay.providers import (
     Provider,
     provider_for,
 )
-from llmrelay.providers.base import encode_text, merge_headers, usage_from_payload
+from llmrelay.providers.base import encode_text, merge_headers
 from tests.helpers.soak import scaled
 from tests.providers import AZURE_URL, OPENAI_URL, OTHER_URL, make_connector
 
@@ -81,6 +82,7 @@ def test_encode_text_replaces_lone_surrogates_like_node() -> None:
         ({"usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}, (3, 4, 7)),
         ({"usage": {"total_tokens": 7}}, (0, 0, 7)),
         ({"usage": {"prompt_tokens": 3.0, "completion_tokens": True}}, (3, 0, 3)),
+        ({"usage": {}}, (0, 0, 0)),  # present but empty: known, zeros (Kibana's rule)
     ],
 )
 def test_usage_from_payload(payload: object, expected: tuple[int, int, int]) -> None:
@@ -90,7 +92,7 @@ def test_usage_from_payload(payload: object, expected: tuple[int, int, int]) -> 
     assert usage_from_payload(payload, source="stream").usage_source == "stream"
 
 
-@pytest.mark.parametrize("payload", [None, "text", [], {}, {"usage": None}, {"usage": {}}])
+@pytest.mark.parametrize("payload", [None, "text", [], {}, {"usage": None}, {"usage": []}])
 def test_usage_missing(payload: object) -> None:
     assert usage_from_payload(payload).usage_source == "missing"
 

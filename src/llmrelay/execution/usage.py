@@ -8,13 +8,13 @@ formats below and the streamed deltas; a malformed data line makes the count unk
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import orjson
 
 from llmrelay.domain.events import TokenUsage
+from llmrelay.domain.usage import usage_from_payload, usage_of
 from llmrelay.execution.tokens import (
     TokenizerUnavailableError,
     count_tokens,
@@ -32,29 +32,6 @@ __all__ = [
 _CHUNK_OBJECT = "chat.completion.chunk"
 
 
-def _count(value: object) -> int | None:
-    """A token count from JSON: a non-negative integer (or integral float), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and value >= 0:
-        return int(value)
-    return None
-
-
-def _usage(raw: Mapping[str, object], source: Literal["response", "stream"]) -> TokenUsage:
-    prompt = _count(raw.get("prompt_tokens")) or 0
-    completion = _count(raw.get("completion_tokens")) or 0
-    total = _count(raw.get("total_tokens"))
-    return TokenUsage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=prompt + completion if total is None else total,
-        usage_source=source,
-    )
-
-
 def usage_from_response(payload: object) -> TokenUsage:
     """Usage of a non-stream response (a parsed body, or its raw JSON bytes/text).
 
@@ -68,10 +45,7 @@ def usage_from_response(payload: object) -> TokenUsage:
             return TokenUsage.missing()
     if not isinstance(payload, Mapping):
         return TokenUsage.missing()
-    raw = payload.get("usage")
-    if not isinstance(raw, Mapping):
-        return TokenUsage.missing()
-    return _usage(raw, "response")
+    return usage_from_payload(payload, source="response")
 
 
 def _text(value: object) -> str:
@@ -273,7 +247,7 @@ class StreamUsageCollector:
             return
         usage = obj.get("usage")
         if isinstance(usage, dict):
-            self._usage = _usage(usage, "stream")
+            self._usage = usage_of(usage, "stream")
         if isinstance(choices, list):
             for position, choice in enumerate(choices):
                 if isinstance(choice, dict):

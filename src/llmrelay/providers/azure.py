@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from llmrelay.domain.events import TokenUsage, UsageSource
+from llmrelay.domain.usage import usage_from_payload
 from llmrelay.providers.base import (
     CONTENT_TYPE,
     JSON_CONTENT_TYPE,
@@ -20,7 +21,6 @@ from llmrelay.providers.base import (
     parse_object,
     set_stream,
     unchanged_call,
-    usage_from_payload,
     verbatim_call,
 )
 

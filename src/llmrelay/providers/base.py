@@ -214,34 +214,3 @@ def verbatim_call(url: str, headers: dict[str, str], raw: str) -> PreparedCall:
         usage_requested=False,
         json_body=None,
     )
-
-
-# --- usage -------------------------------------------------------------------------------------
-def _count(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if value != value or value in (float("inf"), float("-inf")):  # NaN / inf
-        return None
-    return max(0, int(value))
-
-
-def usage_from_payload(payload: object, *, source: UsageSource = "response") -> TokenUsage:
-    """``payload.usage`` as :class:`TokenUsage`; missing numbers count 0 (Kibana's rule).
-
-    A missing ``total_tokens`` is derived from the two parts rather than left at 0.
-    """
-    usage = payload.get("usage") if isinstance(payload, dict) else None
-    if not isinstance(usage, dict):
-        return TokenUsage.missing()
-    prompt = _count(usage.get("prompt_tokens"))
-    completion = _count(usage.get("completion_tokens"))
-    total = _count(usage.get("total_tokens"))
-    if prompt is None and completion is None and total is None:
-        return TokenUsage.missing()
-    prompt, completion = prompt or 0, completion or 0
-    return TokenUsage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=total if total is not None else prompt + completion,
-        usage_source=source,
-    )

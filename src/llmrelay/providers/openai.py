@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from llmrelay.domain.connectors import OpenAIConfig
 from llmrelay.domain.events import TokenUsage, UsageSource
+from llmrelay.domain.usage import usage_from_payload
 from llmrelay.providers.base import (
     CONTENT_TYPE,
     JSON_CONTENT_TYPE,
@@ -21,7 +22,6 @@ from llmrelay.providers.base import (
     parse_object,
     set_stream,
     strip_tool_params,
-    usage_from_payload,
     verbatim_call,
 )
 

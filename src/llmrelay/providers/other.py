@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from llmrelay.domain.connectors import OtherConfig
 from llmrelay.domain.events import TokenUsage, UsageSource
+from llmrelay.domain.usage import usage_from_payload
 from llmrelay.providers.base import (
     CONTENT_TYPE,
     JSON_CONTENT_TYPE,
@@ -19,7 +20,6 @@ from llmrelay.providers.base import (
     server_root_url,
     set_stream,
     strip_tool_params,
-    usage_from_payload,
     verbatim_call,
 )
 from llmrelay.providers.openai import bearer_headers, sdk_stream_call

@@ -1,0 +1,44 @@
+"""The one reading of an OpenAI ``usage`` object (Kibana's rule, spec §3).
+
+A ``usage`` object present means the usage is known: missing or unusable numbers count 0 and
+a missing ``total_tokens`` is prompt + completion. No ``usage`` object means unknown
+(``missing``). The executor (responses, stream usage chunks) and the providers'
+``usage_from`` hook both read usage through here, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from llmrelay.domain.events import TokenUsage, UsageSource
+
+
+def token_count(value: object) -> int | None:
+    """A token count from JSON: a non-negative integer (or integral float), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and value >= 0:
+        return int(value)
+    return None
+
+
+def usage_of(raw: Mapping[str, object], source: UsageSource) -> TokenUsage:
+    """A present ``usage`` object as :class:`TokenUsage`."""
+    prompt = token_count(raw.get("prompt_tokens")) or 0
+    completion = token_count(raw.get("completion_tokens")) or 0
+    total = token_count(raw.get("total_tokens"))
+    return TokenUsage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion if total is None else total,
+        usage_source=source,
+    )
+
+
+def usage_from_payload(payload: object, *, source: UsageSource = "response") -> TokenUsage:
+    """``payload["usage"]`` as :class:`TokenUsage`; ``missing`` when there is none."""
+    raw = payload.get("usage") if isinstance(payload, Mapping) else None
+    return usage_of(raw, source) if isinstance(raw, Mapping) else TokenUsage.missing()
