@@ -43,8 +43,6 @@ def usage_from_response(payload: object) -> TokenUsage:
             payload = orjson.loads(payload)
         except orjson.JSONDecodeError:
             return TokenUsage.missing()
-    if not isinstance(payload, Mapping):
-        return TokenUsage.missing()
     return usage_from_payload(payload, source="response")
 
 
