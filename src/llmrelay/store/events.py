@@ -157,14 +157,23 @@ def _event_key(conn: AsyncConnection) -> list[str]:
     return ["event_id", "timestamp"] if conn.dialect.name == "postgresql" else ["event_id"]
 
 
-async def _insert_returning(conn: AsyncConnection, items: Sequence[_Parsed]) -> set[str]:
+async def _insert_returning(
+    conn: AsyncConnection, rows: Sequence[Mapping[str, object]]
+) -> set[str]:
     """Insert through Core with ``RETURNING`` (PostgreSQL: batched by asyncpg)."""
     inserted: set[str] = set()
     stmt = insert_ignoring_conflicts(conn, events, _event_key(conn)).returning(events.c.event_id)
-    for start in range(0, len(items), _CHUNK):
-        result = await conn.execute(stmt, [item.row for item in items[start : start + _CHUNK]])
+    for start in range(0, len(rows), _CHUNK):
+        result = await conn.execute(stmt, rows[start : start + _CHUNK])
         inserted.update(result.scalars().all())
     return inserted
+
+
+async def _add_rollups(conn: AsyncConnection, rows: Sequence[Mapping[str, object]]) -> None:
+    """Add summed rollup rows through Core (``ON CONFLICT ... DO UPDATE``)."""
+    upsert = insert_adding_on_conflict(conn, usage_rollups, ROLLUP_KEY, ROLLUP_SUMS)
+    for start in range(0, len(rows), _CHUNK):
+        await conn.execute(upsert, rows[start : start + _CHUNK])
 
 
 class EventRepository:
@@ -183,23 +192,20 @@ class EventRepository:
         # row locks in one order and cannot deadlock on overlapping batches.
         items = [unique[key] for key in sorted(unique)]
         async with writing(self._engine) as conn:
-            sqlite = conn.dialect.name == "sqlite"
-            if sqlite:
-                inserted = await sqlite_bulk.insert_events(conn, [item.row for item in items])
+            # SQLite through the driver's executemany (store/sqlite_bulk.py), else Core
+            if conn.dialect.name == "sqlite":
+                insert, add = sqlite_bulk.insert_events, sqlite_bulk.add_rollups
             else:
-                inserted = await _insert_returning(conn, items)
+                insert, add = _insert_returning, _add_rollups
+            inserted = await insert(conn, [item.row for item in items])
             new_executes = [
                 item
                 for item in items
                 if item.row["event_id"] in inserted and item.row["action"] == "execute"
             ]
             rollups = _rollup_rows(new_executes)
-            if rollups and sqlite:
-                await sqlite_bulk.add_rollups(conn, rollups)
-            elif rollups:
-                upsert = insert_adding_on_conflict(conn, usage_rollups, ROLLUP_KEY, ROLLUP_SUMS)
-                for start in range(0, len(rollups), _CHUNK):
-                    await conn.execute(upsert, rollups[start : start + _CHUNK])
+            if rollups:
+                await add(conn, rollups)
         return len(inserted)
 
     async def find(
