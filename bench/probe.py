@@ -7,10 +7,12 @@ of the floor and llmrelay (event log on and off), optionally with a py-spy profi
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from bench.load import median, run_wrk, write_lua
@@ -41,6 +43,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, (request, proc) in runs.items():
                 samples[name].append(bench.wrk(name, request, proc, args.connections, args.seconds))
+        _print_writer(bench)
         floor_rps = median([s["rps"] for s in samples["floor"]])
         for name, rows in samples.items():
             rps = median([s["rps"] for s in rows])
@@ -81,6 +84,18 @@ def main() -> None:
             print(f"profile: {out}")
     finally:
         bench.stop_all()
+
+
+def _print_writer(bench: Bench) -> None:
+    """The event writer's counters after the runs: did it keep up (nothing spooled)?"""
+    request = bench.req("relay_execute", "fast")
+    status = urllib.request.Request(  # noqa: S310 - loopback only
+        f"http://127.0.0.1:{bench.relay.port}/api/status",
+        headers={k: v for k, v in request.headers.items() if k == "Authorization"},
+    )
+    with urllib.request.urlopen(status, timeout=10) as answer:  # noqa: S310
+        parts = json.loads(answer.read())["status"]["core"]
+    print("event writer:", parts["eventWriter"].get("meta"), parts["spool"].get("summary"))
 
 
 if __name__ == "__main__":

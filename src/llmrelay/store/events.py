@@ -9,9 +9,7 @@ PostgreSQL the table is partitioned by day, see ``partitions.py``).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
@@ -19,8 +17,16 @@ import orjson
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from llmrelay.errors import StoreError
 from llmrelay.store import sqlite_bulk
+from llmrelay.store.event_rows import (
+    EVENT_COLUMNS,
+    ROLLUP_COLUMNS,
+    InvalidEventError,
+    ParsedEvent,
+    as_datetime,
+    parse_event,
+    rollup_rows,
+)
 from llmrelay.store.schema import ROLLUP_KEY, ROLLUP_SUMS, events, usage_rollups
 from llmrelay.store.sql import (
     insert_adding_on_conflict,
@@ -34,11 +40,8 @@ GroupBy = Literal["user", "connector", "model"]
 INTERVALS: tuple[Interval, ...] = get_args(Interval)
 _GROUP_COLUMNS = {"user": "user_name", "connector": "connector_id", "model": "model"}
 _REPORTED = ("response", "stream")
-_CHUNK = 500  # rows per statement: well under SQLite's bound-parameter limit
-
-
-class InvalidEventError(StoreError, ValueError):
-    """A document lacks what the log needs (``event.id``, ``@timestamp``)."""
+_CHUNK = 500  # rows per statement on PostgreSQL (SQLite: sqlite_bulk.py)
+__all__ = ["INTERVALS", "EventRepository", "GroupBy", "Interval", "InvalidEventError"]
 
 
 def floor_to(moment: datetime, interval: Interval) -> datetime:
@@ -60,120 +63,36 @@ def _aware(moment: datetime | None, name: str) -> None:
         raise ValueError(f"{name} must be an aware datetime (UTC)")
 
 
-def _get(doc: Mapping[str, Any], *path: str) -> Any:
-    value: Any = doc
-    for part in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _column(value: object) -> str:
-    """A document value as column text. PostgreSQL text cannot hold NUL, and one such event
-    (a model name from a request body) must not stall the log: NUL becomes U+FFFD on every
-    backend alike (the stored document keeps the original)."""
-    return str(value).replace("\x00", "\ufffd")
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-@dataclass(frozen=True, slots=True)
-class _Parsed:
-    row: dict[str, object]
-    doc: Mapping[str, Any]
-    timestamp: datetime
-
-
-def _parse(doc: Mapping[str, Any]) -> _Parsed:
-    event_id = _get(doc, "event", "id")
-    if not isinstance(event_id, str) or not event_id:
-        raise InvalidEventError("event document without a string event.id")
-    try:
-        timestamp = datetime.fromisoformat(str(doc["@timestamp"]))
-    except (KeyError, ValueError):
-        raise InvalidEventError(f"event {event_id}: missing or invalid @timestamp") from None
-    if timestamp.tzinfo is None:
-        raise InvalidEventError(f"event {event_id}: @timestamp has no time zone")
-    timestamp = timestamp.astimezone(UTC)  # buckets are UTC minutes, hours and days
-    spaces = _get(doc, "kibana", "space_ids")
-    outcome = _get(doc, "event", "outcome")
-    user_name = _get(doc, "user", "name")
-    row: dict[str, object] = {
-        "event_id": _column(event_id),
-        "timestamp": timestamp,
-        "space_id": _column(spaces[0] if isinstance(spaces, list) and spaces else "default"),
-        "connector_id": _column(_get(doc, "kibana", "action", "id") or ""),
-        "action": _column(_get(doc, "event", "action") or ""),
-        "outcome": None if outcome is None else _column(outcome),
-        "user_name": None if user_name is None else _column(user_name),
-        "document": orjson.dumps(doc).decode(),  # JSON escapes NUL: any text column takes it
-    }
-    return _Parsed(row, doc, timestamp)
-
-
-def _rollup_rows(parsed: Sequence[_Parsed]) -> list[dict[str, object]]:
-    """Summed rollup rows (per interval) for the given ``execute`` documents."""
-    sums: defaultdict[tuple[object, ...], list[int]] = defaultdict(lambda: [0] * len(ROLLUP_SUMS))
-    for item in parsed:
-        usage = _get(item.doc, "kibana", "action", "execution", "gen_ai", "usage") or {}
-        source = _get(item.doc, "llmrelay", "usage_source")
-        failed = item.row["outcome"] != "success"
-        values = (
-            _int(_get(usage, "prompt_tokens")),
-            _int(_get(usage, "completion_tokens")),
-            _int(_get(usage, "total_tokens")),
-            1,
-            1 if failed else 0,
-        )
-        for interval in INTERVALS:
-            key = (
-                interval,
-                floor_to(item.timestamp, interval),
-                item.row["space_id"],
-                item.row["connector_id"],
-                _column(_get(item.doc, "llmrelay", "model") or ""),
-                str(item.row["user_name"] or ""),
-                _column(source or ("missing" if not usage else "response")),
-            )
-            total = sums[key]
-            for i, value in enumerate(values):
-                total[i] += value
-    return [
-        dict(zip(ROLLUP_KEY, key, strict=True)) | dict(zip(ROLLUP_SUMS, sums[key], strict=True))
-        for key in sorted(sums, key=_rollup_order)  # one lock order for every writer
-    ]
-
-
-def _rollup_order(key: tuple[object, ...]) -> tuple[str, ...]:
-    return tuple(value.isoformat() if isinstance(value, datetime) else str(value) for value in key)
-
-
 def _event_key(conn: AsyncConnection) -> list[str]:
     """The idempotency key. PostgreSQL's partitioned table can only enforce uniqueness
     with the partition column in it; a replayed document has the same ``@timestamp``."""
     return ["event_id", "timestamp"] if conn.dialect.name == "postgresql" else ["event_id"]
 
 
-async def _insert_returning(
-    conn: AsyncConnection, rows: Sequence[Mapping[str, object]]
-) -> set[str]:
-    """Insert through Core with ``RETURNING`` (PostgreSQL: batched by asyncpg)."""
+def _as_dicts(rows: Sequence[tuple[Any, ...]], columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Core's parameter dicts; the time column (``timestamp`` or ``bucket``) as a datetime."""
+    when = 1  # both tables have their time second: EVENT_COLUMNS and ROLLUP_COLUMNS
+    return [
+        dict(zip(columns, (*row[:when], as_datetime(row[when]), *row[when + 1 :]), strict=True))
+        for row in rows
+    ]
+
+
+async def _write_core(conn: AsyncConnection, items: Sequence[ParsedEvent]) -> int:
+    """Insert with ``RETURNING`` (asyncpg batches it), then add the new rows' rollups."""
     inserted: set[str] = set()
     stmt = insert_ignoring_conflicts(conn, events, _event_key(conn)).returning(events.c.event_id)
+    rows = _as_dicts([item.row for item in items], EVENT_COLUMNS)
     for start in range(0, len(rows), _CHUNK):
         result = await conn.execute(stmt, rows[start : start + _CHUNK])
         inserted.update(result.scalars().all())
-    return inserted
-
-
-async def _add_rollups(conn: AsyncConnection, rows: Sequence[Mapping[str, object]]) -> None:
-    """Add summed rollup rows through Core (``ON CONFLICT ... DO UPDATE``)."""
+    rollups = _as_dicts(
+        rollup_rows(item for item in items if item.event_id in inserted), ROLLUP_COLUMNS
+    )
     upsert = insert_adding_on_conflict(conn, usage_rollups, ROLLUP_KEY, ROLLUP_SUMS)
-    for start in range(0, len(rows), _CHUNK):
-        await conn.execute(upsert, rows[start : start + _CHUNK])
+    for start in range(0, len(rollups), _CHUNK):
+        await conn.execute(upsert, rollups[start : start + _CHUNK])
+    return len(inserted)
 
 
 class EventRepository:
@@ -182,31 +101,19 @@ class EventRepository:
 
     async def write(self, documents: Sequence[Mapping[str, object]]) -> int:
         """Insert new documents (by ``event.id``); returns how many were new."""
-        unique: dict[str, _Parsed] = {}
+        unique: dict[str, ParsedEvent] = {}
         for doc in documents:
-            parsed = _parse(doc)
-            unique.setdefault(str(parsed.row["event_id"]), parsed)
+            parsed = parse_event(doc)
+            unique.setdefault(parsed.event_id, parsed)
         if not unique:
             return 0
         # Rows go in key order, so concurrent writers (other replicas on PostgreSQL) take
         # row locks in one order and cannot deadlock on overlapping batches.
         items = [unique[key] for key in sorted(unique)]
+        if self._engine.dialect.name == "sqlite":
+            return await sqlite_bulk.write_events(self._engine, items)
         async with writing(self._engine) as conn:
-            # SQLite through the driver's executemany (store/sqlite_bulk.py), else Core
-            if conn.dialect.name == "sqlite":
-                insert, add = sqlite_bulk.insert_events, sqlite_bulk.add_rollups
-            else:
-                insert, add = _insert_returning, _add_rollups
-            inserted = await insert(conn, [item.row for item in items])
-            new_executes = [
-                item
-                for item in items
-                if item.row["event_id"] in inserted and item.row["action"] == "execute"
-            ]
-            rollups = _rollup_rows(new_executes)
-            if rollups:
-                await add(conn, rollups)
-        return len(inserted)
+            return await _write_core(conn, items)
 
     async def find(
         self,

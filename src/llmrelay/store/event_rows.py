@@ -1,0 +1,146 @@
+"""Event documents as store rows: the queried columns, the stored text, the rollup sums.
+
+Shared by both backends, and on the event writer's hot path (two documents per model
+call), so it works on plain tuples and integers: times are epoch microseconds (UTC), the
+unit ``UtcDateTime`` stores on SQLite; rollup buckets are integer floors of that. The
+PostgreSQL path turns them into datetimes at its boundary (``as_datetime``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+import orjson
+
+from llmrelay.errors import StoreError
+from llmrelay.store.schema import EPOCH, ROLLUP_KEY, ROLLUP_SUMS
+
+# the order of parse_event's row tuples (tests/store/test_event_rows.py holds it to schema.py)
+EVENT_COLUMNS = ("event_id", "timestamp", "space_id", "connector_id", "action", "outcome",
+                 "user_name", "document")  # fmt: skip
+ROLLUP_COLUMNS = (*ROLLUP_KEY, *ROLLUP_SUMS)
+
+_MICROSECOND = timedelta(microseconds=1)
+_BUCKETS = (("minute", 60_000_000), ("hour", 3_600_000_000), ("day", 86_400_000_000))
+
+
+class InvalidEventError(StoreError, ValueError):
+    """A document lacks what the log needs (``event.id``, ``@timestamp``)."""
+
+
+class ParsedEvent(NamedTuple):
+    """One document: its ``events`` row (``EVENT_COLUMNS`` order) and, for ``execute``
+    documents, what the rollups add up: (model, usage_source, prompt, completion, total)."""
+
+    row: tuple[Any, ...]
+    usage: tuple[str, str, int, int, int] | None
+
+    @property
+    def event_id(self) -> str:
+        return str(self.row[0])
+
+
+def _get(value: Any, *path: str) -> Any:
+    for part in path:
+        if type(value) is not dict and not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _text(value: object) -> str:
+    """A document value as column text. PostgreSQL text cannot hold NUL, and one such event
+    (a model name from a request body) must not stall the log: NUL becomes U+FFFD on every
+    backend alike (the stored document keeps the original)."""
+    return (value if type(value) is str else str(value)).replace("\x00", "\ufffd")
+
+
+def _tokens(usage: Any, name: str) -> int:
+    value = _get(usage, name)
+    return value if type(value) is int else 0  # not bool, not float
+
+
+def epoch_us(moment: datetime) -> int:
+    """An aware datetime as epoch microseconds."""
+    return (moment - EPOCH) // _MICROSECOND
+
+
+def as_datetime(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def parse_event(doc: Mapping[str, Any]) -> ParsedEvent:
+    """The row for ``doc``; :class:`InvalidEventError` without ``event.id``/``@timestamp``."""
+    event = doc.get("event")
+    event_id = _get(event, "id")
+    if type(event_id) is not str or not event_id:
+        raise InvalidEventError("event document without a string event.id")
+    stamp = doc.get("@timestamp")
+    try:
+        moment = datetime.fromisoformat(stamp if type(stamp) is str else str(stamp))
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise InvalidEventError(f"event {event_id}: missing or invalid @timestamp")
+    if moment.tzinfo is None:
+        raise InvalidEventError(f"event {event_id}: @timestamp has no time zone")
+    kibana = doc.get("kibana")
+    spaces = _get(kibana, "space_ids")
+    action = _get(event, "action")
+    outcome = _get(event, "outcome")
+    user = _get(doc, "user", "name")
+    connector_id = _get(kibana, "action", "id")
+    row = (
+        _text(event_id),
+        epoch_us(moment),
+        _text(spaces[0] if type(spaces) is list and spaces else "default"),
+        _text(connector_id or ""),
+        _text(action or ""),
+        None if outcome is None else _text(outcome),
+        None if user is None else _text(user),
+        orjson.dumps(doc).decode(),  # JSON escapes NUL: any text column takes it
+    )
+    if row[4] != "execute":
+        return ParsedEvent(row, None)
+    usage = _get(kibana, "action", "execution", "gen_ai", "usage") or {}
+    ours = doc.get("llmrelay")
+    source = _get(ours, "usage_source")
+    return ParsedEvent(
+        row,
+        (
+            _text(_get(ours, "model") or ""),
+            _text(source or ("missing" if not usage else "response")),
+            _tokens(usage, "prompt_tokens"),
+            _tokens(usage, "completion_tokens"),
+            _tokens(usage, "total_tokens"),
+        ),
+    )
+
+
+def rollup_rows(parsed: Iterable[ParsedEvent]) -> list[tuple[Any, ...]]:
+    """Summed rollup rows (``ROLLUP_COLUMNS`` order, buckets in epoch microseconds) for
+    the ``execute`` documents among ``parsed``, sorted by key: one lock order for every
+    writer (replicas on PostgreSQL), so overlapping batches cannot deadlock."""
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    for item in parsed:
+        if item.usage is None:
+            continue
+        model, source, prompt, completion, total = item.usage
+        row = item.row
+        failed = 0 if row[5] == "success" else 1
+        user = row[6] or ""
+        micros = row[1]
+        for interval, width in _BUCKETS:
+            key = (interval, micros - micros % width, row[2], row[3], model, user, source)
+            summed = sums.get(key)
+            if summed is None:
+                sums[key] = [prompt, completion, total, 1, failed]
+            else:
+                summed[0] += prompt
+                summed[1] += completion
+                summed[2] += total
+                summed[3] += 1
+                summed[4] += failed
+    return [(*key, *sums[key]) for key in sorted(sums)]
