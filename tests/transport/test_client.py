@@ -129,6 +129,27 @@ async def test_url_is_normalised_and_empty_body_sent_as_empty_object(
     assert response.url == server.url("/echo")
 
 
+async def test_remembered_urls_are_checked_the_same_every_time(start_server: StartServer) -> None:
+    """The per-URL memory keeps only allowed URLs; refusals are decided afresh, and the
+    memory stays bounded however many distinct URLs pass through."""
+    server = await start_server()
+    allowed, forbidden = server.url("/echo"), server.url("/echo", host="127.0.0.1")
+    async with OutboundClient(ActionsSettings(allowedHosts=("localhost",))) as client:
+        for _ in range(3):
+            response = await client.request(
+                "POST", allowed, headers=JSON, body=b"{}", timeout_ms=2000
+            )
+            assert (await _json(response))["path"] == "/echo"
+            with pytest.raises(UpstreamForbiddenHostError):
+                await client.request("POST", forbidden, headers=JSON, body=b"{}", timeout_ms=2000)
+        for n in range(3000):
+            response = await client.request(
+                "POST", server.url(f"/echo?n={n}"), headers=JSON, body=b"{}", timeout_ms=2000
+            )
+            await response.release()
+        assert len(client._targets) <= 1024 and len(client._routes) <= 1024
+
+
 async def test_invalid_url_keeps_kibanas_message() -> None:
     async with OutboundClient(ActionsSettings()) as client:
         with pytest.raises(UpstreamProtocolError, match=r"^URL Error: Invalid protocol$"):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import hmac
 import os
 import time
@@ -157,7 +156,7 @@ class Authenticator:
         return principal
 
     def _digest(self, credential: str) -> bytes:
-        return hmac.new(self._cache_key, credential.encode(), hashlib.sha256).digest()
+        return hmac.digest(self._cache_key, credential.encode(), "sha256")  # one-shot C path
 
     def _remember(self, digest: bytes, principal: Principal) -> None:
         if len(self._last_good) >= _PASSWORD_CACHE_MAX and digest not in self._last_good:
