@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from llmrelay.bootstrap import FirstStart, ensure_admin, ensure_encryption_key
 from llmrelay.errors import LlmrelayError
@@ -18,6 +18,7 @@ from llmrelay.settings import Settings
 from llmrelay.web import ui
 from llmrelay.web.auth import Authenticator
 from llmrelay.web.errors import handle_llmrelay_error, handle_unexpected
+from llmrelay.web.hot_routes import HotRoutes
 from llmrelay.web.json import json_response
 from llmrelay.web.openapi import openapi_document
 from llmrelay.web.routes import actions, gateway, status, usage
@@ -27,6 +28,20 @@ log = logging.getLogger("llmrelay.web")
 
 async def _openapi(request: Request) -> Response:
     return json_response(openapi_document(request.app.state.settings.version))
+
+
+def regular_routes() -> list[BaseRoute]:
+    """Every route; ``HotRoutes`` goes before them for the two hot paths."""
+    api = [*actions.routes, *usage.routes]
+    return [
+        Route("/api/openapi.json", _openapi, methods=["GET"]),
+        *status.routes,
+        Mount("/api", routes=api),
+        Mount("/s/{space_id}/api", routes=api),
+        Mount("/v1", routes=gateway.routes),
+        Mount("/s/{space_id}/v1", routes=gateway.routes),
+        *ui.routes,
+    ]
 
 
 def create_app(
@@ -47,16 +62,13 @@ def create_app(
             app.state.auth = Authenticator(relay.store.users)
             yield
 
-    api = [*actions.routes, *usage.routes]
     app = Starlette(
         routes=[
-            Route("/api/openapi.json", _openapi, methods=["GET"]),
-            *status.routes,
-            Mount("/api", routes=api),
-            Mount("/s/{space_id}/api", routes=api),
-            Mount("/v1", routes=gateway.routes),
-            Mount("/s/{space_id}/v1", routes=gateway.routes),
-            *ui.routes,
+            HotRoutes(
+                chat_completions=gateway.chat_completions,
+                execute_connector=actions.execute_connector,
+            ),
+            *regular_routes(),
         ],
         lifespan=lifespan,
         exception_handlers={LlmrelayError: handle_llmrelay_error, Exception: handle_unexpected},
