@@ -4,10 +4,11 @@ The dashboard reads rollups only (``EventRepository.usage``), so the store is fi
 the minute, hour and day rollup rows that the event writer would have produced for N
 ``execute`` events spread evenly over the last 30 days: events are drawn with numpy (a
 Zipf-like mix of 400 user/connector/model combinations x 3 usage sources, ~1% failures),
-summed per (interval, bucket, key) exactly as ``_rollup_rows`` sums them, and bulk-inserted
-with ``sqlite3.executemany`` in key order into the schema the store's migrations created.
-The raw ``events`` table stays empty: no dashboard query reads it. The database is cached
-under ``bench/.cache`` by event count and reused while the schema file is unchanged.
+summed per (interval, bucket, key) exactly as ``event_rows.rollup_rows`` sums them, and
+bulk-inserted with ``sqlite3.executemany`` in key order into the schema the store's
+migrations created. The raw ``events`` table stays empty: no dashboard query reads it. The
+database is cached under ``bench/.cache`` by event count and reused while the schema file
+is unchanged.
 
 The measured call is what ``GET /api/llmrelay/usage`` runs; the dashboard page issues three
 of them at once (group by user, connector, model) for its 30-day view (``interval=day``).
