@@ -22,6 +22,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 _CHAT = "/v1/chat/completions"
 _EXECUTE_PREFIX, _EXECUTE_SUFFIX = "/api/actions/connector/", "/_execute"
+_APP = "llmrelay.hot_route_app"  # scope key: the matched endpoint's ASGI app, for handle()
 
 
 class HotRoutes(BaseRoute):
@@ -64,6 +65,3 @@ class HotRoutes(BaseRoute):
 
     def url_path_for(self, name: str, /, **path_params: Any) -> Any:
         raise NoMatchFound(name, path_params)  # the regular routes build URLs
-
-
-_APP = "llmrelay.hot_route_app"
