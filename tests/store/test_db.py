@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llmrelay.errors import ConfigurationError, StoreError
 from llmrelay.store import Store, create_engine, default_url, open_store
@@ -15,10 +16,15 @@ from llmrelay.store.migrations import (
     ADVISORY_LOCK_KEY,
     MIGRATIONS,
     Migration,
-    current_version,
     migrate,
 )
 from tests.store.conftest import KEY, Database, raw_bytes
+
+
+async def current_version(engine: AsyncEngine) -> int:
+    """The highest step recorded in ``schema_version``."""
+    async with engine.connect() as conn:
+        return int(await conn.scalar(text("SELECT max(version) FROM schema_version")) or 0)
 
 
 async def test_open_creates_parent_dir_and_migrates(db_path: Path, db_url: str) -> None:

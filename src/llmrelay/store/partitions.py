@@ -11,8 +11,9 @@ Uniqueness on a partitioned table must include the partition key, so the event l
 idempotency key is ``(event_id, "timestamp")`` here: a replayed document carries the same
 ``@timestamp`` as the first copy, so it still conflicts (see ``EventRepository.write``).
 
-Everything here is synchronous DDL on a ``Connection`` inside the caller's transaction
-(migration or maintenance, each holding its own advisory lock).
+Migration 2 (``migrations/v2_events_by_time.py``) made the partitioned table; what is
+here keeps its days. Everything is synchronous DDL on a ``Connection`` inside the caller's
+transaction (migration or maintenance, each holding its own advisory lock).
 """
 
 from __future__ import annotations
@@ -118,53 +119,3 @@ def drop_days_before(conn: Connection, cutoff: datetime) -> list[str]:
             conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
             dropped.append(name)
     return dropped
-
-
-def partition_events(conn: Connection, today: date, ahead_days: int) -> None:
-    """Migration step (PostgreSQL): turn the plain ``events`` table into a partitioned one.
-
-    Existing rows are copied over (days with data of the last year get their own
-    partitions, older rows go to the default partition until retention removes them).
-    """
-    if is_partitioned(conn):
-        return
-    sequence = conn.execute(text("SELECT pg_get_serial_sequence('events', 'seq')")).scalar()
-    oldest = conn.execute(text('SELECT min("timestamp") FROM events')).scalar()
-    statements = [
-        "ALTER TABLE events RENAME TO events_unpartitioned",
-        "DROP INDEX IF EXISTS ix_events_space_connector_time",
-        "DROP INDEX IF EXISTS ix_events_space_time",
-        f"ALTER SEQUENCE {sequence} OWNED BY NONE",
-        f"""CREATE TABLE events (
-            seq bigint NOT NULL DEFAULT nextval('{sequence}'),
-            event_id text NOT NULL,
-            "timestamp" timestamp with time zone NOT NULL,
-            space_id text NOT NULL,
-            connector_id text NOT NULL,
-            action text NOT NULL,
-            outcome text,
-            user_name text,
-            document text NOT NULL,
-            CONSTRAINT pk_events PRIMARY KEY (seq, "timestamp"),
-            CONSTRAINT uq_events_event_id_timestamp UNIQUE (event_id, "timestamp")
-        ) PARTITION BY RANGE ("timestamp")""",
-        f"ALTER SEQUENCE {sequence} OWNED BY events.seq",
-        "CREATE INDEX ix_events_space_connector_time ON events "
-        '(space_id, connector_id, "timestamp")',
-        'CREATE INDEX ix_events_space_time ON events (space_id, "timestamp")',
-        "CREATE TABLE events_default PARTITION OF events DEFAULT",
-    ]
-    for statement in statements:
-        conn.execute(text(statement))
-    first = today - timedelta(days=1)
-    if isinstance(oldest, datetime):
-        first = max(min(oldest.astimezone(UTC).date(), first), today - timedelta(days=366))
-    ensure_days(conn, first, today + timedelta(days=ahead_days))
-    conn.execute(
-        text(
-            'INSERT INTO events (seq, event_id, "timestamp", space_id, connector_id, action, '
-            'outcome, user_name, document) SELECT seq, event_id, "timestamp", space_id, '
-            "connector_id, action, outcome, user_name, document FROM events_unpartitioned"
-        )
-    )
-    conn.execute(text("DROP TABLE events_unpartitioned"))

@@ -7,8 +7,10 @@ written by orjson on both, so what is read back is byte for byte what was writte
 connector config is bound into the secrets' AAD). Names and ids are unbounded ``TEXT``:
 SQLite never enforces a ``VARCHAR`` length, so PostgreSQL must not either.
 
-These are the tables as of the latest migration. Migration 1 creates them from here; when a
-later migration changes a table, freeze its old definition inside that migration first.
+These are the tables as of the latest migration, for the queries; nothing creates tables
+from here (each migration carries its own frozen DDL). Adding a column therefore means a new
+migration with its DDL for both dialects and the same column here: the migration tests
+compare this metadata with a migrated database and fail on any drift.
 """
 
 from __future__ import annotations

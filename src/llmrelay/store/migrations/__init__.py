@@ -1,0 +1,35 @@
+"""Versioned schema migrations, applied in order when the store opens.
+
+Every step is frozen DDL: literal SQL for SQLite and for PostgreSQL, written once and never
+edited, so a fresh database and one upgraded step by step end up the same. ``schema.py``
+describes the tables at the latest version for the queries; nothing is created from it.
+Changing the schema therefore takes two edits: a new step module here (its own DDL for
+both dialects, appended to :data:`MIGRATIONS`) and the same change in ``schema.py``;
+``tests/store/test_migrations*.py`` fail when the two disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from llmrelay.store.migrations import v1_initial, v2_events_by_time
+from llmrelay.store.migrations.runner import ADVISORY_LOCK_KEY, Migration, apply_pending
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "connectors, users, api keys, grants, events, usage rollups", v1_initial.apply),
+    Migration(
+        2,
+        "events by time: daily partitions (PostgreSQL), time index (SQLite)",
+        v2_events_by_time.apply,
+    ),
+)
+
+
+async def migrate(engine: AsyncEngine, steps: Sequence[Migration] = MIGRATIONS) -> list[int]:
+    """Apply pending steps; returns the versions applied now (empty when up to date)."""
+    return await apply_pending(engine, steps)
+
+
+__all__ = ["ADVISORY_LOCK_KEY", "MIGRATIONS", "Migration", "migrate"]
