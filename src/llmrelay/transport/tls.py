@@ -16,7 +16,8 @@ How the settings combine for one request:
 Contexts are costly to build, so they are cached by a digest of the material and the
 verification flags (never by the material itself, which is never logged). Private keys
 are loaded through an anonymous in-memory file (``memfd_create``): key material never
-touches a regular file.
+touches a regular file. Any unencrypted key OpenSSL reads works (PKCS#8, PKCS#1 RSA,
+SEC1 EC); an encrypted one is refused rather than prompting for a passphrase.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from llmrelay.domain.actions_settings import ActionsSettings, CustomHostSetting, VerificationMode
-from llmrelay.domain.pki import PkiMaterial
+from llmrelay.domain.pki import ENCRYPTED_PRIVATE_KEY, KEY_MISMATCH, PkiMaterial
 from llmrelay.domain.urls import canonical_origin
 from llmrelay.errors import ConfigurationError, UpstreamTLSError
 
 logger = logging.getLogger("llmrelay.transport")
 
 _CACHE_SIZE = 256
+_CERT_LOAD_FAILED = "Invalid or inaccessible PKI certificates: "
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +144,11 @@ def _custom_host(entry: CustomHostSetting) -> CustomHostTls | None:
 
 
 def _load_client_cert(ctx: ssl.SSLContext, pki: PkiMaterial) -> None:
-    """Load cert + key from an anonymous memory file, never from a regular file."""
+    """Load cert + key from an anonymous memory file, never from a regular file.
+
+    Saved connectors were checked already (domain/pki.py); OpenSSL checks again here,
+    once per context build, and its two failures worth naming get the save-time texts.
+    """
     memfd_create = getattr(os, "memfd_create", None)
     if memfd_create is None:  # pragma: no cover - Linux only
         raise ConfigurationError(
@@ -156,14 +162,20 @@ def _load_client_cert(ctx: ssl.SSLContext, pki: PkiMaterial) -> None:
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        ctx.load_cert_chain(f"/proc/self/fd/{fd}")
+        ctx.load_cert_chain(f"/proc/self/fd/{fd}", password=_refuse_passphrase)
     except ssl.SSLError as err:
-        raise UpstreamTLSError(
-            f"Invalid or inaccessible PKI certificates: {err.reason or err}",
-            code="ERR_TLS_CERT_LOAD",
-        ) from err
+        reason = KEY_MISMATCH if err.reason == "KEY_VALUES_MISMATCH" else err.reason or err
+        raise UpstreamTLSError(f"{_CERT_LOAD_FAILED}{reason}", code="ERR_TLS_CERT_LOAD") from err
     finally:
         os.close(fd)
+
+
+def _refuse_passphrase() -> bytes:
+    """OpenSSL asks for a passphrase only for an encrypted key: refuse with a clear message.
+
+    Without a callback OpenSSL would prompt on the controlling terminal, if there is one.
+    """
+    raise UpstreamTLSError(f"{_CERT_LOAD_FAILED}{ENCRYPTED_PRIVATE_KEY}", code="ERR_TLS_CERT_LOAD")
 
 
 def build_context(
@@ -177,9 +189,7 @@ def build_context(
         try:
             ctx.load_verify_locations(cadata=ca_pem.decode("ascii", "replace"))
         except (ssl.SSLError, ValueError) as err:
-            raise UpstreamTLSError(
-                f"Invalid or inaccessible PKI certificates: {err}", code="ERR_TLS_CERT_LOAD"
-            ) from err
+            raise UpstreamTLSError(f"{_CERT_LOAD_FAILED}{err}", code="ERR_TLS_CERT_LOAD") from err
     else:
         ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
     if policy.verify:
@@ -226,7 +236,7 @@ class TlsContexts:
             check_hostname=verify and check_hostname,
             ca_digest=_digest(ca_pem) if ca_pem is not None else None,
         )
-        material = _digest(pki.certificate_pem, pki.private_key_pem) if pki else None
+        material = pki.digest if pki else None
         return policy, ca_pem, (policy, material)
 
     def cached(self, key: tuple[TlsPolicy, str | None]) -> ssl.SSLContext | None:
