@@ -24,7 +24,7 @@ KEY_MISMATCH = "Private key data does not match the certificate data"
 ENCRYPTED_PRIVATE_KEY = (
     "Private key data is encrypted with a passphrase: encrypted private keys are not "
     "supported (there is no passphrase setting). Export the key without a passphrase, "
-    "e.g. with `openssl pkey -in encrypted-key.pem -out key.pem`."
+    'e.g. with "openssl pkey -in encrypted-key.pem -out key.pem".'
 )
 UNREADABLE_PRIVATE_KEY = (
     "Invalid Private key data: the PEM private key cannot be read (it is damaged or in an "
