@@ -6,6 +6,7 @@ a real handshake with a server that requires a client certificate (``CERT_REQUIR
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -87,11 +88,19 @@ def test_encrypted_key_is_refused_without_asking_for_a_passphrase(
     assert str(_build(pki)) == LOAD_FAILED + ENCRYPTED_PRIVATE_KEY
 
 
-def test_material_digest_is_computed_once_per_material(client_cert: trustme.LeafCert) -> None:
+def test_material_digest_is_computed_once_per_material(
+    client_cert: trustme.LeafCert, ca: trustme.CA, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cert = client_cert.cert_chain_pems[0].bytes()
-    first = PkiMaterial(cert, key_pem(client_cert, "ec-sec1"))
-    assert PkiMaterial(cert, key_pem(client_cert, "ec-sec1"), None, "none").digest == first.digest
+    first = PkiMaterial(cert, key_pem(client_cert, "ec-sec1"), ca.cert_pem.bytes())
+    same = PkiMaterial(cert, key_pem(client_cert, "ec-sec1"), ca.cert_pem.bytes(), "none")
+    assert same.digest == first.digest and same.ca_digest == first.ca_digest
     assert PkiMaterial(cert, key_pem(client_cert, "ec-pkcs8")).digest != first.digest
     contexts = TlsContexts(ActionsSettings())
-    _, _, key = contexts.plan("https://example.com", first)
-    assert key[1] == first.digest
+
+    def no_hashing(*args: object) -> None:
+        raise AssertionError("the per-request plan must not hash the material")
+
+    monkeypatch.setattr(hashlib, "sha256", no_hashing)
+    policy, _, key = contexts.plan("https://example.com", first)
+    assert key == (policy, first.digest) and policy.ca_digest == first.ca_digest

@@ -42,8 +42,8 @@ class PkiMaterial:
     """PEM bytes of a client certificate, its private key and an optional CA.
 
     ``repr`` never shows the key: these objects end up in tracebacks and debug logs.
-    ``digest`` identifies the certificate and key (the TLS context cache key); it is
-    computed once here because the material is looked up on every outbound call.
+    ``digest`` (certificate and key) and ``ca_digest`` are the TLS context cache key's
+    parts, computed once here because the material is looked up on every outbound call.
     """
 
     certificate_pem: bytes
@@ -51,18 +51,26 @@ class PkiMaterial:
     ca_pem: bytes | None = None
     verification_mode: VerificationMode = "full"
     digest: str = field(init=False, compare=False)
+    ca_digest: str | None = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        h = hashlib.sha256()
-        for part in (self.certificate_pem, self.private_key_pem):
-            h.update(len(part).to_bytes(8, "big") + part)
-        object.__setattr__(self, "digest", h.hexdigest())
+        object.__setattr__(self, "digest", pem_digest(self.certificate_pem, self.private_key_pem))
+        ca_digest = pem_digest(self.ca_pem) if self.ca_pem is not None else None
+        object.__setattr__(self, "ca_digest", ca_digest)
 
     def __repr__(self) -> str:
         return (
             f"PkiMaterial(verification_mode={self.verification_mode!r}, "
             f"ca={self.ca_pem is not None})"
         )
+
+
+def pem_digest(*parts: bytes) -> str:
+    """A cache key for PEM material that does not hold the material (length-prefixed)."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "big") + part)
+    return h.hexdigest()
 
 
 CERTIFICATE_HEADER = "-----BEGIN CERTIFICATE-----"

@@ -22,17 +22,16 @@ SEC1 EC); an encrypted one is refused rather than prompting for a passphrase.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import ssl
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from llmrelay.domain.actions_settings import ActionsSettings, CustomHostSetting, VerificationMode
-from llmrelay.domain.pki import ENCRYPTED_PRIVATE_KEY, KEY_MISMATCH, PkiMaterial
+from llmrelay.domain.pki import ENCRYPTED_PRIVATE_KEY, KEY_MISMATCH, PkiMaterial, pem_digest
 from llmrelay.domain.urls import canonical_origin
 from llmrelay.errors import ConfigurationError, UpstreamTLSError
 
@@ -58,6 +57,11 @@ class CustomHostTls:
     origin: str
     ca_pem: bytes | None
     verification_mode: VerificationMode
+    ca_digest: str | None = field(init=False, compare=False)  # once, not per request
+
+    def __post_init__(self) -> None:
+        ca_digest = pem_digest(self.ca_pem) if self.ca_pem is not None else None
+        object.__setattr__(self, "ca_digest", ca_digest)
 
     def __repr__(self) -> str:
         return f"CustomHostTls({self.origin!r}, mode={self.verification_mode!r})"
@@ -65,13 +69,6 @@ class CustomHostTls:
 
 def policy_for_mode(mode: VerificationMode) -> TlsPolicy:
     return TlsPolicy(verify=mode != "none", check_hostname=mode == "full", ca_digest=None)
-
-
-def _digest(*parts: bytes | None) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(b"\x00" if part is None else len(part).to_bytes(8, "big") + part)
-    return h.hexdigest()
 
 
 def _read_ca_files(files: str | list[str] | None) -> list[bytes]:
@@ -223,18 +220,18 @@ class TlsContexts:
             pki.verification_mode if pki else self._settings.ssl.verificationMode
         )
         verify, check_hostname = base != "none", base != "certificate"
-        ca_pem = pki.ca_pem if pki else None
+        ca_pem, ca_digest = (pki.ca_pem, pki.ca_digest) if pki else (None, None)
         custom = self.custom_host(url)
         if custom is not None:
             if custom.ca_pem is not None:
-                ca_pem = custom.ca_pem
+                ca_pem, ca_digest = custom.ca_pem, custom.ca_digest
             # deviation (h): the host's own mode decides fully, hostname check included
             verify = custom.verification_mode != "none"
             check_hostname = custom.verification_mode == "full"
         policy = TlsPolicy(
             verify=verify,
             check_hostname=verify and check_hostname,
-            ca_digest=_digest(ca_pem) if ca_pem is not None else None,
+            ca_digest=ca_digest,
         )
         material = pki.digest if pki else None
         return policy, ca_pem, (policy, material)
