@@ -9,7 +9,6 @@ import pytest
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.connectors import validate_config
@@ -52,17 +51,13 @@ def pems() -> dict[str, bytes]:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    rsa_pem = rsa_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
+    rsa_leaf = ca.issue_cert("localhost", key_type=trustme.KeyType.RSA)
     return {
         "cert": leaf.cert_chain_pems[0].bytes(),
         "key": pkcs8,
         "ec_key": leaf.private_key_pem.bytes(),
-        "rsa_key": rsa_pem,
+        "rsa_cert": rsa_leaf.cert_chain_pems[0].bytes(),
+        "rsa_key": rsa_leaf.private_key_pem.bytes(),  # PKCS#1
         "ca": ca.cert_pem.bytes(),
         "other_ca": trustme.CA().cert_pem.bytes(),
     }
@@ -125,11 +120,11 @@ def test_raw_pem_instead_of_base64_is_rejected(pems: dict[str, bytes]) -> None:
     assert secrets_error(raw) == BAD_CERT
 
 
-@pytest.mark.parametrize("key", ["key", "rsa_key"])
-def test_private_key_headers_accepted(key: str, pems: dict[str, bytes]) -> None:
+@pytest.mark.parametrize(("cert", "key"), [("cert", "key"), ("rsa_cert", "rsa_key")])
+def test_private_key_headers_accepted(cert: str, key: str, pems: dict[str, bytes]) -> None:
     # checklist 18 (PKCS#8 and PKCS#1), checklist 19 (no CA, no apiKey)
     secrets = validate_secrets(
-        {"certificateData": b64(pems["cert"]), "privateKeyData": b64(pems[key])}
+        {"certificateData": b64(pems[cert]), "privateKeyData": b64(pems[key])}
     )
     assert secrets.apiKey is None
     assert secrets.has_pki
@@ -142,9 +137,10 @@ def test_private_key_with_other_content(key: bytes, pems: dict[str, bytes]) -> N
     assert secrets_error(raw) == BAD_KEY
 
 
-def test_sec1_ec_key_is_rejected_like_kibana(pems: dict[str, bytes]) -> None:
+def test_sec1_ec_key_is_accepted_unlike_kibana(pems: dict[str, bytes]) -> None:
+    # deviation (i); tests/domain/test_pki_keys.py has every form
     raw = {"certificateData": b64(pems["cert"]), "privateKeyData": b64(pems["ec_key"])}
-    assert secrets_error(raw) == BAD_KEY
+    assert validate_secrets(raw).has_pki
 
 
 def test_invalid_ca(pems: dict[str, bytes]) -> None:
@@ -245,14 +241,14 @@ def test_rewrap_without_pem_block_returns_decoded_text() -> None:
 def test_pki_material_is_loadable(pems: dict[str, bytes]) -> None:
     secrets = validate_secrets(
         {
-            "certificateData": b64(one_line(pems["cert"])),
+            "certificateData": b64(one_line(pems["rsa_cert"])),
             "privateKeyData": b64(one_line(pems["rsa_key"])),
             "caData": b64(pems["ca"] + pems["other_ca"]),
         }
     )
     pki = secrets.pki()
     assert pki is not None
-    assert pki.certificate_pem == pems["cert"]
+    assert pki.certificate_pem == pems["rsa_cert"]
     assert pki.private_key_pem == pems["rsa_key"]
     assert pki.ca_pem == pems["ca"] + pems["other_ca"]
     serialization.load_pem_private_key(pki.private_key_pem, password=None)

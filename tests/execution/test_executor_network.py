@@ -16,7 +16,7 @@ from llmrelay.domain.actions_settings import CustomHostSsl, SslSettings
 from llmrelay.testing import FakeUpstream
 from tests.execution.conftest import ConnectorFactory
 from tests.fixtures.proxy import ForwardProxy
-from tests.helpers.pki import pki_secrets
+from tests.helpers.pki import KEY_FORMS, pki_secrets
 
 HELLO = [{"role": "user", "content": "Hello world"}]
 BODY = json.dumps({"messages": HELLO})
@@ -124,18 +124,21 @@ async def test_84_untrusted_issuer_fails_unless_none(
     assert relaxed.ok
 
 
+@pytest.mark.parametrize("form", KEY_FORMS)
 async def test_86_pki_presents_client_certificate_to_mtls_server(
+    form: str,
     mtls_upstream: FakeUpstream,
-    client_cert: trustme.LeafCert,
+    client_certs: dict[str, trustme.LeafCert],
     ca: trustme.CA,
     make_connector: ConnectorFactory,
 ) -> None:
+    # every key form (SEC1 EC and PKCS#1 RSA too: deviation (i)) against CERT_REQUIRED
     with_cert = make_connector(
         "Other",
         mtls_upstream.url(),
         defaultModel="local",
         verificationMode="full",
-        secrets=pki_secrets(client_cert, ca),
+        secrets=pki_secrets(client_certs[form], ca, form=form),
     )
     without_cert = make_connector(
         "Other",

@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
-import base64
+from functools import cache
 
 import orjson
+import trustme
 
 from llmrelay.domain.connectors import Connector
 from llmrelay.providers.base import PreparedCall
+from tests.helpers.pki import pki_secrets
 
 OPENAI_URL = "https://api.openai.com/v1/chat/completions"
 OPENAI_LEGACY_URL = "https://api.openai.com/v1/completions"
@@ -22,8 +24,11 @@ OTHER_URL = "http://localhost:1234/v1/chat/completions"
 CUSTOM_HEADERS = {"X-My-Custom-Header": "foo", "Authorization": "override"}
 MESSAGES = [{"role": "user", "content": "Hello world"}]
 
-_PEM_CERT = b"-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
-_PEM_KEY = b"-----BEGIN PRIVATE KEY-----\nMIIBfake\n-----END PRIVATE KEY-----\n"
+
+@cache
+def _client_pki() -> dict[str, str]:
+    """A real certificate and its key: PKI secrets are read and matched when validated."""
+    return pki_secrets(trustme.CA().issue_cert("client"))
 
 
 def make_connector(
@@ -39,8 +44,7 @@ def make_connector(
     if api_key is not None:
         secrets["apiKey"] = api_key
     if pki:
-        secrets["certificateData"] = base64.b64encode(_PEM_CERT).decode()
-        secrets["privateKeyData"] = base64.b64encode(_PEM_KEY).decode()
+        secrets.update(_client_pki())
     data = {
         "name": "test connector",
         "connector_type_id": ".gen-ai",

@@ -14,10 +14,12 @@ from pydantic import ValidationError
 from llmrelay.domain.actions_settings import VerificationMode
 from llmrelay.domain.pki import (
     CERTIFICATE_HEADER,
-    PRIVATE_KEY_HEADERS,
     PkiMaterial,
     decode_pem_text,
+    has_private_key_header,
+    key_pair_problem,
     rewrap_pem,
+    rewrap_pem_text,
 )
 from llmrelay.domain.validation import (
     StrictModel,
@@ -95,21 +97,28 @@ class ConnectorSecrets(StrictModel):
 
 
 def pki_problem(certificate: str | None, private_key: str | None, ca: str | None) -> str | None:
-    """Kibana's PKI rules in their order; the first failing rule's message, else None."""
+    """Kibana's PKI rules in their order, then the key check; the first problem, else None.
+
+    Kibana's header rules come first with their exact messages, except that any PEM
+    private key header passes (SEC1 ``EC PRIVATE KEY`` included). Then the key is read
+    the way the TLS stack reads it and compared with the certificate (docs/deviations.md,
+    (i)): an encrypted, unreadable or mismatched key fails here, at save.
+    """
     if not (certificate or private_key or ca):
         return NO_PKI_MATERIAL
     if not certificate:
         return MISSING_CERTIFICATE
     if not private_key:
         return MISSING_PRIVATE_KEY
-    if CERTIFICATE_HEADER not in decode_pem_text(certificate):
+    cert_text = decode_pem_text(certificate)
+    if CERTIFICATE_HEADER not in cert_text:
         return INVALID_CERTIFICATE
     key_text = decode_pem_text(private_key)
-    if not any(header in key_text for header in PRIVATE_KEY_HEADERS):
+    if not has_private_key_header(key_text):
         return INVALID_PRIVATE_KEY
     if ca and CERTIFICATE_HEADER not in decode_pem_text(ca):
         return INVALID_CA
-    return None
+    return key_pair_problem(rewrap_pem_text(cert_text), key_text, rewrap_pem_text(key_text))
 
 
 def validate_secrets(raw: object, config: ConnectorConfig | None = None) -> ConnectorSecrets:

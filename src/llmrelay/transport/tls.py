@@ -16,28 +16,29 @@ How the settings combine for one request:
 Contexts are costly to build, so they are cached by a digest of the material and the
 verification flags (never by the material itself, which is never logged). Private keys
 are loaded through an anonymous in-memory file (``memfd_create``): key material never
-touches a regular file.
+touches a regular file. Any unencrypted key OpenSSL reads works (PKCS#8, PKCS#1 RSA,
+SEC1 EC); an encrypted one is refused rather than prompting for a passphrase.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import ssl
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from llmrelay.domain.actions_settings import ActionsSettings, CustomHostSetting, VerificationMode
-from llmrelay.domain.pki import PkiMaterial
+from llmrelay.domain.pki import ENCRYPTED_PRIVATE_KEY, KEY_MISMATCH, PkiMaterial, pem_digest
 from llmrelay.domain.urls import canonical_origin
 from llmrelay.errors import ConfigurationError, UpstreamTLSError
 
 logger = logging.getLogger("llmrelay.transport")
 
 _CACHE_SIZE = 256
+_CERT_LOAD_FAILED = "Invalid or inaccessible PKI certificates: "
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,11 @@ class CustomHostTls:
     origin: str
     ca_pem: bytes | None
     verification_mode: VerificationMode
+    ca_digest: str | None = field(init=False, compare=False)  # once, not per request
+
+    def __post_init__(self) -> None:
+        ca_digest = pem_digest(self.ca_pem) if self.ca_pem is not None else None
+        object.__setattr__(self, "ca_digest", ca_digest)
 
     def __repr__(self) -> str:
         return f"CustomHostTls({self.origin!r}, mode={self.verification_mode!r})"
@@ -63,13 +69,6 @@ class CustomHostTls:
 
 def policy_for_mode(mode: VerificationMode) -> TlsPolicy:
     return TlsPolicy(verify=mode != "none", check_hostname=mode == "full", ca_digest=None)
-
-
-def _digest(*parts: bytes | None) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(b"\x00" if part is None else len(part).to_bytes(8, "big") + part)
-    return h.hexdigest()
 
 
 def _read_ca_files(files: str | list[str] | None) -> list[bytes]:
@@ -142,7 +141,11 @@ def _custom_host(entry: CustomHostSetting) -> CustomHostTls | None:
 
 
 def _load_client_cert(ctx: ssl.SSLContext, pki: PkiMaterial) -> None:
-    """Load cert + key from an anonymous memory file, never from a regular file."""
+    """Load cert + key from an anonymous memory file, never from a regular file.
+
+    Saved connectors were checked already (domain/pki.py); OpenSSL checks again here,
+    once per context build, and its two failures worth naming get the save-time texts.
+    """
     memfd_create = getattr(os, "memfd_create", None)
     if memfd_create is None:  # pragma: no cover - Linux only
         raise ConfigurationError(
@@ -156,14 +159,20 @@ def _load_client_cert(ctx: ssl.SSLContext, pki: PkiMaterial) -> None:
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        ctx.load_cert_chain(f"/proc/self/fd/{fd}")
+        ctx.load_cert_chain(f"/proc/self/fd/{fd}", password=_refuse_passphrase)
     except ssl.SSLError as err:
-        raise UpstreamTLSError(
-            f"Invalid or inaccessible PKI certificates: {err.reason or err}",
-            code="ERR_TLS_CERT_LOAD",
-        ) from err
+        reason = KEY_MISMATCH if err.reason == "KEY_VALUES_MISMATCH" else err.reason or err
+        raise UpstreamTLSError(f"{_CERT_LOAD_FAILED}{reason}", code="ERR_TLS_CERT_LOAD") from err
     finally:
         os.close(fd)
+
+
+def _refuse_passphrase() -> bytes:
+    """OpenSSL asks for a passphrase only for an encrypted key: refuse with a clear message.
+
+    Without a callback OpenSSL would prompt on the controlling terminal, if there is one.
+    """
+    raise UpstreamTLSError(f"{_CERT_LOAD_FAILED}{ENCRYPTED_PRIVATE_KEY}", code="ERR_TLS_CERT_LOAD")
 
 
 def build_context(
@@ -177,9 +186,7 @@ def build_context(
         try:
             ctx.load_verify_locations(cadata=ca_pem.decode("ascii", "replace"))
         except (ssl.SSLError, ValueError) as err:
-            raise UpstreamTLSError(
-                f"Invalid or inaccessible PKI certificates: {err}", code="ERR_TLS_CERT_LOAD"
-            ) from err
+            raise UpstreamTLSError(f"{_CERT_LOAD_FAILED}{err}", code="ERR_TLS_CERT_LOAD") from err
     else:
         ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
     if policy.verify:
@@ -213,20 +220,20 @@ class TlsContexts:
             pki.verification_mode if pki else self._settings.ssl.verificationMode
         )
         verify, check_hostname = base != "none", base != "certificate"
-        ca_pem = pki.ca_pem if pki else None
+        ca_pem, ca_digest = (pki.ca_pem, pki.ca_digest) if pki else (None, None)
         custom = self.custom_host(url)
         if custom is not None:
             if custom.ca_pem is not None:
-                ca_pem = custom.ca_pem
+                ca_pem, ca_digest = custom.ca_pem, custom.ca_digest
             # deviation (h): the host's own mode decides fully, hostname check included
             verify = custom.verification_mode != "none"
             check_hostname = custom.verification_mode == "full"
         policy = TlsPolicy(
             verify=verify,
             check_hostname=verify and check_hostname,
-            ca_digest=_digest(ca_pem) if ca_pem is not None else None,
+            ca_digest=ca_digest,
         )
-        material = _digest(pki.certificate_pem, pki.private_key_pem) if pki else None
+        material = pki.digest if pki else None
         return policy, ca_pem, (policy, material)
 
     def cached(self, key: tuple[TlsPolicy, str | None]) -> ssl.SSLContext | None:
