@@ -6,6 +6,8 @@ exception (aiohttp, ssl, json, ...) is translated into one of these in exactly o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class LlmrelayError(Exception):
     """Root of every error llmrelay raises on purpose."""
@@ -83,13 +85,23 @@ class UpstreamForbiddenHostError(UpstreamError):
 class UpstreamStatusError(UpstreamError):
     """The upstream answered with an HTTP error status.
 
-    ``body`` holds the parsed JSON body when there is one, else the raw text.
+    ``body`` holds the parsed JSON body when there is one, else the raw text; ``headers``
+    the response's headers (the gateway forwards ``retry-after`` and the like from them).
     """
 
-    def __init__(self, status: int, reason: str, body: object, *, message: str = "") -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        body: object,
+        *,
+        message: str = "",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.status = status
         self.reason = reason
         self.body = body
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
         super().__init__(message or f"{status} {reason}", code=f"HTTP{status}")
 
 
@@ -105,7 +117,9 @@ class UpstreamServerError(UpstreamStatusError):
     pass
 
 
-def status_error(status: int, reason: str, body: object) -> UpstreamStatusError:
+def status_error(
+    status: int, reason: str, body: object, headers: Mapping[str, str] | None = None
+) -> UpstreamStatusError:
     """Build the most specific status error class for ``status``."""
     cls: type[UpstreamStatusError] = UpstreamStatusError
     if status == 401:
@@ -114,7 +128,7 @@ def status_error(status: int, reason: str, body: object) -> UpstreamStatusError:
         cls = UpstreamRateLimitedError
     elif status >= 500:
         cls = UpstreamServerError
-    return cls(status, reason, body)
+    return cls(status, reason, body, headers=headers)
 
 
 # --- auth ----------------------------------------------------------------------------

@@ -13,6 +13,8 @@ Fields of our own, under ``llmrelay`` (not in Kibana's mapping):
 - ``llmrelay.tokenizer`` (``execute`` only, estimated usage): what counted the tokens:
   ``cl100k_base`` / ``o200k_base`` (local), or ``server`` (the upstream's ``/tokenize``).
 - ``llmrelay.stream_cancelled`` (``execute`` only): the caller stopped a stream early.
+- ``llmrelay.upstream_request_id`` (``execute`` only, when the upstream sent one): its id
+  of the request (``x-request-id``, or Azure's ``apim-request-id``).
 """
 
 from __future__ import annotations
@@ -145,4 +147,6 @@ def execute_document(record: ExecutionRecord, *, server_uuid: str, version: str)
     if usage_recorded and record.usage.usage_source == "estimated" and record.usage.tokenizer:
         doc["llmrelay"]["tokenizer"] = record.usage.tokenizer
     doc["llmrelay"]["stream_cancelled"] = record.cancelled
+    if record.upstream_request_id:
+        doc["llmrelay"]["upstream_request_id"] = record.upstream_request_id
     return doc

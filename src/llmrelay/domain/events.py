@@ -67,6 +67,7 @@ class ExecutionRecord:
     cancelled: bool = False  # a stream the caller stopped early
     upstream_ns: int = 0  # time spent waiting on the upstream (headers, buffered body)
     error_kind: str | None = None  # timeout, tls, connection, http_429, ... (for metrics)
+    upstream_request_id: str | None = None  # the upstream's x-request-id / apim-request-id
 
     @property
     def duration_ns(self) -> int:

@@ -230,8 +230,8 @@ class Executor:
 
         Streams ask OpenAI/Azure (and ``Other`` with ``streamUsage``) for the usage chunk
         and hide it from a caller that did not ask for it. Upstream failures are raised
-        (:class:`UpstreamError`, with ``status``/``body`` for HTTP errors) after the
-        failure event is written; a disabled connector type raises ``ForbiddenError``.
+        (:class:`UpstreamError`, with ``status``/``body``/``headers`` for HTTP errors) after
+        the failure event is written; a disabled connector type raises ``ForbiddenError``.
         """
         ctx = context or ExecutionContext(source=GATEWAY_SOURCE)
         if not self.settings.action_type_enabled(connector.connector_type_id):
@@ -249,23 +249,18 @@ class Executor:
         self.sink.started(record)
         try:
             if stream:
-                tapped = await self._stream_call(
-                    connector,
-                    call,
-                    self._timeout(None, 0),
-                    record,
-                    "stream",
-                    strip_usage_chunk=call.usage_requested and not caller_wants_usage,
-                )
-                return GatewayResult(200, stream=tapped)
+                response = await self._send(connector, call, self._timeout(None, 0), record)
+                strip = call.usage_requested and not caller_wants_usage
+                tapped = self._tap(connector, call, response, record, "stream", strip)
+                return GatewayResult(200, response.headers, stream=tapped)
             timeout = self._timeout(None, self.settings.defaultTimeoutMs)
-            status, raw, _ = await self._read_json(connector, call, timeout, record)
+            response, raw, _ = await self._read_json(connector, call, timeout, record)
         except UpstreamError as err:
             record.error_kind = error_kind(err)
             self._finish(record, self._upstream_failure(connector, "stream", err))
             raise
         self._finish(record, ExecutionResult("ok", connector.id))
-        return GatewayResult(status, body=raw)
+        return GatewayResult(response.status, response.headers, body=raw)
 
     # --- dispatch --------------------------------------------------------------------
     async def _dispatch(
@@ -362,15 +357,16 @@ class Executor:
         finally:
             record.upstream_ns += time.perf_counter_ns() - started
         record.request_body_bytes = response.request_body_bytes
+        record.upstream_request_id = response.request_id
         if response.status >= 400:
             body = await _read_error_body(response)
-            raise status_error(response.status, response.reason, body)
+            raise status_error(response.status, response.reason, body, response.headers)
         return response
 
     async def _read_json(
         self, connector: Connector, call: PreparedCall, timeout_ms: int, record: ExecutionRecord
-    ) -> tuple[int, bytes, object]:
-        """Send and read a JSON answer: (status, raw body, parsed body); usage recorded."""
+    ) -> tuple[UpstreamResponse, bytes, object]:
+        """Send and read a JSON answer: (response, raw body, parsed body); usage recorded."""
         response = await self._send(connector, call, timeout_ms, record)
         started = time.perf_counter_ns()
         try:
@@ -385,7 +381,7 @@ class Executor:
         record.usage = usage_from_response(payload)
         if isinstance(payload, dict) and isinstance(payload.get("model"), str):
             record.model = payload["model"]
-        return response.status, raw, payload
+        return response, raw, payload
 
     async def _json_call(
         self, connector: Connector, call: PreparedCall, timeout_ms: int, record: ExecutionRecord
@@ -412,10 +408,20 @@ class Executor:
         timeout_ms: int,
         record: ExecutionRecord,
         prompt_style: str,
-        *,
-        strip_usage_chunk: bool = False,
     ) -> TappedStream:
         response = await self._send(connector, call, timeout_ms, record)
+        return self._tap(connector, call, response, record, prompt_style, False)
+
+    def _tap(
+        self,
+        connector: Connector,
+        call: PreparedCall,
+        response: UpstreamResponse,
+        record: ExecutionRecord,
+        prompt_style: str,
+        strip_usage_chunk: bool,
+    ) -> TappedStream:
+        """The stream over a sent call's answer; the event is written when it ends."""
         messages = (call.json_body or {}).get("messages")
         prompt = prompt_text(
             messages if isinstance(messages, list) else [],

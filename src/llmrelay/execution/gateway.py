@@ -32,9 +32,11 @@ GATEWAY_SUB_ACTION = "chatCompletions"
 @dataclass(frozen=True, slots=True)
 class GatewayResult:
     """A successful upstream answer: a JSON body (``body``) or an SSE stream (``stream``)
-    to pass through with the upstream's ``status``."""
+    to pass through with the upstream's ``status``; ``headers`` are the upstream's own (the
+    web layer forwards a few of them)."""
 
     status: int
+    headers: Mapping[str, str]
     body: bytes | None = None
     stream: TappedStream | None = None
 

@@ -26,7 +26,9 @@ Default behaviour (nothing scripted):
   :data:`CREATED`; ids are ``chatcmpl-fake-000001``, ``…002`` … (the counter restarts on reset).
 
 Scripted behaviours (``reply_json``, ``fail``, ``stream``, …) queue up FIFO; each applies to the
-next ``times`` requests of any kind, after which the default behaviour resumes.
+next ``times`` requests of any kind, after which the default behaviour resumes. Response
+headers are scriptable (``headers=`` of ``reply_json``, ``fail`` and ``stream``;
+``with_headers`` for the default answer), e.g. ``retry-after`` or ``x-request-id``.
 ``serve_tokenize()`` (until reset) makes ``POST /tokenize`` answer like llama.cpp's server,
 without consuming scripts.
 

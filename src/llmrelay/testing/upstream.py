@@ -202,6 +202,7 @@ class FakeUpstream:
         first_byte_delay: float = 0.0,
         reset_after: int | None = None,
         line_ending: str = "\n",
+        headers: Mapping[str, str] | None = None,
         times: int = 1,
     ) -> None:
         """Answer an SSE stream with one content chunk per delta, whatever the request asked.
@@ -210,7 +211,8 @@ class FakeUpstream:
         decides); ``malformed_line`` puts ``data: {not json`` right after the role chunk;
         ``chunk_delay`` sleeps between events; ``first_byte_delay`` delays the headers;
         ``reset_after=N`` sends N events (role chunk and ``[DONE]`` count) and then resets the
-        TCP connection; ``line_ending`` is ``"\\n"``, ``"\\r\\n"`` or ``"\\r"``.
+        TCP connection; ``line_ending`` is ``"\\n"``, ``"\\r\\n"`` or ``"\\r"``; ``headers``
+        are added to the response's headers.
         """
         if line_ending not in ("\n", "\r\n", "\r"):
             raise ValueError("line_ending must be \\n, \\r\\n or \\r")
@@ -224,7 +226,16 @@ class FakeUpstream:
             payload = exchange.payload()
             include = protocol.wants_usage(payload) if usage is None else usage
             events = self._events(payload, chunks, include, malformed_line, line_ending)
-            return EventStream(server, events, chunk_delay, reset_after)
+            return _with_headers(EventStream(server, events, chunk_delay, reset_after), headers)
+
+        self._script(handler, times)
+
+    def with_headers(self, headers: Mapping[str, str], *, times: int = 1) -> None:
+        """Default answer (JSON or stream), with ``headers`` added to the response's headers
+        (``x-request-id``, ``x-ratelimit-*``...)."""
+
+        async def handler(exchange: Exchange) -> Response:
+            return _with_headers(self._default(exchange), headers)
 
         self._script(handler, times)
 
@@ -346,6 +357,12 @@ class FakeUpstream:
             malformed_line=malformed_line,
             line_ending=line_ending,
         )
+
+
+def _with_headers(response: Response, headers: Mapping[str, str] | None) -> Response:
+    for name, value in (headers or {}).items():
+        response.raw_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    return response
 
 
 async def _tokenize(exchange: Exchange) -> Response:

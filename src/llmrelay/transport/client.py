@@ -40,7 +40,7 @@ from llmrelay.transport.redact import is_sensitive, redact_headers, redact_url
 from llmrelay.transport.tls import TlsContexts, build_context, policy_for_mode
 from llmrelay.transport.translate import translate_error
 
-__all__ = ["OutboundClient", "UpstreamResponse", "translate_error"]
+__all__ = ["REQUEST_ID_HEADERS", "OutboundClient", "UpstreamResponse", "translate_error"]
 
 logger = logging.getLogger("llmrelay.transport")
 
@@ -53,6 +53,9 @@ _NO_TIMEOUTS = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, s
 # connection). Parsing and checking a URL was ~6% of the gateway's CPU per request.
 _URL_MEMORY = 1024
 _V = TypeVar("_V")
+REQUEST_ID_HEADERS = ("x-request-id", "apim-request-id")
+"""Where upstreams put their id of a request: OpenAI, vLLM and most servers; Azure's API
+management. Support staff ask for it, so the event log keeps it."""
 
 
 class _Route(NamedTuple):
@@ -100,6 +103,15 @@ class UpstreamResponse:
         self._timeout_ms = timeout_ms
         self._limit = max_content_length
         self._released = False
+
+    @property
+    def request_id(self) -> str | None:
+        """The upstream's id of this request (:data:`REQUEST_ID_HEADERS`), if it sent one."""
+        for name in REQUEST_ID_HEADERS:
+            value = self.headers.get(name)
+            if value:
+                return value
+        return None
 
     async def read(self) -> bytes:
         """The whole body, within the request's timeout and the size limit."""

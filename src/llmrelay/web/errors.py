@@ -188,11 +188,18 @@ def _upstream_status(exc: UpstreamStatusError) -> Response:
         with contextlib.suppress(orjson.JSONDecodeError):
             body = orjson.loads(body)
     error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(body, dict) and error is None and body.get("object") == "error":
+        error = {k: v for k, v in body.items() if k != "object"}  # vLLM before 0.10.1: flat
     if isinstance(error, dict) and isinstance(error.get("message"), str):
-        shaped: dict[str, object] = {"message": error["message"]}
-        shaped["type"] = error.get("type") or openai_error_type(status)
-        shaped["param"] = error.get("param")
-        shaped["code"] = error.get("code")
+        error_type = error.get("type")
+        if not isinstance(error_type, str) or not error_type:
+            error_type = openai_error_type(status)
+        shaped: dict[str, object] = {
+            "message": error["message"],
+            "type": error_type,
+            "param": _string_or_null(error.get("param")),
+            "code": _string_or_null(error.get("code")),
+        }
         shaped.update((k, v) for k, v in error.items() if k not in shaped)
         return json_response({"error": shaped}, status)
     if isinstance(error, str) and error:  # LM Studio: {"error": "<message>"}
@@ -204,3 +211,14 @@ def _upstream_status(exc: UpstreamStatusError) -> Response:
 
 
 _MAX_TEXT_DETAIL = 500
+
+
+def _string_or_null(value: object) -> str | None:
+    """OpenAI's ``param`` and ``code`` are a string or null; llama.cpp and vLLM send the
+    HTTP status as an integer ``code`` (``500``), which typed clients refuse: it becomes
+    ``"500"``. Other non-strings (objects, booleans) become null."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None

@@ -23,7 +23,13 @@ STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def error_event(err: UpstreamError) -> bytes:
-    body = {"error": {"message": framework_error_message(err), "type": "upstream_error"}}
+    error = {
+        "message": framework_error_message(err),
+        "type": "upstream_error",
+        "param": None,
+        "code": err.code or None,
+    }
+    body = {"error": error}
     return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
 
 
