@@ -587,3 +587,8 @@ def test_pydantic_settings_debug_log_shows_no_secret(
         )
     for secret in (SECRET, "hunter2", KEY, "pw-hunter3"):
         assert secret not in caplog.text
+
+
+def test_an_absurdly_long_duration_is_named(tmp_path: Path) -> None:
+    message = _error(tmp_path, f"llmrelay.eventLog.retention: {'9' * 30}d\n")
+    assert message.startswith("llmrelay.eventLog.retention: duration too long (settings file")

@@ -22,7 +22,10 @@ UNITS: dict[str, timedelta] = {
     "w": timedelta(weeks=1),
 }
 _MILLIS = {unit: span // UNITS["ms"] for unit, span in UNITS.items()}
+# Elasticsearch date math's units that we accept (``now-24h``); it has no ``ms``
+DATE_MATH_UNITS = ("s", "m", "h", "d", "w")
 
+_TOO_LONG = "duration too long"
 _LOOSE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECASE)
 _DATE_MATH = re.compile(r"(\d+)([a-zA-Z]+)")
 
@@ -36,10 +39,16 @@ class Duration:
 
     def as_timedelta(self) -> timedelta:
         amount = int(self.number) if self.number.isdecimal() else float(self.number)
-        return amount * UNITS[self.unit]
+        try:
+            return amount * UNITS[self.unit]
+        except OverflowError:
+            raise ValueError(_TOO_LONG) from None
 
     def as_milliseconds(self) -> int:
-        return int(float(self.number) * _MILLIS[self.unit])
+        try:
+            return int(float(self.number) * _MILLIS[self.unit])
+        except OverflowError:  # more digits than a float holds
+            raise ValueError(_TOO_LONG) from None
 
 
 def parse_duration(
