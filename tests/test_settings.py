@@ -520,3 +520,75 @@ def test_the_fragment_in_the_docs_loads(tmp_path: Path) -> None:
     s = _load(tmp_path, fragment.split("```", 1)[0])
     assert set(s.preconfigured) == {"azure-gpt4o", "local-llama"}
     assert s.actions.responseTimeout == 120_000
+
+
+# --- the layers (pydantic-settings sources) --------------------------------------------
+
+
+def test_a_higher_layer_replaces_a_map_setting_whole(tmp_path: Path) -> None:
+    yml = """
+    xpack.actions.preconfigured: {a: {name: A, actionTypeId: .gen-ai}}
+    xpack.actions.proxyHeaders: {X-From-File: "1"}
+    xpack.actions.ssl.verificationMode: none
+    """
+    env = {
+        "LLMRELAY__xpack__actions__preconfigured": '{"b": {"name": "B", "actionTypeId": "x"}}',
+        "LLMRELAY__xpack__actions__ssl": '{"proxyVerificationMode": "certificate"}',
+    }
+    s = _load(tmp_path, yml, env=env, overrides={"xpack.actions.proxyHeaders": {"X-Cli": "2"}})
+    assert set(s.preconfigured) == {"b"}
+    assert s.actions.proxyHeaders == {"X-Cli": "2"}
+    # a group (ssl) is not one setting: its members come from each layer
+    assert (s.actions.ssl.verificationMode, s.actions.ssl.proxyVerificationMode) == (
+        "none",
+        "certificate",
+    )
+
+
+def test_a_bad_value_in_a_lower_layer_is_not_judged_when_a_higher_one_replaces_it(
+    tmp_path: Path,
+) -> None:
+    s = _load(
+        tmp_path,
+        "llmrelay.defaultTimeout: soon\n",
+        env={"LLMRELAY__llmrelay__defaultTimeout": "5s"},
+    )
+    assert s.actions.defaultTimeoutMs == 5_000
+
+
+def test_overrides_cannot_reach_pydantic_settings_options(tmp_path: Path) -> None:
+    message = _error(tmp_path, overrides={"_env_file": str(tmp_path / ".env")})
+    assert message == "unknown setting override '_env_file'"
+
+
+def test_settings_built_directly_read_no_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMRELAY_PORT", "5999")
+    monkeypatch.setenv("LLMRELAY__xpack__actions__allowedHosts", "from-env")
+    s = Settings(home=tmp_path, **{"xpack.actions.allowedHosts": ["direct"]})  # type: ignore[arg-type]
+    assert (s.port, s.actions.allowedHosts, s.home) == (5601, ("direct",), tmp_path)
+    assert load_settings(environ={}, overrides={"home": tmp_path}).port == 5601
+
+
+def test_pydantic_settings_debug_log_shows_no_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("PYDANTIC_SETTINGS_DEBUG", "1")
+    with caplog.at_level(logging.DEBUG, logger="pydantic_settings"):
+        _load(
+            tmp_path,
+            f"""
+            xpack.actions.preconfigured:
+              c1: {{name: One, actionTypeId: .gen-ai, secrets: {{apiKey: {SECRET}}}}}
+            xpack.actions.proxyHeaders: {{Proxy-Authorization: "Basic hunter2hunter2"}}
+            """,
+            env={"LLMRELAY_ENCRYPTION_KEY": KEY, "LLMRELAY_ADMIN_PASSWORD": "pw-hunter3"},
+        )
+    for secret in (SECRET, "hunter2", KEY, "pw-hunter3"):
+        assert secret not in caplog.text
+
+
+def test_an_absurdly_long_duration_is_named(tmp_path: Path) -> None:
+    message = _error(tmp_path, f"llmrelay.eventLog.retention: {'9' * 30}d\n")
+    assert message.startswith("llmrelay.eventLog.retention: duration too long (settings file")

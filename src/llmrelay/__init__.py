@@ -6,7 +6,15 @@ The library API needs no server::
     conn = Connector.from_kibana({...})
     async with Executor() as ex:
         result = await ex.execute(conn, "invokeAI", {"messages": [...]})
+
+and the whole service (stored connectors, encrypted secrets, event log) without HTTP::
+
+    from llmrelay import Relay, load_settings
+    async with Relay.open(load_settings()) as relay:
+        ...
 """
+
+import importlib.metadata
 
 from llmrelay.domain.actions_settings import ActionsSettings, CustomHostSetting, SslSettings
 from llmrelay.domain.connectors import Connector, ConnectorSecrets
@@ -19,8 +27,19 @@ from llmrelay.errors import (
 )
 from llmrelay.execution.executor import EventSink, ExecutionFailedError, Executor
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
+from llmrelay.service import Relay
+from llmrelay.settings import Settings, load_settings
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """pyproject.toml's version, as installed; a bare source tree has none."""
+    try:
+        return importlib.metadata.version("llmrelay")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+__version__: str = _version()
 
 __all__ = [
     "ActionsSettings",
@@ -36,8 +55,11 @@ __all__ = [
     "ExecutionResult",
     "Executor",
     "LlmrelayError",
+    "Relay",
+    "Settings",
     "SslSettings",
     "TokenUsage",
     "UpstreamError",
     "__version__",
+    "load_settings",
 ]

@@ -3,7 +3,6 @@ llmrelay (both need the ``usage_read`` role in the space)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -29,8 +28,8 @@ from llmrelay.cli.remote import (
     print_json,
     reported,
 )
+from llmrelay.domain.durations import DATE_MATH_UNITS, parse_duration
 
-_RELATIVE = re.compile(r"^(?:now-)?(\d+)([smhdw])$")
 _MAX_PER_PAGE = 10_000
 
 
@@ -58,9 +57,9 @@ def time_param(value: str | None, option: str) -> str | None:
     value = value.strip()
     if value == "now":
         return value
-    relative = _RELATIVE.match(value)
+    relative = parse_duration(value.removeprefix("now-"), units=DATE_MATH_UNITS, date_math=True)
     if relative:
-        return f"now-{relative.group(1)}{relative.group(2)}"
+        return f"now-{relative.number}{relative.unit}"
     try:
         datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

@@ -11,13 +11,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from llmrelay.domain.durations import parse_duration
+
 VerificationMode = Literal["full", "certificate", "none"]
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1"
 DEFAULT_TIMEOUT_MS = 200_000  # Kibana's DEFAULT_TIMEOUT_MS for run/test (newer versions)
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)
 
 
 def parse_byte_size(value: object) -> int:
@@ -39,11 +40,10 @@ def parse_duration_ms(value: object) -> int:
         raise ValueError("expected a duration such as 60s")
     if isinstance(value, int | float):
         return int(value)
-    match = _DURATION.match(str(value))
-    if not match:
+    duration = parse_duration(str(value), units=("ms", "s", "m", "h"), default_unit="ms")
+    if duration is None:
         raise ValueError(f"invalid duration {value!r}; use e.g. 60s, 5m or 1500ms")
-    number, unit = float(match.group(1)), (match.group(2) or "ms").lower()
-    return int(number * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[unit])
+    return duration.as_milliseconds()
 
 
 ByteSize = Annotated[int, BeforeValidator(parse_byte_size)]
@@ -90,7 +90,7 @@ class ActionsSettings(_Frozen):
     denyPrivateNetworks: bool = False
     # ours: the model filled into OpenAI connectors that name none, and run/test's timeout
     defaultModel: str = DEFAULT_OPENAI_MODEL
-    defaultTimeoutMs: int = DEFAULT_TIMEOUT_MS
+    defaultTimeoutMs: DurationMs = DEFAULT_TIMEOUT_MS  # llmrelay.defaultTimeout
 
     def host_allowed(self, hostname: str) -> bool:
         """Exact hostname match (case-insensitive) or ``*``; no wildcard subdomains."""

@@ -2,33 +2,39 @@
 
 Read once by the web app or the CLI at start-up (``load_settings``), never at import
 time; lower layers receive plain values (``Settings.actions`` is the ``ActionsSettings``
-the transport and executor already take). Nothing here is global, so two differently
-configured ``Settings`` live side by side. Every problem becomes one ``ConfigurationError``
-naming the setting by its dotted Kibana name and never quoting a secret value.
+the transport and executor already take). ``Settings`` is a pydantic-settings
+``BaseSettings`` whose sources are the layers in ``llmrelay.settings.layers``. Nothing here
+is global, so two differently configured ``Settings`` live side by side. Every problem
+becomes one ``ConfigurationError`` naming the setting by its dotted Kibana name and never
+quoting a secret value.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
-import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from llmrelay.domain.actions_settings import ActionsSettings, parse_duration_ms
-from llmrelay.errors import ConfigurationError
-from llmrelay.settings.sources import (
-    FIELD_KEYS,
-    Given,
-    from_environment,
-    from_file,
-    from_overrides,
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
 )
+
+import llmrelay
+from llmrelay.domain.actions_settings import ActionsSettings, parse_duration_ms
+from llmrelay.domain.durations import parse_duration
+from llmrelay.errors import ConfigurationError
+from llmrelay.settings.layers import EnvironmentLayer, FileLayer, Layer, OverrideLayer
+from llmrelay.settings.sources import FIELD_KEYS, OURS_IN_ACTIONS, Given
 
 __all__ = [
     "DEFAULT_HOME",
@@ -48,10 +54,6 @@ _FIELD_NAMES = {
     "home": "LLMRELAY_HOME",
     "admin_password": "LLMRELAY_ADMIN_PASSWORD",
     "preconfigured": "xpack.actions.preconfigured",
-}
-_OURS_IN_ACTIONS = {
-    "defaultModel": "llmrelay.defaultModel",
-    "defaultTimeoutMs": "llmrelay.defaultTimeout",
 }
 
 
@@ -76,8 +78,15 @@ class PreconfiguredConnector(_Frozen):
         return value
 
 
-class Settings(_Frozen):
-    """Everything the service is configured with; built by ``load_settings``."""
+class Settings(BaseSettings):
+    """Everything the service is configured with; built by ``load_settings``.
+
+    ``Settings(**overrides)`` alone reads no file and no environment: only ``load_settings``
+    adds those layers.
+    """
+
+    # case_sensitive: ``Settings(Port=1)`` is an unknown override, as in ``load_settings``
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", case_sensitive=True)
 
     home: Path
     database_url: str
@@ -88,9 +97,45 @@ class Settings(_Frozen):
     actions: ActionsSettings = Field(default_factory=ActionsSettings)
     preconfigured: dict[str, PreconfiguredConnector] = Field(default_factory=dict)
     server_uuid: str
-    version: str
+    version: str = Field(default_factory=lambda: llmrelay.__version__)
     event_log_retention: timedelta = DEFAULT_EVENT_LOG_RETENTION
     connector_revalidate_after: timedelta = DEFAULT_CONNECTOR_REVALIDATE_AFTER
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Overrides > environment > file; built in file-first order, as errors are reported."""
+        loading = _LOADING.get()
+        if loading is None:  # Settings(**overrides)
+            given = (
+                init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
+            )
+            return (OverrideLayer(settings_cls, given),)
+        loading.layers = [
+            FileLayer(settings_cls, loading.config_file),
+            EnvironmentLayer(settings_cls, loading.environ),
+            OverrideLayer(settings_cls, loading.overrides),
+        ]
+        return tuple(reversed(loading.layers))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _data_directory(cls, data: Any) -> Any:
+        """Resolve the data directory and the defaults that live in it."""
+        if not isinstance(data, dict):
+            return data
+        home = Path(str(data.get("home") or DEFAULT_HOME)).expanduser().absolute()
+        data = {**data, "home": home}
+        data.setdefault("database_url", f"sqlite+aiosqlite:///{home / 'llmrelay.db'}")
+        if "server_uuid" not in data:
+            data["server_uuid"] = _stored_uuid(home) or str(uuid.uuid4())
+        return data
 
     @field_validator("event_log_retention", mode="before")
     @classmethod
@@ -162,6 +207,37 @@ class Settings(_Frozen):
             ) from None
 
 
+@dataclass
+class _Loading:
+    """One ``load_settings`` call: what its layers read, and the layers once built."""
+
+    config_file: Path | None
+    environ: Mapping[str, str]
+    # not init kwargs: BaseSettings takes its own options (_env_file...) from those
+    overrides: Mapping[str, object]
+    layers: list[Layer] = field(default_factory=list)
+
+    def provenance(self) -> dict[str, Given]:
+        merged: dict[str, Given] = {}
+        for layer in self.layers:  # lowest first, so a higher layer's source wins
+            merged.update(layer.given)
+        return merged
+
+
+# pydantic-settings builds sources in a classmethod with no per-call arguments; this carries
+# one call's layers there (per thread and task, so nothing is shared).
+_LOADING: ContextVar[_Loading | None] = ContextVar("llmrelay_settings_loading", default=None)
+
+
+@contextmanager
+def _loading(request: _Loading) -> Iterator[None]:
+    token = _LOADING.set(request)
+    try:
+        yield
+    finally:
+        _LOADING.reset(token)
+
+
 def load_settings(
     config_file: Path | None = None,
     *,
@@ -175,39 +251,17 @@ def load_settings(
     ``None`` value means "not given". ``config_file`` defaults to ``$LLMRELAY_CONFIG``.
     """
     env = dict(os.environ if environ is None else environ)
-    given = dict(overrides or {})
     if config_file is None and env.get("LLMRELAY_CONFIG"):
         config_file = Path(env["LLMRELAY_CONFIG"])
-
-    merged: dict[str, Given] = {}
-    if config_file is not None:
-        merged.update(from_file(config_file))
-    merged.update(from_environment(env))
-    merged.update(from_overrides(given))
-
-    home_value = given.get("home") or env.get("LLMRELAY_HOME") or DEFAULT_HOME
-    home = Path(str(home_value)).expanduser().absolute()
-    data = _settings_data(merged, home)
-    data["home"] = home
-    data["admin_password"] = given.get("admin_password") or env.get("LLMRELAY_ADMIN_PASSWORD")
-    data["version"] = given.get("version") or _package_version()
+    request = _Loading(config_file, env, dict(overrides or {}))
     try:
-        return Settings.model_validate(data)
+        with _loading(request):
+            return Settings()
     except ValidationError as exc:
-        raise _explain(exc, merged) from None
+        raise _explain(exc, request.provenance()) from None
 
 
 # --- values ---------------------------------------------------------------------
-
-_RETENTION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$", re.IGNORECASE)
-_UNITS = {
-    "ms": timedelta(milliseconds=1),
-    "s": timedelta(seconds=1),
-    "m": timedelta(minutes=1),
-    "h": timedelta(hours=1),
-    "d": timedelta(days=1),
-    "w": timedelta(weeks=1),
-}
 
 
 def _retention_duration(value: object) -> timedelta:
@@ -216,44 +270,16 @@ def _retention_duration(value: object) -> timedelta:
         return value
     if value == 0 or value == "0":
         return timedelta(0)
-    match = _RETENTION.match(str(value)) if isinstance(value, str) else None
-    if not match:
+    duration = parse_duration(value) if isinstance(value, str) else None
+    if duration is None:
         raise ValueError("invalid duration; use e.g. 90d, 12w or 720h (0 keeps events forever)")
-    retention = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    retention = duration.as_timedelta()
     if timedelta(0) < retention < timedelta(hours=1):
         raise ValueError("must be at least 1h (or 0 to keep events forever)")
     return retention
 
 
-# --- assembly -------------------------------------------------------------------
-
-
-def _settings_data(merged: Mapping[str, Given], home: Path) -> dict[str, Any]:
-    actions: dict[str, Any] = {}
-    data: dict[str, Any] = {"actions": actions}
-    for key, given in merged.items():
-        if key == "xpack.actions.preconfigured":
-            data["preconfigured"] = given.value
-        elif key.startswith("xpack.actions."):
-            *parents, leaf = key.removeprefix("xpack.actions.").split(".")
-            node = actions
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[leaf] = given.value
-        elif key == "llmrelay.defaultModel":
-            actions["defaultModel"] = given.value
-        elif key == "llmrelay.defaultTimeout":
-            try:
-                actions["defaultTimeoutMs"] = parse_duration_ms(given.value)
-            except ValueError as exc:
-                raise ConfigurationError(f"{key}: {exc} ({given.source})") from None
-        else:
-            field = next(name for name, dotted in FIELD_KEYS.items() if dotted == key)
-            data[field] = given.value
-    data.setdefault("database_url", f"sqlite+aiosqlite:///{home / 'llmrelay.db'}")
-    if "server_uuid" not in data:
-        data["server_uuid"] = _stored_uuid(home) or str(uuid.uuid4())
-    return data
+# --- the data directory and messages ------------------------------------------------
 
 
 def _stored_uuid(home: Path) -> str | None:
@@ -264,13 +290,6 @@ def _stored_uuid(home: Path) -> str | None:
     except (OSError, UnicodeDecodeError):
         raise ConfigurationError(f"server.uuid: cannot read {home / 'uuid'}") from None
     return text or None
-
-
-def _package_version() -> str:
-    try:
-        return importlib.metadata.version("llmrelay")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.0.0+unknown"
 
 
 def _explain(exc: ValidationError, merged: Mapping[str, Given]) -> ConfigurationError:
@@ -291,8 +310,8 @@ def _explain(exc: ValidationError, merged: Mapping[str, Given]) -> Configuration
 
 def _dotted(loc: tuple[int | str, ...]) -> str:
     head, *rest = loc
-    if head == "actions" and rest and rest[0] in _OURS_IN_ACTIONS:
-        return _OURS_IN_ACTIONS[str(rest[0])]
+    if head == "actions" and rest and rest[0] in OURS_IN_ACTIONS:
+        return OURS_IN_ACTIONS[str(rest[0])]
     base = "xpack.actions" if head == "actions" else _FIELD_NAMES.get(str(head), str(head))
     for part in rest:
         base += f"[{part}]" if isinstance(part, int) else f".{part}"

@@ -86,8 +86,15 @@ FIELD_KEYS = {
     "connector_revalidate_after": "llmrelay.connectorCache.revalidateAfter",
 }
 
+# Our knobs that live in ``ActionsSettings`` next to Kibana's, by field name.
+OURS_IN_ACTIONS = {
+    "defaultModel": "llmrelay.defaultModel",
+    "defaultTimeoutMs": "llmrelay.defaultTimeout",
+}
 # Settings fields set directly (not through a dotted name) when given as overrides.
 DIRECT_FIELDS = ("home", "admin_password", "version")
+# ... and the environment variables that give them (LLMRELAY_CONFIG names the file).
+DIRECT_ENV = {"home": "LLMRELAY_HOME", "admin_password": "LLMRELAY_ADMIN_PASSWORD"}
 
 
 @dataclass(frozen=True, slots=True)

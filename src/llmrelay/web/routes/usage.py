@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from llmrelay.domain.durations import DATE_MATH_UNITS, parse_duration
 from llmrelay.web.context import caller, relay_of, space_of
 from llmrelay.web.errors import BadRequestError
 from llmrelay.web.json import json_response
@@ -37,11 +38,10 @@ def parse_time(raw: str | None, name: str) -> datetime | None:
     now = datetime.now(UTC)
     if raw == "now":
         return now
-    if raw.startswith("now-") and len(raw) > 5 and raw[4:-1].isdigit():
-        amount, unit = int(raw[4:-1]), raw[-1]
-        span = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}.get(unit)
-        if span is not None:
-            return now - timedelta(**{span: amount})
+    if raw.startswith("now-"):
+        relative = parse_duration(raw[4:], units=DATE_MATH_UNITS, date_math=True)
+        if relative is not None:
+            return now - relative.as_timedelta()
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:

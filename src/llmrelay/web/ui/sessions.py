@@ -1,26 +1,29 @@
 """Browser sessions: a signed cookie naming the user, and CSRF tokens bound to it.
 
-The cookie holds ``<session id>.<user>.<expiry>.<signature>`` (HMAC-SHA256 with a key
-derived from the encryption key), so sessions survive restarts and work across instances
-that share the key. Nothing secret is in it. The user's roles are read from the store on
-every request, so a role change or a deleted user takes effect at once. Logging out adds
-the session id to a deny-list kept until the session would have expired anyway.
+The cookie is itsdangerous' URL-safe timed serializer output (a session id and the user,
+a timestamp, an HMAC-SHA256 signature with a key derived from the encryption key), so
+sessions survive restarts and work across instances that share the key. Nothing secret
+is in it. The user's roles are read from the store on every request, so a role change or
+a deleted user takes effect at once. Logging out adds the session id to a deny-list kept
+until the session would have expired anyway.
+
+Not Starlette's ``SessionMiddleware``: it would read every request's cookies (the ``/v1``
+hot path too), sets ``Secure`` once for the app rather than per request, and has no
+revocation or CSRF token.
 
 CSRF: forms carry the token in a hidden field and page scripts send it in the
-``x-csrf-token`` header; the token is an HMAC of the session id. The login form, which
-has no session yet, uses a double-submit cookie.
+``x-csrf-token`` header; the token is a signature of the session id. The login form,
+which has no session yet, uses a double-submit cookie.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import secrets
 import time
 from dataclasses import dataclass
 
+from itsdangerous import BadData, Signer, URLSafeTimedSerializer
 from starlette.requests import Request
 
 from llmrelay.store.users import UserRepository
@@ -30,6 +33,7 @@ SESSION_COOKIE = "llmrelay_session"
 LOGIN_CSRF_COOKIE = "llmrelay_login_csrf"
 CSRF_HEADER = "x-csrf-token"
 SESSION_SECONDS = 8 * 3600
+_MAX_COOKIE = 1024
 _MAX_REVOKED = 100_000
 
 
@@ -42,49 +46,37 @@ class Session:
     expires: int
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class SessionManager:
     """Issues and verifies session cookies and the CSRF tokens that go with them."""
 
     def __init__(self, encryption_key: str, users: UserRepository) -> None:
-        self._key = hmac.new(
-            encryption_key.encode("utf-8"), b"llmrelay web session v1", hashlib.sha256
-        ).digest()
+        self._cookies = URLSafeTimedSerializer(
+            encryption_key,
+            salt="llmrelay web session",
+            signer_kwargs={"digest_method": hashlib.sha256},
+        )
+        self._csrf = Signer(encryption_key, salt="llmrelay csrf", digest_method=hashlib.sha256)
         self._users = users
         self._revoked: dict[str, int] = {}
 
-    def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, payload.encode("utf-8"), hashlib.sha256).digest())
-
-    def issue(self, user: str, *, now: float | None = None) -> str:
+    def issue(self, user: str) -> str:
         """A new cookie value for ``user``."""
-        expires = int(now if now is not None else time.time()) + SESSION_SECONDS
-        payload = f"{_b64(secrets.token_bytes(18))}.{_b64(user.encode('utf-8'))}.{expires}"
-        return f"{payload}.{self._sign(payload)}"
+        return self._cookies.dumps({"sid": secrets.token_urlsafe(18), "user": user})
 
     def read(self, cookie: str | None, *, now: float | None = None) -> Session | None:
         """The session in ``cookie`` when the signature is good and it has not expired."""
-        if not cookie or len(cookie) > 1024:
-            return None
-        parts = cookie.split(".")
-        if len(parts) != 4:
-            return None
-        session_id, user_b64, expires_text, signature = parts
-        payload = f"{session_id}.{user_b64}.{expires_text}"
-        if not hmac.compare_digest(self._sign(payload), signature):
+        if not cookie or len(cookie) > _MAX_COOKIE:
             return None
         try:
-            user = _unb64(user_b64).decode("utf-8")
-            expires = int(expires_text)
-        except (binascii.Error, UnicodeDecodeError, ValueError):
+            payload, signed_at = self._cookies.loads(cookie, return_timestamp=True)
+        except BadData:  # a bad signature or a mangled payload
             return None
+        if not isinstance(payload, dict):
+            return None
+        session_id, user = payload.get("sid"), payload.get("user")
+        if not isinstance(session_id, str) or not isinstance(user, str):
+            return None
+        expires = int(signed_at.timestamp()) + SESSION_SECONDS
         if expires <= (now if now is not None else time.time()) or session_id in self._revoked:
             return None
         return Session(session_id, user, expires)
@@ -103,11 +95,13 @@ class SessionManager:
         session = self.read(cookie)
         if session is None:
             return ""
-        return self._sign("csrf:" + session.id)
+        return self._csrf.get_signature(session.id).decode("ascii")
 
     def csrf_ok(self, cookie: str | None, token: str | None) -> bool:
-        expected = self.csrf_token(cookie)
-        return bool(expected and token) and hmac.compare_digest(expected, token or "")
+        session = self.read(cookie)
+        if session is None or not token:
+            return False
+        return self._csrf.verify_signature(session.id, token)
 
     def revoke(self, cookie: str | None) -> None:
         session = self.read(cookie)
