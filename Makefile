@@ -27,8 +27,10 @@ venv-test: $(VENV)/.stamp-test
 # survives fresh clones and `make clean` (XDG_CACHE_HOME or ~/.cache, then llmrelay/wheels);
 # versions are pinned in the script.
 LOCAL_LLM_PORT ?= 8081
-# where `make run` listens (the data dir is LLMRELAY_HOME, default ./.llmrelay)
-PORT ?= 5601
+# `make run PORT=5602`: another port for llmrelay. Taken from the command line only (a shell
+# variable PORT is often meant for something else); without it LLMRELAY_PORT, the settings
+# file or 5601 apply. The data dir is LLMRELAY_HOME (default ./.llmrelay).
+RUN_PORT = $(if $(filter command line,$(origin PORT)),--port $(PORT))
 $(VENV)/.stamp-local-llm: scripts/local_llm_setup.py | $(BIN)/python
 	$(BIN)/python scripts/local_llm_setup.py
 	touch $@
@@ -36,7 +38,7 @@ $(VENV)/.stamp-local-llm: scripts/local_llm_setup.py | $(BIN)/python
 local-llm: $(VENV)/.stamp-local-llm
 
 run: venv local-llm
-	$(BIN)/llmrelay serve --port $(PORT) --with-local-llm --local-llm-port $(LOCAL_LLM_PORT)
+	$(BIN)/llmrelay serve $(RUN_PORT) --with-local-llm --local-llm-port $(LOCAL_LLM_PORT)
 
 # Wheels of all that `pip install .` and `make run` install: the base dependencies from
 # pyproject.toml, its build backend (with `editables`, which it asks for on `pip install
