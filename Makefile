@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SYSDEPS := tinyproxy chromium postgresql
 
-.PHONY: run test lint types unit soak sysdeps venv venv-test local-llm bench clean
+.PHONY: run test lint types unit soak sysdeps venv venv-test local-llm wheelhouse bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ venv-test: $(VENV)/.stamp-test
 # survives fresh clones and `make clean` (XDG_CACHE_HOME or ~/.cache, then llmrelay/wheels);
 # versions are pinned in the script.
 LOCAL_LLM_PORT ?= 8081
+# `make run PORT=5602`: another port for llmrelay. Taken from the command line only (a shell
+# variable PORT is often meant for something else); without it LLMRELAY_PORT, the settings
+# file or 5601 apply. The data dir is LLMRELAY_HOME (default ./.llmrelay).
+RUN_PORT = $(if $(filter command line,$(origin PORT)),--port $(PORT))
 $(VENV)/.stamp-local-llm: scripts/local_llm_setup.py | $(BIN)/python
 	$(BIN)/python scripts/local_llm_setup.py
 	touch $@
@@ -34,7 +38,23 @@ $(VENV)/.stamp-local-llm: scripts/local_llm_setup.py | $(BIN)/python
 local-llm: $(VENV)/.stamp-local-llm
 
 run: venv local-llm
-	$(BIN)/llmrelay serve --with-local-llm --local-llm-port $(LOCAL_LLM_PORT)
+	$(BIN)/llmrelay serve $(RUN_PORT) --with-local-llm --local-llm-port $(LOCAL_LLM_PORT)
+
+# Wheels of all that `pip install .` and `make run` install: the base dependencies from
+# pyproject.toml, its build backend (with `editables`, which it asks for on `pip install
+# -e`), the local model's runtime and the model. The install tests (tests/install,
+# tests/e2e/test_make_run.py) install from here with PIP_NO_INDEX=1, so they prove a plain
+# install works without reaching the network.
+WHEELHOUSE := $(VENV)/wheelhouse
+$(VENV)/.stamp-wheelhouse: pyproject.toml Makefile scripts/local_llm_setup.py | $(BIN)/python
+	$(BIN)/python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); \
+	  print("\n".join([*p["build-system"]["requires"], "editables", *p["project"]["dependencies"]]))' \
+	  > $(VENV)/wheelhouse.txt
+	$(BIN)/pip wheel -q -w $(WHEELHOUSE) -r $(VENV)/wheelhouse.txt
+	$(BIN)/python scripts/local_llm_setup.py --wheels $(WHEELHOUSE)
+	touch $@
+
+wheelhouse: $(VENV)/.stamp-wheelhouse
 
 sysdeps:
 	@missing=""; for p in $(SYSDEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -50,7 +70,7 @@ lint: venv-test
 types: venv-test
 	$(BIN)/mypy src
 
-unit: venv-test sysdeps local-llm
+unit: venv-test sysdeps local-llm wheelhouse
 	$(BIN)/pytest
 
 test: venv-test sysdeps local-llm lint types unit

