@@ -21,6 +21,9 @@ connector (Kibana's ``my-slack1`` stand-in) and an allow-list of the loopback na
 Kibana's not-allowed-host case can be asked). Kibana validates a body before checking
 privileges; llmrelay checks privileges first (docs/deviations.md), so where Kibana answers
 a 400 to everyone, scenarios without the privilege get the 403 here.
+
+``connectors`` (module-scoped) holds one connector per provider set up as Kibana's
+``openai.test.ts`` sets them up (custom headers, key ``123``), for the request tests.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from llmrelay.testing import FakeUpstream
+from llmrelay.testing import FakeUpstream, RecordedRequest
 from tests.fixtures.service import Service, basic, make_settings, start_service
 
 if TYPE_CHECKING:
@@ -258,3 +261,80 @@ def kibana(
             service.thread.stop()
     finally:
         cluster.release(database)
+
+
+# --- one connector per provider, as Kibana's openai.test.ts builds them ---------------
+M = '[{"role":"user","content":"Hello world"}]'
+MESSAGES = [{"role": "user", "content": "Hello world"}]
+SAMPLE = {"messages": MESSAGES}
+OTHER_SAMPLE = {"model": "local-model", "messages": MESSAGES}
+CUSTOM_HEADERS = {"X-My-Custom-Header": "foo", "Authorization": "override"}
+USAGE_CHUNK = '"stream_options":{"include_usage":true}'
+
+
+@dataclass(frozen=True)
+class Connectors:
+    openai: str
+    openai_org: str
+    openai_plain: str
+    other: str
+    azure: str
+    azure_url: str
+
+
+@pytest.fixture(scope="module")
+def connectors(kibana: Kibana, upstream_server: FakeUpstream) -> Iterator[Connectors]:
+    url = upstream_server.url()
+    azure_url = upstream_server.azure_url("NEW-DEPLOYMENT-321", "2023-05-15")
+    configs = {
+        "openai": {"apiProvider": "OpenAI", "apiUrl": url, "headers": CUSTOM_HEADERS},
+        "openai_org": {
+            "apiProvider": "OpenAI",
+            "apiUrl": url,
+            "organizationId": "org-id",
+            "projectId": "proj-id",
+            "headers": CUSTOM_HEADERS,
+        },
+        "openai_plain": {"apiProvider": "OpenAI", "apiUrl": url},
+        "other": {
+            "apiProvider": "Other",
+            "apiUrl": url,
+            "defaultModel": "local-model",
+            "headers": CUSTOM_HEADERS,
+        },
+        "azure": {"apiProvider": "Azure OpenAI", "apiUrl": azure_url},
+    }
+    ids: dict[str, str] = {}
+    with kibana.admin() as admin:
+        for key, config in configs.items():
+            body = {
+                "name": key,
+                "connector_type_id": TYPE_ID,
+                "config": config,
+                "secrets": {"apiKey": "123"},
+            }
+            response = admin.post("/api/actions/connector", json=body, headers=XSRF)
+            assert response.status_code == 200, response.text
+            ids[key] = response.json()["id"]
+    yield Connectors(**ids, azure_url=azure_url)
+
+
+def execute(kibana: Kibana, connector_id: str, sub_action: str, params: object) -> httpx.Response:
+    with kibana.admin() as admin:
+        response = admin.post(
+            f"/api/actions/connector/{connector_id}/_execute",
+            json={"params": {"subAction": sub_action, "subActionParams": params}},
+            headers=XSRF,
+        )
+    assert response.status_code == 200
+    return response
+
+
+def sent(
+    kibana: Kibana, upstream: FakeUpstream, connector_id: str, sub_action: str, params: object
+) -> RecordedRequest:
+    response = execute(kibana, connector_id, sub_action, params)
+    if response.headers["content-type"].startswith("application/json"):
+        assert response.json()["status"] == "ok", response.text
+    (request,) = upstream.requests
+    return request

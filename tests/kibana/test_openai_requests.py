@@ -10,92 +10,21 @@ d), so the FakeUpstream's URL stands in for it.
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
-
-import httpx
 import orjson
 import pytest
 
-from llmrelay.testing import FakeUpstream, RecordedRequest
-from tests.kibana.conftest import TYPE_ID, XSRF, Kibana
-
-M = '[{"role":"user","content":"Hello world"}]'
-MESSAGES = [{"role": "user", "content": "Hello world"}]
-SAMPLE = {"messages": MESSAGES}
-OTHER_SAMPLE = {"model": "local-model", "messages": MESSAGES}
-CUSTOM_HEADERS = {"X-My-Custom-Header": "foo", "Authorization": "override"}
-USAGE_CHUNK = '"stream_options":{"include_usage":true}'
-
-
-@dataclass(frozen=True)
-class Connectors:
-    openai: str
-    openai_org: str
-    openai_plain: str
-    other: str
-    azure: str
-    azure_url: str
-
-
-@pytest.fixture(scope="module")
-def connectors(kibana: Kibana, upstream_server: FakeUpstream) -> Iterator[Connectors]:
-    url = upstream_server.url()
-    azure_url = upstream_server.azure_url("NEW-DEPLOYMENT-321", "2023-05-15")
-    configs = {
-        "openai": {"apiProvider": "OpenAI", "apiUrl": url, "headers": CUSTOM_HEADERS},
-        "openai_org": {
-            "apiProvider": "OpenAI",
-            "apiUrl": url,
-            "organizationId": "org-id",
-            "projectId": "proj-id",
-            "headers": CUSTOM_HEADERS,
-        },
-        "openai_plain": {"apiProvider": "OpenAI", "apiUrl": url},
-        "other": {
-            "apiProvider": "Other",
-            "apiUrl": url,
-            "defaultModel": "local-model",
-            "headers": CUSTOM_HEADERS,
-        },
-        "azure": {"apiProvider": "Azure OpenAI", "apiUrl": azure_url},
-    }
-    ids: dict[str, str] = {}
-    with kibana.admin() as admin:
-        for key, config in configs.items():
-            body = {
-                "name": key,
-                "connector_type_id": TYPE_ID,
-                "config": config,
-                "secrets": {"apiKey": "123"},
-            }
-            response = admin.post("/api/actions/connector", json=body, headers=XSRF)
-            assert response.status_code == 200, response.text
-            ids[key] = response.json()["id"]
-    yield Connectors(**ids, azure_url=azure_url)
-
-
-def execute(kibana: Kibana, connector_id: str, sub_action: str, params: object) -> httpx.Response:
-    with kibana.admin() as admin:
-        response = admin.post(
-            f"/api/actions/connector/{connector_id}/_execute",
-            json={"params": {"subAction": sub_action, "subActionParams": params}},
-            headers=XSRF,
-        )
-    assert response.status_code == 200
-    return response
-
-
-def sent(
-    kibana: Kibana, upstream: FakeUpstream, connector_id: str, sub_action: str, params: object
-) -> RecordedRequest:
-    response = execute(kibana, connector_id, sub_action, params)
-    if response.headers["content-type"].startswith("application/json"):
-        assert response.json()["status"] == "ok", response.text
-    (request,) = upstream.requests
-    return request
+from llmrelay.testing import FakeUpstream
+from tests.kibana.conftest import (
+    MESSAGES,
+    OTHER_SAMPLE,
+    SAMPLE,
+    USAGE_CHUNK,
+    Connectors,
+    Kibana,
+    M,
+    execute,
+    sent,
+)
 
 
 def case_ids(cases: list[tuple[str, object, bytes]]) -> list[str]:
@@ -363,77 +292,6 @@ def test_azure_request(
     assert request.headers["api-key"] == "123"
     assert request.headers["content-type"] == "application/json"
     assert "authorization" not in request.headers
-
-
-# --- errors (getResponseErrorMessage, through the framework's wrapper) --------------------
-@pytest.mark.parametrize(
-    ("status", "error", "service_message"),
-    [
-        (
-            404,
-            {"error": {"message": "Resource not found"}},
-            "Status code: 404. Message: API Error: Not Found - Resource not found",
-        ),
-        (  # LM Studio's shape: the error is a plain string
-            404,
-            {"error": "Resource not found"},
-            "Status code: 404. Message: API Error: Not Found - Resource not found",
-        ),
-        (
-            401,
-            {"error": {"message": "The api key was invalid."}},
-            "Status code: 401. Message: Unauthorized API Error - The api key was invalid.",
-        ),
-    ],
-)
-def test_error_messages(
-    kibana: Kibana,
-    connectors: Connectors,
-    upstream: FakeUpstream,
-    status: int,
-    error: object,
-    service_message: str,
-) -> None:
-    upstream.fail(status, error)
-    result = execute(kibana, connectors.openai, "run", {"body": f'{{"messages":{M}}}'}).json()
-    assert result["status"] == "error"
-    assert result["message"] == "an error occurred while running the action"
-    assert result["service_message"] == service_message
-    assert result["retry"] is True
-
-
-def test_unknown_error_without_a_status(kibana: Kibana) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    connector_id = kibana.create("default", url=f"http://127.0.0.1:{port}/v1/chat/completions")
-    result = execute(kibana, connector_id, "run", {"body": f'{{"messages":{M}}}'}).json()
-    assert result["status"] == "error"
-    assert result["service_message"].startswith(
-        "Status code: undefined. Message: Unexpected API Error: "
-    )
-    assert "None" not in result["service_message"]
-
-
-def test_async_iterator_rate_limit_is_a_user_error(
-    kibana: Kibana, connectors: Connectors, upstream: FakeUpstream
-) -> None:
-    upstream.fail(429, "Rate limit reached")
-    result = execute(kibana, connectors.openai, "invokeAsyncIterator", SAMPLE).json()
-    assert result["status"] == "error" and result["errorSource"] == "user"
-
-
-def test_azure_functions_error_explains_the_api_version(
-    kibana: Kibana, connectors: Connectors, upstream: FakeUpstream
-) -> None:
-    upstream.fail(404, "Unrecognized request argument supplied: functions")
-    result: dict[str, Any] = execute(
-        kibana, connectors.azure, "run", {"body": f'{{"messages":{M}}}'}
-    ).json()
-    assert (
-        "Function support with Azure OpenAI API was added in 2023-07-01-preview"
-        in (result["service_message"])
-    )
 
 
 def test_a_body_that_is_not_json_is_sent_unchanged(
