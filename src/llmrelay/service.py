@@ -22,6 +22,7 @@ from llmrelay.domain.connectors import (
 )
 from llmrelay.domain.event_documents import execute_document, start_document
 from llmrelay.domain.events import ExecutionRecord
+from llmrelay.domain.request_bodies import create_body, update_body
 from llmrelay.errors import (
     ConfigurationError,
     ConnectorError,
@@ -190,9 +191,12 @@ class Relay:
         return _stored_view(stored)
 
     async def create_connector(
-        self, space_id: str, body: Mapping[str, object], *, connector_id: str | None = None
+        self, space_id: str, body: object, *, connector_id: str | None = None
     ) -> ConnectorView:
-        type_id = body.get("connector_type_id")
+        """Kibana's create: the body's shape first (``RequestBodyError``), then the id,
+        the type, config, secrets and whether the type is enabled."""
+        body = create_body(body)
+        type_id = body["connector_type_id"]
         if connector_id is not None and not _valid_id(connector_id):
             raise ConnectorBadRequestError(
                 "[id]: must be 1-255 characters without control characters or slashes"
@@ -202,9 +206,9 @@ class Relay:
                 f"This {connector_id} already exists in a preconfigured action."
             )
         if type_id != GEN_AI:
-            raise ConnectorBadRequestError(f'Connector type "{type_id}" is not registered.')
-        config = validate_config(body.get("config", {}), self.settings.actions)
-        secrets = validate_secrets(body.get("secrets", {}), config)
+            raise ConnectorBadRequestError(f'Action type "{type_id}" is not registered.')
+        config = validate_config(body["config"], self.settings.actions)
+        secrets = validate_secrets(body["secrets"], config)
         self._ensure_enabled(GEN_AI)
         stored = await self.store.connectors.create(
             space_id=space_id,
@@ -220,21 +224,23 @@ class Relay:
         self,
         space_id: str,
         connector_id: str,
-        body: Mapping[str, object],
+        body: object,
         *,
         keep_secrets: bool = False,
     ) -> ConnectorView:
-        """Replace name, config and secrets (Kibana's PUT).
+        """Replace name, config and secrets (Kibana's PUT); the body's shape is checked
+        first (``RequestBodyError``).
 
         ``keep_secrets`` (the web UI's edit form, docs/deviations.md): a secret field that
         is missing or empty keeps its stored value, and ``null`` removes it.
         """
+        body = update_body(body, keep_secrets=keep_secrets)
         if connector_id in self.preconfigured:
             raise ConnectorBadRequestError(
                 f"Preconfigured action {connector_id} can not be updated."
             )
-        config = validate_config(body.get("config", {}), self.settings.actions)
-        raw_secrets = body.get("secrets", {})
+        config = validate_config(body["config"], self.settings.actions)
+        raw_secrets = body["secrets"]
         if keep_secrets:
             raw_secrets = await self._merged_secrets(space_id, connector_id, raw_secrets)
         secrets = validate_secrets(raw_secrets, config)

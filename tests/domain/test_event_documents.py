@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from llmrelay.domain.event_documents import execute_document, iso_from_ns, start_document
+import pytest
+
+from llmrelay.domain.event_documents import (
+    duration_ns,
+    execute_document,
+    iso_from_ns,
+    start_document,
+)
 from llmrelay.domain.events import ExecutionRecord, TokenUsage
 
 START_NS = 1_704_067_200_000_000_000 + 123_456_789  # 2024-01-01T00:00:00.123456789Z
@@ -42,7 +49,7 @@ def test_success_document_exact() -> None:
             "kind": "action",
             "start": "2024-01-01T00:00:00.123Z",
             "end": "2024-01-01T00:00:01.623Z",
-            "duration": 1_500_000_042,
+            "duration": "1500000042",  # a string of nanoseconds, as Kibana stores it
             "outcome": "success",
             "id": "exec-1:execute",
         },
@@ -171,4 +178,37 @@ def test_estimated_stream_usage_and_cancel() -> None:
 
 def test_duration_never_negative() -> None:
     doc = execute_document(record(ended_ns=START_NS - 5), **SERVER)
-    assert doc["event"]["duration"] == 0
+    assert doc["event"]["duration"] == "0"
+
+
+def test_api_key_executions_name_the_key_on_both_documents() -> None:
+    record = ExecutionRecord(
+        execution_id="exec-k",
+        connector_id="c",
+        connector_name="n",
+        connector_type_id=".gen-ai",
+        sub_action="run",
+        user_name="alice",
+        api_key_id="k3y1d",
+        api_key_name="ci pipeline",
+        started_ns=1,
+        ended_ns=2,
+        outcome="success",
+    )
+    for doc in (start_document(record, **SERVER), execute_document(record, **SERVER)):
+        assert doc["kibana"]["user_api_key"] == {"id": "k3y1d", "name": "ci pipeline"}
+        assert doc["user"] == {"name": "alice"}
+    plain = ExecutionRecord("e", "c", "n", ".gen-ai", "run", user_name="alice")
+    assert "user_api_key" not in execute_document(plain, **SERVER)["kibana"]
+
+
+@pytest.mark.parametrize(
+    ("duration", "nanos"),
+    [("1500000042", 1_500_000_042), (1_500_000_042, 1_500_000_042), ("0", 0), (None, None),
+     ("1.5", None), ("-3", None), (True, None), ("٣", None)],
+)  # fmt: skip
+def test_duration_is_read_from_strings_and_from_older_integers(
+    duration: object, nanos: int | None
+) -> None:
+    assert duration_ns({"event": {"duration": duration}}) == nanos
+    assert duration_ns({}) is None

@@ -367,3 +367,14 @@ async def test_nul_in_document_values_does_not_stall_the_log(store: Store) -> No
         space_id="default", start=T0, end=T0 + timedelta(hours=1), interval="hour", group_by="model"
     )
     assert [r["key"] for r in rows] == ["gpt\ufffdx"]
+
+
+async def test_find_returns_durations_as_strings_also_for_older_documents(store: Store) -> None:
+    """Kibana's event log holds ``event.duration`` as a string of nanoseconds; documents
+    written before llmrelay did the same hold an integer and are answered alike."""
+    new, old = make_record(1), make_record(2, at=T0 + timedelta(minutes=1))
+    old_doc = execute_document(old, **SERVER)
+    old_doc["event"]["duration"] = int(old_doc["event"]["duration"])  # the old form
+    await store.events.write([execute_document(new, **SERVER), old_doc])
+    _, found = await store.events.find(space_id="default", connector_id="c1", action="execute")
+    assert [d["event"]["duration"] for d in found] == ["1000000", "1000000"]

@@ -29,6 +29,7 @@ from llmrelay.cli.remote import (
     reported,
 )
 from llmrelay.domain.durations import DATE_MATH_UNITS, parse_duration
+from llmrelay.domain.event_documents import duration_ns
 
 _MAX_PER_PAGE = 10_000
 
@@ -248,8 +249,8 @@ def _tokens(doc: Mapping[str, Any]) -> str:
 
 
 def _duration(doc: Mapping[str, Any]) -> str:
-    nanos = (doc.get("event") or {}).get("duration")
-    if not isinstance(nanos, int):
+    nanos = duration_ns(doc)
+    if nanos is None:
         return "-"
     return f"{nanos / 1e6:.1f} ms"
 

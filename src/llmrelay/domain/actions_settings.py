@@ -23,26 +23,26 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
 
 def parse_byte_size(value: object) -> int:
     """``1mb`` / ``512kb`` / ``1048576`` -> bytes (Kibana's ByteSizeValue, base 1024)."""
-    if isinstance(value, bool):
-        raise ValueError("expected a byte size such as 1mb")
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return int(value)
-    match = _SIZE.match(str(value))
+    if not isinstance(value, str):  # never echo a non-text value (None, a list...)
+        raise ValueError("expected a byte size such as 1mb")
+    match = _SIZE.match(value)
     if not match:
-        raise ValueError(f"invalid byte size {value!r}; use a number of bytes or e.g. 1mb")
+        raise ValueError(f'invalid byte size "{value}"; use a number of bytes or e.g. 1mb')
     number, unit = float(match.group(1)), (match.group(2) or "b").lower()
     return int(number * {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}[unit])
 
 
 def parse_duration_ms(value: object) -> int:
     """``60s`` / ``5m`` / ``1500ms`` / ``60000`` (milliseconds) -> milliseconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 60s")
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return int(value)
-    duration = parse_duration(str(value), units=("ms", "s", "m", "h"), default_unit="ms")
+    if not isinstance(value, str):  # never echo a non-text value (None, a list...)
+        raise ValueError("expected a duration such as 60s")
+    duration = parse_duration(value, units=("ms", "s", "m", "h"), default_unit="ms")
     if duration is None:
-        raise ValueError(f"invalid duration {value!r}; use e.g. 60s, 5m or 1500ms")
+        raise ValueError(f'invalid duration "{value}"; use e.g. 60s, 5m or 1500ms')
     return duration.as_milliseconds()
 
 

@@ -19,6 +19,7 @@ Fields of our own, under ``llmrelay`` (not in Kibana's mapping):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,6 +101,8 @@ def _base(
         doc["llmrelay"]["model"] = record.model
     if record.user_name:
         doc["user"] = {"name": record.user_name}
+    if record.api_key_id:
+        doc["kibana"]["user_api_key"] = {"id": record.api_key_id, "name": record.api_key_name}
     return doc
 
 
@@ -127,7 +130,7 @@ def execute_document(record: ExecutionRecord, *, server_uuid: str, version: str)
     )
     event = doc["event"]
     event["end"] = iso_from_ns(record.ended_ns)
-    event["duration"] = record.duration_ns
+    event["duration"] = str(record.duration_ns)  # Kibana's event log: a string of nanoseconds
     label = _label(record)
     usage_recorded = record.outcome == "success" and record.usage.known
     if record.outcome == "success":
@@ -150,3 +153,16 @@ def execute_document(record: ExecutionRecord, *, server_uuid: str, version: str)
     if record.upstream_request_id:
         doc["llmrelay"]["upstream_request_id"] = record.upstream_request_id
     return doc
+
+
+def duration_ns(doc: Mapping[str, Any]) -> int | None:
+    """``event.duration`` in nanoseconds: a string, as Kibana's event log holds it, or an
+    integer (documents llmrelay wrote before it did the same); None when absent or not a
+    whole number."""
+    event = doc.get("event")
+    value = event.get("duration") if isinstance(event, Mapping) else None
+    if type(value) is int:
+        return value
+    if type(value) is str and value.isascii() and value.isdigit():
+        return int(value)
+    return None

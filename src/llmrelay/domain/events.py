@@ -56,6 +56,8 @@ class ExecutionRecord:
     is_preconfigured: bool = False
     source: str = "http_request"
     user_name: str | None = None
+    api_key_id: str | None = None  # with api_key_name: kibana.user_api_key
+    api_key_name: str | None = None
     started_ns: int = 0  # time.time_ns() at start
     ended_ns: int = 0
     outcome: Literal["success", "failure", "unknown"] = "unknown"

@@ -290,9 +290,29 @@ def validate_sub_action_params(sub_action: str, raw: object) -> SubActionParams:
         raise SubActionParamsError(join_issues(issues_from(err))) from None
 
 
-def invoke_body(params: InvokeAIParams) -> dict[str, Any]:
-    """The chat body invokeAI/invokeStream send: params minus signal/timeout/telemetry."""
-    body: dict[str, Any] = params.model_dump(
+def invoke_body(params: InvokeAIParams, raw: Mapping[str, object] | None = None) -> dict[str, Any]:
+    """The chat body invokeAI/invokeStream send: params minus signal/timeout/telemetry.
+
+    Keys keep the order of ``raw`` (the caller's params) at every depth, as Kibana's
+    ``JSON.stringify`` of the params object does; the provider then appends
+    ``stream``/``model``. Values are the validated ones (numbers given as strings become
+    numbers, keys a schema strips are gone).
+    """
+    dumped: dict[str, Any] = params.model_dump(
         mode="json", exclude_none=True, by_alias=True, exclude=set(_NOT_SENT)
     )
-    return body
+    if raw is None:
+        return dumped
+    ordered: dict[str, Any] = _in_order(dumped, raw)
+    return ordered
+
+
+def _in_order(value: Any, raw: object) -> Any:
+    """``value`` with its objects' keys in ``raw``'s order (keys only in ``value`` last)."""
+    if isinstance(value, dict) and isinstance(raw, Mapping):
+        keys = [key for key in raw if key in value]
+        keys += [key for key in value if key not in raw]
+        return {key: _in_order(value[key], raw.get(key)) for key in keys}
+    if isinstance(value, list) and isinstance(raw, list) and len(raw) == len(value):
+        return [_in_order(item, source) for item, source in zip(value, raw, strict=True)]
+    return value

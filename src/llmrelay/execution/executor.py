@@ -28,6 +28,7 @@ from llmrelay.domain.params import (
     validate_execute_params,
     validate_sub_action_params,
 )
+from llmrelay.domain.validation import json_type
 from llmrelay.errors import (
     ConnectorValidationError,
     ForbiddenError,
@@ -309,7 +310,7 @@ class Executor:
             stream = await self._stream_call(connector, call, timeout, record, "stream")
             return ExecutionResult("ok", connector.id, data=stream)
         assert isinstance(params, InvokeAIParams)
-        body = invoke_body(params)
+        body = invoke_body(params, raw_params if isinstance(raw_params, dict) else None)
         if sub_action == "invokeAI":
             call = provider.prepare(connector, orjson.dumps(body).decode(), stream=False)
             timeout = self._timeout(params.timeout, self.settings.defaultTimeoutMs)
@@ -436,11 +437,11 @@ class Executor:
             if error is not None:
                 record.outcome = "failure"
                 record.error_kind = error_kind(error)
-                message = (
-                    framework_error_message(error)
-                    if isinstance(error, UpstreamError)
-                    else f"{type(error).__name__}: {error}"
-                )
+                if isinstance(error, UpstreamError):
+                    message = framework_error_message(error)
+                else:  # a Python class name is for the log, not the event
+                    log.warning("stream of connector %s failed: %r", connector.id, error)
+                    message = f"Unexpected API Error:  - {error or 'Unknown error'}"
                 record.error_message = event_error_message(EXECUTION_FAILED, message, True)
             else:
                 record.outcome = "success"
@@ -515,6 +516,8 @@ class Executor:
             is_preconfigured=connector.is_preconfigured,
             source=ctx.source,
             user_name=ctx.user_name,
+            api_key_id=ctx.api_key_id,
+            api_key_name=ctx.api_key_name,
             started_ns=time.time_ns(),
         )
 
@@ -561,7 +564,7 @@ async def _read_error_body(response: UpstreamResponse) -> object:
 def _run_response_problem(payload: object) -> str | None:
     """Kibana's run response schema, relaxed for a missing ``usage`` (deviation e)."""
     if not isinstance(payload, dict):
-        return f"[]: expected an object but got {type(payload).__name__}"
+        return f"[]: expected an object but got {json_type(payload)}"
     choices = payload.get("choices")
     if not isinstance(choices, list):
         return "[choices]: expected value of type [array] but got [undefined]"

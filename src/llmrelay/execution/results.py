@@ -30,6 +30,9 @@ class ExecutionContext:
     execution_id: str = field(default_factory=new_execution_id)
     # getDashboard's answer for this caller; None = no access control (library use)
     can_read_usage: bool | None = None
+    # the API key the caller authenticated with (``kibana.user_api_key`` on its events)
+    api_key_id: str | None = None
+    api_key_name: str | None = None
 
 
 class ByteStream(Protocol):

@@ -119,6 +119,16 @@ def parse_event(doc: Mapping[str, Any]) -> ParsedEvent:
     )
 
 
+def stored_document(text: str | bytes) -> dict[str, Any]:
+    """A stored document as the event log API returns it: ``event.duration`` is a string of
+    nanoseconds, as in Kibana's event log (documents written before that held an integer)."""
+    doc: dict[str, Any] = orjson.loads(text)
+    event = doc.get("event")
+    if type(event) is dict and type(event.get("duration")) is int:
+        event["duration"] = str(event["duration"])
+    return doc
+
+
 def rollup_rows(parsed: Iterable[ParsedEvent]) -> list[tuple[Any, ...]]:
     """Summed rollup rows (``ROLLUP_COLUMNS`` order, buckets in epoch microseconds) for
     the ``execute`` documents among ``parsed``, sorted by key: one lock order for every

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
-import orjson
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,6 +26,7 @@ from llmrelay.store.event_rows import (
     as_datetime,
     parse_event,
     rollup_rows,
+    stored_document,
 )
 from llmrelay.store.schema import ROLLUP_KEY, ROLLUP_SUMS, events, usage_rollups
 from llmrelay.store.sql import (
@@ -160,7 +160,7 @@ class EventRepository:
         async with reading(self._engine) as conn:
             total = await conn.scalar(select(func.count()).select_from(events).where(where))
             docs = (await conn.execute(query)).scalars().all()
-        return int(total or 0), [orjson.loads(doc) for doc in docs]
+        return int(total or 0), [stored_document(doc) for doc in docs]
 
     async def usage(
         self,

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -52,6 +53,15 @@ _PASSWORD_CACHE_SECONDS = 60.0
 API_KEY_CACHE_SECONDS = 5.0
 _PASSWORD_CACHE_MAX = 1024
 
+log = logging.getLogger("llmrelay.auth")
+
+
+def unauthorized(operation: str, type_id: str | None = None) -> str:
+    """Kibana's 403 message for the actions API, which clients match on:
+    ``Unauthorized to create a ".gen-ai" action`` / ``Unauthorized to get actions``."""
+    target = f'a "{type_id}" action' if type_id else "actions"
+    return f"Unauthorized to {operation} {target}"
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -61,6 +71,7 @@ class Principal:
     kind: Literal["user", "api_key"]
     grants: tuple[Grant, ...]
     api_key_id: str | None = None
+    api_key_name: str | None = None
 
     def privileges_in(self, space_id: str) -> frozenset[str]:
         out: set[str] = set()
@@ -72,12 +83,28 @@ class Principal:
     def can(self, privilege: Privilege, space_id: str) -> bool:
         return privilege in self.privileges_in(space_id)
 
-    def require(self, privilege: Privilege, space_id: str) -> None:
+    def require(self, privilege: Privilege, space_id: str, *, denied: str) -> None:
+        """Raise ForbiddenError(``denied``) without ``privilege`` in the space.
+
+        ``denied`` is the client-facing text (Kibana's, where Kibana has the route); what
+        is missing, and which role grants it, goes to the server log only.
+        """
         if not self.can(privilege, space_id):
-            raise ForbiddenError(
-                f"Unauthorized to {_verb(privilege)} in space [{space_id}]: "
-                f"user [{self.name}] needs the role [{PRIVILEGE_ROLE_HINT[privilege]}]"
-            )
+            self.log_denial(privilege, space_id)
+            raise ForbiddenError(denied)
+
+    def log_denial(self, privilege: Privilege, space_id: str) -> None:
+        """The operator's side of a 403: who lacked what, where, and the role that grants it."""
+        who = f"user [{self.name}]"
+        if self.kind == "api_key":
+            who = f"API key [{self.api_key_name or self.api_key_id}] of [{self.name}]"
+        log.info(
+            "forbidden: %s may not %s in space [%s]: it needs the role [%s]",
+            who,
+            _verb(privilege),
+            space_id,
+            PRIVILEGE_ROLE_HINT[privilege],
+        )
 
     @property
     def spaces(self) -> set[str]:
@@ -146,7 +173,9 @@ class Authenticator:
         if key is None:
             self._last_good.pop(digest, None)
             raise UnauthenticatedError("Unauthorized: invalid API key")
-        principal = Principal(key.owner or key.name, "api_key", key.grants, api_key_id=key.id)
+        principal = Principal(
+            key.owner or key.name, "api_key", key.grants, api_key_id=key.id, api_key_name=key.name
+        )
         if generation != self._generation:  # forget() ran meanwhile: do not cache
             return principal
         self._remember(digest, principal)

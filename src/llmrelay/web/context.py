@@ -24,8 +24,11 @@ def space_of(request: Request) -> str:
     return space
 
 
-async def caller(request: Request, privilege: Privilege | None = None) -> Principal:
-    """Authenticate, check ``kbn-xsrf`` on mutating methods, then the privilege.
+async def caller(
+    request: Request, privilege: Privilege | None = None, *, denied: str = "Forbidden"
+) -> Principal:
+    """Authenticate, check ``kbn-xsrf`` on mutating methods, then the privilege
+    (``denied`` is the 403 message; see :meth:`Principal.require`).
 
     Without an ``Authorization`` header a web UI session cookie is accepted; mutating
     calls made with it must carry the session's CSRF token (docs/ui.md).
@@ -39,7 +42,7 @@ async def caller(request: Request, privilege: Privilege | None = None) -> Princi
         if request.method in _MUTATING and "kbn-xsrf" not in request.headers:
             raise BadRequestError("Request must contain a kbn-xsrf header.")
     if privilege is not None:
-        principal.require(privilege, space_of(request))
+        principal.require(privilege, space_of(request), denied=denied)
     return principal
 
 

@@ -11,6 +11,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from llmrelay.domain.request_bodies import RequestBodyError
 from llmrelay.errors import (
     AuthError,
     ConfigurationError,
@@ -63,6 +64,7 @@ _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (ConnectorValidationError, 400),
     (ConnectorBadRequestError, 400),
     (BadRequestError, 400),
+    (RequestBodyError, 400),
     (PayloadTooLargeError, 413),
     (DecryptionError, 500),
     (StoreError, 503),

@@ -1,72 +1,81 @@
-"""Kibana's actions API (spec §5): connectors CRUD, types and ``_execute``."""
+"""Kibana's actions API (spec §5): connectors CRUD, types and ``_execute``.
+
+Privileges are checked before the body (Kibana checks the body first; docs/deviations.md);
+a 403 says what Kibana says (``Unauthorized to create a ".gen-ai" action``), the server log
+says which role is missing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import NoReturn
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmrelay.errors import DecryptionError
+from llmrelay.domain.request_bodies import execute_params
+from llmrelay.errors import DecryptionError, ForbiddenError, LlmrelayError
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
 from llmrelay.service import CONNECTOR_TYPE
+from llmrelay.web.auth import Principal, unauthorized
 from llmrelay.web.context import caller, relay_of, space_of
-from llmrelay.web.errors import BadRequestError
+from llmrelay.web.errors import BadRequestError, PayloadTooLargeError
 from llmrelay.web.json import json_response, read_json
 from llmrelay.web.streams import sse_response
 
 
-async def _object_body(request: Request) -> Mapping[str, object]:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise BadRequestError("[request body]: expected a plain object value")
-    return body
-
-
 async def list_connectors(request: Request) -> Response:
-    await caller(request, "connectors.read")
+    await caller(request, "connectors.read", denied=unauthorized("get"))
     relay = relay_of(request)
     views = await relay.list_connectors(space_of(request))
     return json_response([{**v.to_api(), "referenced_by_count": 0} for v in views])
 
 
 async def get_connector(request: Request) -> Response:
-    await caller(request, "connectors.read")
+    await caller(request, "connectors.read", denied=unauthorized("get"))
     view = await relay_of(request).get_connector(space_of(request), request.path_params["id"])
     return json_response(view.to_api())
 
 
 async def create_connector(request: Request) -> Response:
-    await caller(request, "connectors.write")
-    body = await _object_body(request)
-    unknown = sorted(set(body) - {"name", "connector_type_id", "config", "secrets"})
-    if unknown:
-        raise BadRequestError(f"[request body.{unknown[0]}]: definition for this key is missing")
+    principal = await caller(request)
+    space = space_of(request)
+    unreadable: LlmrelayError | None = None
+    try:
+        body = await read_json(request)
+    except (BadRequestError, PayloadTooLargeError) as err:  # reported after the privilege
+        body, unreadable = None, err
+    if not principal.can("connectors.write", space):
+        # Kibana names the requested type: ``Unauthorized to create a "<type>" action``
+        type_id = body.get("connector_type_id") if isinstance(body, dict) else None
+        principal.log_denial("connectors.write", space)
+        named = type_id if isinstance(type_id, str) and type_id.strip() else None
+        raise ForbiddenError(unauthorized("create", named))
+    if unreadable is not None:
+        raise unreadable
     view = await relay_of(request).create_connector(
-        space_of(request), body, connector_id=request.path_params.get("id")
+        space, body, connector_id=request.path_params.get("id")
     )
     return json_response(view.to_api())
 
 
 async def update_connector(request: Request) -> Response:
-    await caller(request, "connectors.write")
-    body = await _object_body(request)
-    unknown = sorted(set(body) - {"name", "config", "secrets"})
-    if unknown:
-        raise BadRequestError(f"[request body.{unknown[0]}]: definition for this key is missing")
+    await caller(request, "connectors.write", denied=unauthorized("update"))
     keep = request.query_params.get("keep_secrets", "false")
     if keep not in ("true", "false"):
         raise BadRequestError("[keep_secrets]: expected true or false")
     view = await relay_of(request).update_connector(
-        space_of(request), request.path_params["id"], body, keep_secrets=keep == "true"
+        space_of(request),
+        request.path_params["id"],
+        await read_json(request),
+        keep_secrets=keep == "true",
     )
     return json_response(view.to_api())
 
 
 async def delete_connector(request: Request) -> Response:
-    await caller(request, "connectors.write")
+    await caller(request, "connectors.write", denied=unauthorized("delete"))
     await relay_of(request).delete_connector(space_of(request), request.path_params["id"])
     return Response(status_code=204)
 
@@ -83,19 +92,21 @@ async def connector_types(request: Request) -> Response:
 
 async def execute_connector(request: Request) -> Response:
     space = space_of(request)
-    principal = await caller(request, "connectors.execute")
-    body = await _object_body(request)
-    if "params" not in body or not isinstance(body["params"], dict):
-        raise BadRequestError("[request body.params]: expected value of type [object]")
+    principal = await caller(request)
+    if not principal.can("connectors.execute", space):
+        await _deny_execute(request, principal, space)
+    params = execute_params(await read_json(request))
     connector_id = request.path_params["id"]
     context = ExecutionContext(
         user_name=principal.name,
         space_id=space,
         source="http_request",
         can_read_usage=principal.can("usage.read", space),
+        api_key_id=principal.api_key_id,
+        api_key_name=principal.api_key_name,
     )
     try:
-        result = await relay_of(request).execute(space, connector_id, body["params"], context)
+        result = await relay_of(request).execute(space, connector_id, params, context)
     except DecryptionError as err:
         result = ExecutionResult(
             "error",
@@ -107,6 +118,20 @@ async def execute_connector(request: Request) -> Response:
     if result.ok and isinstance(result.data, TappedStream | ChunkIterator):
         return sse_response(result.data)
     return json_response(result.to_kibana())
+
+
+async def _deny_execute(request: Request, principal: Principal, space: str) -> NoReturn:
+    """Kibana's 403 names the connector's type when the connector exists in the space
+    (``Unauthorized to execute a ".gen-ai" action``), else ``Unauthorized to execute
+    actions``."""
+    principal.log_denial("connectors.execute", space)
+    type_id: str | None = None
+    try:
+        view = await relay_of(request).get_connector(space, request.path_params["id"])
+        type_id = view.connector_type_id
+    except LlmrelayError:  # not found (or the store is down): nothing to name
+        pass
+    raise ForbiddenError(unauthorized("execute", type_id))
 
 
 routes = [

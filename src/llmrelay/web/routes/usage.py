@@ -1,4 +1,9 @@
-"""Event log search and token usage: both need ``usage_read`` in the space."""
+"""Event log search and token usage: both need ``usage_read`` in the space.
+
+A caller without it gets what Kibana answers when its event log refuses a connector's
+events (``Unauthorized to get actions``: Kibana asks the actions client for the connector);
+usage has no Kibana counterpart and says ``Unauthorized to get usage``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from llmrelay.domain.durations import DATE_MATH_UNITS, parse_duration
+from llmrelay.web.auth import unauthorized
 from llmrelay.web.context import caller, relay_of, space_of
 from llmrelay.web.errors import BadRequestError
 from llmrelay.web.json import json_response
@@ -52,7 +58,7 @@ def parse_time(raw: str | None, name: str) -> datetime | None:
 
 
 async def find_events(request: Request) -> Response:
-    await caller(request, "usage.read")
+    await caller(request, "usage.read", denied=unauthorized("get"))
     page = _int_param(request, "page", 1, low=1, high=1_000_000)
     per_page = _int_param(request, "per_page", 10, low=1, high=_MAX_PER_PAGE)
     total, docs = await relay_of(request).store.events.find(
@@ -67,7 +73,7 @@ async def find_events(request: Request) -> Response:
 
 
 async def usage(request: Request) -> Response:
-    await caller(request, "usage.read")
+    await caller(request, "usage.read", denied="Unauthorized to get usage")
     q = request.query_params
     end = parse_time(q.get("end"), "end") or datetime.now(UTC)
     start = parse_time(q.get("start"), "start") or end - timedelta(days=1)
