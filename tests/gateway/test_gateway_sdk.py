@@ -171,9 +171,31 @@ def test_bad_key_is_401(service: Service) -> None:
 def test_key_of_another_space_is_403(service: Service, upstream: FakeUpstream) -> None:
     connector_id = create_connector(service, "gw-mine", upstream.url())
     key = key_for(service, "gw-theirs")
-    with sdk(service, "gw-mine", key) as client, pytest.raises(openai.PermissionDeniedError):
+    with (
+        sdk(service, "gw-mine", key) as client,
+        pytest.raises(openai.PermissionDeniedError) as caught,
+    ):
         client.chat.completions.create(model=connector_id, messages=HELLO)  # type: ignore[arg-type]
     assert upstream.requests == []
+    # Kibana's words, nothing about the key or the role (that goes to the server log)
+    assert caught.value.body == {
+        "message": "Unauthorized to execute actions",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "insufficient_permissions",
+    }
+
+
+def test_api_key_is_recorded_on_gateway_events(service: Service, upstream: FakeUpstream) -> None:
+    connector_id = create_connector(service, "gw-keyed", upstream.url())
+    key = key_for(service, "gw-keyed", owner="gw-keyed-owner")
+    with sdk(service, "gw-keyed", key) as client:
+        client.chat.completions.create(model=connector_id, messages=HELLO)  # type: ignore[arg-type]
+    listed = service._store_call(lambda s: s.users.list_api_keys())
+    (stored,) = [k for k in listed if k.owner == "gw-keyed-owner"]
+    for event in events(service, "gw-keyed", connector_id, 2):
+        assert event["kibana"]["user_api_key"] == {"id": stored.id, "name": stored.name}
+        assert event["user"]["name"] == "gw-keyed-owner"
 
 
 def test_upstream_429_is_surfaced_as_429(service: Service, upstream: FakeUpstream) -> None:

@@ -75,12 +75,11 @@ async def _principal(request: Request) -> Principal:
 
 
 def _require_execute(principal: Principal, space: str) -> None:
+    """Kibana's text for a refused execution; who lacked which role goes to the log."""
     if not principal.can("connectors.execute", space):
+        principal.log_denial("connectors.execute", space)
         raise GatewayRequestError(
-            403,
-            f"API key [{principal.name}] may not execute connectors in space [{space}] "
-            "(needs the role [connectors_read])",
-            code="insufficient_permissions",
+            403, "Unauthorized to execute actions", code="insufficient_permissions"
         )
 
 
@@ -120,6 +119,8 @@ async def chat_completions(request: Request) -> Response:
             space_id=space,
             source=GATEWAY_SOURCE,
             can_read_usage=principal.can("usage.read", space),
+            api_key_id=principal.api_key_id,
+            api_key_name=principal.api_key_name,
         )
         result = await relay.executor.chat_completions(
             connector,
