@@ -167,6 +167,13 @@ def test_events_for_an_unknown_connector_says_it_does_not_exist(
     quiet = create(service, admin_key, "cli-missing", upstream, name="Quiet")
     empty = ok(run(service, admin_key, "events", "-s", "cli-missing", "--connector", quiet))
     assert "no executions found" in empty.stderr
+    # usage_read alone cannot look connectors up: the event log is still searched
+    analyst = service.api_key(["usage_read"])["Authorization"].split()[1]
+    for connector_id in (quiet, "nope"):
+        found = ok(
+            run(service, analyst, "events", "-s", "cli-missing", "--connector", connector_id)
+        )
+        assert "no executions found" in found.stderr
 
 
 def test_usage_by_connector_shows_names_beside_ids(

@@ -63,12 +63,16 @@ JsonOption = Annotated[
 
 
 class RemoteError(Exception):
-    """A failure talking to llmrelay, already phrased for the user."""
+    """A failure talking to llmrelay, already phrased for the user; ``status`` is the HTTP
+    status of an error llmrelay answered (None for anything else)."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_REMOTE) -> None:
+    def __init__(
+        self, message: str, exit_code: int = EXIT_REMOTE, *, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.status = status
 
 
 def mask(secret: str | None) -> str:
@@ -268,14 +272,14 @@ def raise_for_status(response: httpx.Response) -> None:
     if status < 400:
         return
     if status == 401:
-        raise RemoteError("the API key was rejected (401)")
+        raise RemoteError("the API key was rejected (401)", status=status)
     message = _server_message(response)
     if status == 403:
-        raise RemoteError(message or "forbidden (403)")
+        raise RemoteError(message or "forbidden (403)", status=status)
     phrase = _phrase(status)
     if message:
-        raise RemoteError(f"{message} ({status})")
-    raise RemoteError(f"llmrelay answered {status} {phrase}")
+        raise RemoteError(f"{message} ({status})", status=status)
+    raise RemoteError(f"llmrelay answered {status} {phrase}", status=status)
 
 
 def _server_message(response: httpx.Response) -> str:
