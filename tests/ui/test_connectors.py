@@ -4,6 +4,7 @@ preconfigured connectors, delete with confirmation."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -112,7 +113,10 @@ async def test_create_one_connector_of_each_provider(
     await screenshot(page, "connectors", take_screenshots)
     await page.get_by_label("Filter connectors").fill("azure")
     await expect(rows.locator("visible=true")).to_have_count(1)
-    await expect(page.locator("#connector-count")).to_have_text("1 of 4 connectors")
+    # other UI tests share the service: count what this one sees, not what it made
+    await expect(page.locator("#connector-count")).to_have_text(
+        re.compile(r"^1 of \d+ connectors$")
+    )
     content = await page.content()
     for secret in ("sk-ui-openai-secret", "azure-ui-secret", "pre-secret-value"):
         assert secret not in content

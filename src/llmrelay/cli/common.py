@@ -33,7 +33,13 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def settings_or_exit(config: Path | None, **overrides: object) -> Settings:
+    """Settings, their preconfigured connectors validated too: a bad connector in the
+    settings file is one line here, not a traceback from the server's start-up."""
+    from llmrelay.service import _load_preconfigured  # the one validation the server runs
+
     try:
-        return load_settings(config, overrides=overrides)
+        settings = load_settings(config, overrides=overrides)
+        _load_preconfigured(settings)
     except ConfigurationError as err:
         raise fail(str(err)) from None
+    return settings

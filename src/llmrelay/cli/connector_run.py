@@ -58,7 +58,7 @@ def run_test(
     params = {"subAction": "test", "subActionParams": {"body": json.dumps(chat)}}
     started = time.perf_counter()
     with err_console.status(f"testing {cell(view.get('name'))} ...", spinner="dots"):
-        envelope = remote.post(_execute_path(connector_id), {"params": params})
+        envelope = remote.post(_execute_path(connector_id), {"params": params}, expect=dict)
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
     if not isinstance(envelope, dict):
         raise RemoteError("llmrelay answered _execute with something other than an object")

@@ -18,7 +18,6 @@ from llmrelay.cli.remote import (
     JsonOption,
     RelayKeyOption,
     Remote,
-    RemoteError,
     SpaceOption,
     UrlOption,
     cell,
@@ -207,9 +206,7 @@ def _print_connector(view: Mapping[str, Any], api_key: str | None = None) -> Non
 
 
 def _get(remote: Remote, connector_id: str) -> dict[str, Any]:
-    view = remote.get(f"/actions/connector/{path_id(connector_id)}")
-    if not isinstance(view, dict):
-        raise RemoteError("llmrelay answered with something other than a connector")
+    view: dict[str, Any] = remote.get(f"/actions/connector/{path_id(connector_id)}", expect=dict)
     return view
 
 
@@ -223,7 +220,7 @@ def list_connectors(
 ) -> None:
     """List the connectors of a space."""
     with reported(), open_remote(relay_url, relay_key, space) as remote:
-        views = remote.get("/actions/connectors")
+        views = remote.get("/actions/connectors", expect=list)
     if as_json:
         print_json(views)
         return
@@ -298,7 +295,7 @@ def create_connector(
     path = "/actions/connector" + (f"/{path_id(connector_id)}" if connector_id else "")
     with reported(), open_remote(relay_url, relay_key, space) as remote:
         _ensure_secrets(body, api_key, "Connector API key")
-        view = remote.post(path, body)
+        view = remote.post(path, body, expect=dict)
     if as_json:
         print_json(view)
         return
@@ -332,7 +329,7 @@ def update_connector(
         body.update({k: v for k, v in changes.items() if k not in _READ_ONLY})
         _apply_flags(body, name, provider, api_url, default_model)
         _ensure_secrets(body, api_key, "Connector API key (update replaces the secrets)")
-        view = remote.put(f"/actions/connector/{path_id(connector_id)}", body)
+        view = remote.put(f"/actions/connector/{path_id(connector_id)}", body, expect=dict)
     if as_json:
         print_json(view)
         return

@@ -7,12 +7,14 @@ import typer
 from llmrelay.cli.accounts import keys_app, users_app
 from llmrelay.cli.connectors import connectors_app
 from llmrelay.cli.execute import demo_command, execute_command
+from llmrelay.cli.help_format import HelpGroup
 from llmrelay.cli.local_llm import local_llm_command
 from llmrelay.cli.serve import serve_command
 from llmrelay.cli.usage import events_command, usage_command
 
 app = typer.Typer(
     name="llmrelay",
+    cls=HelpGroup,
     help="Managed connectors to OpenAI, Azure OpenAI and OpenAI-compatible LLM servers.",
     no_args_is_help=True,
     add_completion=False,

@@ -21,8 +21,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from llmrelay.cli import answers
 from llmrelay.cli.common import err_console
 
+Shape = type[dict[str, Any]] | type[list[Any]] | None
 EXIT_REMOTE = 1
 EXIT_USAGE = 2
 DEFAULT_SPACE = "default"
@@ -33,6 +35,7 @@ UrlOption = Annotated[
     typer.Option(
         "--relay-url",
         envvar="LLMRELAY_URL",
+        metavar="URL",
         help="Base URL of the running llmrelay, e.g. http://127.0.0.1:5601.",
         show_default=False,
     ),
@@ -42,6 +45,7 @@ RelayKeyOption = Annotated[
     typer.Option(
         "--relay-key",
         envvar="LLMRELAY_API_KEY",
+        metavar="KEY",
         help="llmrelay API key (the encoded value `llmrelay api-keys create` prints); "
         "prefer the environment variable so it stays out of shell history.",
         show_default=False,
@@ -49,7 +53,9 @@ RelayKeyOption = Annotated[
 ]
 SpaceOption = Annotated[
     str,
-    typer.Option("--space", "-s", envvar="LLMRELAY_SPACE", help="Kibana-style space."),
+    typer.Option(
+        "--space", "-s", envvar="LLMRELAY_SPACE", metavar="SPACE", help="Kibana-style space."
+    ),
 ]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")
@@ -57,12 +63,16 @@ JsonOption = Annotated[
 
 
 class RemoteError(Exception):
-    """A failure talking to llmrelay, already phrased for the user."""
+    """A failure talking to llmrelay, already phrased for the user; ``status`` is the HTTP
+    status of an error llmrelay answered (None for anything else)."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_REMOTE) -> None:
+    def __init__(
+        self, message: str, exit_code: int = EXIT_REMOTE, *, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.status = status
 
 
 def mask(secret: str | None) -> str:
@@ -151,14 +161,16 @@ class Remote:
     def close(self) -> None:
         self._client.close()
 
-    def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
-        return self._call("GET", path, params=params)
+    def get(
+        self, path: str, params: Mapping[str, str] | None = None, *, expect: Shape = None
+    ) -> Any:
+        return self._call("GET", path, params=params, expect=expect)
 
-    def post(self, path: str, body: object) -> Any:
-        return self._call("POST", path, body=body)
+    def post(self, path: str, body: object, *, expect: Shape = None) -> Any:
+        return self._call("POST", path, body=body, expect=expect)
 
-    def put(self, path: str, body: object) -> Any:
-        return self._call("PUT", path, body=body)
+    def put(self, path: str, body: object, *, expect: Shape = None) -> Any:
+        return self._call("PUT", path, body=body, expect=expect)
 
     def delete(self, path: str) -> Any:
         return self._call("DELETE", path)
@@ -170,30 +182,60 @@ class Remote:
         *,
         params: Mapping[str, str] | None = None,
         body: object = None,
+        expect: Shape = None,
     ) -> Any:
+        """The parsed JSON answer; ``expect`` is the JSON type llmrelay answers this with."""
         with self._translated():
             response = self._client.request(
                 method, path, params=params, json=body if method in ("POST", "PUT") else None
             )
+            if response.status_code == 204 or (response.status_code < 400 and not response.content):
+                return None
+            data = self._json_of(response)
         raise_for_status(response)
-        if response.status_code == 204 or not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise RemoteError(
-                f"llmrelay at {self.target.url} answered {method} {path} with something "
-                "other than JSON"
-            ) from None
+        if expect is not None and not isinstance(data, expect):
+            raise self._foreign(response)
+        return data
 
     @contextmanager
     def stream(self, path: str, body: object) -> Iterator[httpx.Response]:
-        """POST and hand over the open response (status already checked)."""
+        """POST and hand over the open response (status and content type already checked:
+        an event stream, or the JSON envelope of a failed execution)."""
         with self._translated(), self._client.stream("POST", path, json=body) as response:
-            if response.status_code >= 400:
+            if response.status_code >= 400 or answers.media_type(response) != answers.SSE:
                 response.read()
+                self._json_of(response)
                 raise_for_status(response)
             yield response
+
+    def _json_of(self, response: httpx.Response) -> Any:
+        """The body of an answer that is llmrelay's, else :meth:`_foreign`'s error."""
+        if not answers.is_json(response):
+            raise self._foreign(response)
+        try:
+            data = response.json()
+        except ValueError:
+            raise self._foreign(response) from None
+        if response.status_code >= 400 and not answers.kibana_error(data):
+            raise self._foreign(response)
+        return data
+
+    def _foreign(self, response: httpx.Response) -> RemoteError:
+        """An answer llmrelay's API never gives: say who answered, in one line."""
+        seen = f"{answers.request_line(response)} answered {answers.describe(response)}"
+        if self._is_llmrelay():
+            return RemoteError(
+                f"{self.target.url}: llmrelay, but {seen}, which its API never answers "
+                "(an older llmrelay, or a proxy in between?)"
+            )
+        return RemoteError(f"{self.target.url}: not an llmrelay server ({seen})")
+
+    def _is_llmrelay(self) -> bool:
+        try:
+            status = self._client.get(f"{self.target.url}/api/status")
+        except httpx.HTTPError:
+            return False
+        return answers.is_llmrelay_status(status)
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -230,14 +272,14 @@ def raise_for_status(response: httpx.Response) -> None:
     if status < 400:
         return
     if status == 401:
-        raise RemoteError("the API key was rejected (401)")
+        raise RemoteError("the API key was rejected (401)", status=status)
     message = _server_message(response)
     if status == 403:
-        raise RemoteError(message or "forbidden (403)")
+        raise RemoteError(message or "forbidden (403)", status=status)
     phrase = _phrase(status)
     if message:
-        raise RemoteError(f"{message} ({status})")
-    raise RemoteError(f"llmrelay answered {status} {phrase}")
+        raise RemoteError(f"{message} ({status})", status=status)
+    raise RemoteError(f"llmrelay answered {status} {phrase}", status=status)
 
 
 def _server_message(response: httpx.Response) -> str:

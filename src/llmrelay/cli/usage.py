@@ -47,7 +47,8 @@ class Interval(StrEnum):
 
 
 ConnectorFilter = Annotated[
-    str | None, typer.Option("--connector", help="Only this connector id.", show_default=False)
+    str | None,
+    typer.Option("--connector", metavar="ID", help="Only this connector id.", show_default=False),
 ]
 
 
@@ -88,12 +89,18 @@ _COUNTS = (
 
 def usage_command(
     since: Annotated[
-        str, typer.Option("--since", help="Start: 15m, 24h, 7d, 2w ago, or an ISO-8601 time.")
+        str,
+        typer.Option(
+            "--since", metavar="WHEN", help="Start: 15m, 24h, 7d, 2w ago, or an ISO-8601 time."
+        ),
     ] = "24h",
     until: Annotated[
         str | None,
         typer.Option(
-            "--until", help="End (same forms as --since; default: now).", show_default=False
+            "--until",
+            metavar="WHEN",
+            help="End (same forms as --since; default: now).",
+            show_default=False,
         ),
     ] = None,
     by: Annotated[
@@ -126,14 +133,30 @@ def usage_command(
     if interval is not None:
         params["interval"] = interval.value
     with reported(), open_remote(relay_url, relay_key, space) as remote:
-        report = remote.get("/llmrelay/usage", params=params)
+        report = remote.get("/llmrelay/usage", params=params, expect=dict)
+        names = _connector_names(remote) if by is GroupBy.connector and not as_json else {}
     if as_json:
         print_json(report)
         return
-    _print_usage(report, by, space)
+    _print_usage(report, by, space, names)
 
 
-def _print_usage(report: Mapping[str, Any], by: GroupBy | None, space: str) -> None:
+def _connector_names(remote: Remote) -> dict[str, str]:
+    """Connector id -> name, to show beside the ids; none without ``connectors_read``."""
+    try:
+        views = remote.get("/actions/connectors", expect=list)
+    except RemoteError:
+        return {}
+    return {
+        str(view["id"]): str(view.get("name") or "")
+        for view in views
+        if isinstance(view, dict) and "id" in view
+    }
+
+
+def _print_usage(
+    report: Mapping[str, Any], by: GroupBy | None, space: str, names: Mapping[str, str]
+) -> None:
     console = out()
     scope = f" for connector {report['connector_id']}" if report.get("connector_id") else ""
     console.print(
@@ -141,12 +164,15 @@ def _print_usage(report: Mapping[str, Any], by: GroupBy | None, space: str) -> N
         f"{_short_time(report.get('end'))}, per {report.get('interval')}",
         markup=False,
     )
-    headers = ["bucket", *([by.value] if by else []), *(label for label, _ in _COUNTS)]
-    table = Table(*headers)
-    for column in table.columns[1 + (1 if by else 0) :]:
+    named = by is GroupBy.connector
+    keys = [by.value, *(["name"] if named else [])] if by else []
+    table = Table("bucket", *keys, *(label for label, _ in _COUNTS))
+    for column in table.columns[1 + len(keys) :]:
         column.justify = "right"
     for bucket in report.get("buckets") or ():
         key = [cell(bucket.get("key") or "-")] if by else []
+        if named:
+            key.append(cell(names.get(str(bucket.get("key"))) or "-"))
         table.add_row(
             _short_time(bucket.get("bucket")),
             *key,
@@ -155,7 +181,7 @@ def _print_usage(report: Mapping[str, Any], by: GroupBy | None, space: str) -> N
     totals = report.get("totals") or {}
     table.add_section()
     table.add_row(
-        "total", *([""] if by else []), *(str(_int(totals.get(field))) for _, field in _COUNTS)
+        "total", *([""] * len(keys)), *(str(_int(totals.get(field))) for _, field in _COUNTS)
     )
     console.print(table)
 
@@ -179,7 +205,10 @@ def events_command(
     since: Annotated[
         str | None,
         typer.Option(
-            "--since", help="Only events after: 15m, 24h, 7d, or ISO-8601.", show_default=False
+            "--since",
+            metavar="WHEN",
+            help="Only events after: 15m, 24h, 7d, or ISO-8601.",
+            show_default=False,
         ),
     ] = None,
     limit: Annotated[
@@ -197,6 +226,7 @@ def events_command(
         params["start"] = start
     with reported(), open_remote(relay_url, relay_key, space) as remote:
         if connector:
+            _assert_connector(remote, connector)
             docs = _executions(remote, connector, params)
         else:
             docs = _all_executions(remote, params)
@@ -211,10 +241,22 @@ def events_command(
     _print_events(docs, with_connector=connector is None)
 
 
+def _assert_connector(remote: Remote, connector_id: str) -> None:
+    """An unknown id would only find no events: say it does not exist (the server's 404
+    message, as ``connectors test`` prints it). A caller without ``connectors_read``
+    cannot ask; the event log is still searched for them."""
+    try:
+        remote.get(f"/actions/connector/{path_id(connector_id)}", expect=dict)
+    except RemoteError as err:
+        if err.status != 403:
+            raise
+
+
 def _executions(remote: Remote, connector_id: str, params: Mapping[str, str]) -> list[Any]:
     """``execute`` documents only: ``execute-start`` carries no outcome or usage."""
-    page = remote.get(f"/event_log/connector/{path_id(connector_id)}/_find", params=params)
-    if not isinstance(page, dict) or not isinstance(page.get("data"), list):
+    path = f"/event_log/connector/{path_id(connector_id)}/_find"
+    page = remote.get(path, params=params, expect=dict)
+    if not isinstance(page.get("data"), list):
         raise RemoteError("llmrelay answered the event log search with an unexpected shape")
     return [
         doc
@@ -224,9 +266,9 @@ def _executions(remote: Remote, connector_id: str, params: Mapping[str, str]) ->
 
 
 def _all_executions(remote: Remote, params: Mapping[str, str]) -> list[Any]:
-    connectors = remote.get("/actions/connectors")
+    connectors = remote.get("/actions/connectors", expect=list)
     docs: list[Any] = []
-    ids = [str(c.get("id")) for c in connectors or () if isinstance(c, dict)]
+    ids = [str(c.get("id")) for c in connectors if isinstance(c, dict)]
     with Progress(
         console=err_console, transient=True, disable=not err_console.is_terminal
     ) as progress:

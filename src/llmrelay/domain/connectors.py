@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from llmrelay.domain.actions_settings import ActionsSettings, VerificationMode
 from llmrelay.domain.addresses import host_refusal, normalise_host, refusal_message
+from llmrelay.domain.headers import header_issues
 from llmrelay.domain.pki import PkiMaterial
 from llmrelay.domain.secrets import ConnectorSecrets, secrets_to_dict, validate_secrets
 from llmrelay.domain.urls import UrlError, assert_url, hostname_of
@@ -118,7 +119,8 @@ def _config_error(detail: str) -> ConnectorValidationError:
 
 
 def _parse_config(raw: object, settings: ActionsSettings) -> ConnectorConfig:
-    """The schema step: provider dispatch, strict keys, coercion, non-blank strings."""
+    """The schema step: provider dispatch, strict keys, coercion, non-blank strings, and
+    llmrelay's header rule (domain/headers.py)."""
     if not isinstance(raw, Mapping):
         raise _config_error(issue("", f"Expected object, received {json_type(raw)}"))
     values = dict(raw)
@@ -142,6 +144,9 @@ def _parse_config(raw: object, settings: ActionsSettings) -> ConnectorConfig:
     except ValidationError as err:
         problems = issues_from(err)
     problems += [p for p in blank_string_issues(values) if p not in problems]
+    headers = values.get("headers")
+    if isinstance(headers, Mapping):
+        problems += header_issues(headers)
     if problems:
         raise _config_error(join_issues(problems))
     return config

@@ -33,7 +33,6 @@
     },
   };
   const PROVIDER_ONLY_KEYS = { "OpenAI": ["organizationId", "projectId"], "Other": ["enableNativeFunctionCalling"] };
-  const SEED_BODY = { model: "gpt-3.5-turbo", messages: [{ role: "user", content: "Hello world" }] };
 
   // --- helpers ---------------------------------------------------------------------
   function $(selector, root) { return (root || document).querySelector(selector); }
@@ -59,6 +58,7 @@
     box.textContent = message;
     box.hidden = !message;
   }
+  function sentence(text) { return text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? "" : "."); }
   function connectorUrl(id) { return `${PREFIX}/app/connectors/${encodeURIComponent(id)}`; }
   function loginRedirect() {
     location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
@@ -93,6 +93,9 @@
   function apiMessage(result) {
     return (result.data && result.data.message) || `Request failed with status ${result.status}.`;
   }
+
+  // the helpers other page scripts (test-tab.js) share
+  window.Llmrelay = { $, $all, make, api, flag };
 
   function setupAutosubmit() {
     $all("select[data-autosubmit]").forEach((select) => {
@@ -174,6 +177,7 @@
         field = FIELD_OF[match[1].split(".")[0]] || null;
         reason = match[2];
         if (field && reason === "Required") reason = `${LABELS[field]} is required.`;
+        else if (field === "headers") reason = sentence(reason);
       } else if (/Certificate data|PKI configuration|certificate data file/i.test(part) && !/CA certificate/.test(part)) {
         field = "certificateData";
       } else if (/Private key/i.test(part)) {
@@ -226,10 +230,10 @@
       const row = make("div", { class: "header-row" });
       const keyField = make("div", { class: "field" });
       keyField.appendChild(make("label", { for: `header-key-${n}` }, "Header name"));
-      keyField.appendChild(make("input", { id: `header-key-${n}`, class: "header-key", autocomplete: "off", value: key || "" }));
+      keyField.appendChild(make("input", { id: `header-key-${n}`, class: "header-key", autocomplete: "off", spellcheck: "false", "aria-describedby": "headers-error", value: key || "" }));
       const valueField = make("div", { class: "field" });
       valueField.appendChild(make("label", { for: `header-value-${n}` }, "Header value"));
-      valueField.appendChild(make("input", { id: `header-value-${n}`, class: "header-value", autocomplete: "off", value: value || "" }));
+      valueField.appendChild(make("input", { id: `header-value-${n}`, class: "header-value", autocomplete: "off", spellcheck: "false", "aria-describedby": "headers-error", value: value || "" }));
       const remove = make("button", { type: "button", class: "button ghost icon", "aria-label": `Remove header ${n}` }, "✕");
       remove.addEventListener("click", () => {
         row.remove();
@@ -289,6 +293,33 @@
       } else if (first) {
         first.focus();
       }
+    }
+
+    /* The server's header rule (headers.js), checked before saving and when a header
+     * field is left; problems are shown at the headers field. True when all are fine. */
+    function checkHeaders(focus) {
+      const rule = window.LlmrelayHeaders;
+      const box = $("#headers-error", form);
+      $all(".header-key, .header-value", form).forEach((i) => i.removeAttribute("aria-invalid"));
+      const problems = [];
+      let first = null;
+      for (const row of $all(".header-row", form)) {
+        const key = $(".header-key", row);
+        const value = $(".header-value", row);
+        const name = key.value.trim();
+        if (!name && !value.value) continue;
+        const nameProblem = rule.nameProblem(name);
+        const problem = nameProblem || rule.valueProblem(name, value.value);
+        if (!problem) continue;
+        const input = nameProblem ? key : value;
+        input.setAttribute("aria-invalid", "true");
+        first = first || input;
+        problems.push(sentence(problem));
+      }
+      box.textContent = problems.join(" ");
+      box.hidden = problems.length === 0;
+      if (focus && first) first.focus();
+      return problems.length === 0;
     }
 
     function fill(connector) {
@@ -360,9 +391,14 @@
     });
     for (const key of ["certificateData", "privateKeyData", "caData"]) readPem($(`#${key}-file`, form), $(`#${key}`, form));
 
+    // once a header problem is shown, leaving a header field checks again (not before:
+    // a message appearing on the way to the Save button would move the button away)
+    rows.addEventListener("change", () => { if (!$("#headers-error", form).hidden) checkHeaders(false); });
+
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       clearErrors();
+      if (!checkHeaders(true)) return;
       const save = $("#save-button", form);
       save.disabled = true;
       const data = payload();
@@ -493,7 +529,7 @@
       readOnlyDetails(connector);
     }
     setupDelete(connector);
-    const testTab = setupTest(connector);
+    const testTab = window.LlmrelayTestTab.setup(connector);
   }
 
   function setupDelete(connector) {
@@ -513,177 +549,6 @@
       else showError($("#page-error"), apiMessage(result));
     });
     dialog.addEventListener("close", () => button.focus());
-  }
-
-  // --- test tab ----------------------------------------------------------------------
-  function setupTest(connector) {
-    const form = $("#test-form");
-    if (!form) return { update() {} };
-    const editor = $("#test-body");
-    const stream = $("#test-stream");
-    const run = $("#run-button");
-    const initial = (c) => {
-      const body = JSON.parse(JSON.stringify(SEED_BODY));
-      const model = c.config && c.config.defaultModel;
-      if (model) body.model = model;
-      return JSON.stringify(body, null, 2);
-    };
-    editor.value = initial(connector);
-    let running = null;
-
-    function reset() {
-      $("#test-result").hidden = false;
-      for (const id of ["result-prompt", "result-completion", "result-total", "result-source"]) $("#" + id).textContent = "–";
-      $("#result-error").hidden = true;
-      $("#result-service-row").hidden = true;
-      $("#result-stream-box").hidden = true;
-      $("#result-json-box").hidden = true;
-      $("#result-stream").textContent = "";
-      $("#result-json").textContent = "";
-    }
-    function status(ok, text) {
-      const dd = $("#result-status");
-      dd.textContent = "";
-      dd.appendChild(make("span", { class: `badge ${ok ? "ok" : "error"}`, "data-status": ok ? "ok" : "error" }, text));
-    }
-    function tokens(usage, source) {
-      if (!usage) return;
-      $("#result-prompt").textContent = usage.prompt_tokens ?? "–";
-      $("#result-completion").textContent = usage.completion_tokens ?? "–";
-      $("#result-total").textContent = usage.total_tokens ?? "–";
-      $("#result-source").textContent = source || "–";
-    }
-    function failure(envelope) {
-      status(false, "Error");
-      $("#result-message").textContent = envelope.message || "The request failed.";
-      if (envelope.service_message) {
-        $("#result-service-message").textContent = envelope.service_message;
-        $("#result-service-row").hidden = false;
-      }
-      $("#result-error").hidden = false;
-    }
-
-    /* The execute event names where the token numbers came from (usage_source). */
-    async function eventUsage(startedAt) {
-      if (!flag("canUsage")) return null;
-      const since = new Date(startedAt - 2000).toISOString();
-      for (let attempt = 0; attempt < 20; attempt += 1) {
-        const found = await api("GET", `/event_log/connector/${encodeURIComponent(connector.id)}/_find?per_page=10&start=${encodeURIComponent(since)}`);
-        if (!found.ok) return null;
-        const doc = (found.data.data || []).find((d) => d.event && d.event.action === "execute" && (!d.user || d.user.name === body.dataset.user));
-        if (doc) {
-          const execution = (doc.kibana && doc.kibana.action && doc.kibana.action.execution) || {};
-          const usage = execution.gen_ai && execution.gen_ai.usage;
-          const source = doc.llmrelay && doc.llmrelay.usage_source;
-          return { usage: usage || null, source: source || "missing" };
-        }
-        await new Promise((resolve) => setTimeout(resolve, 150));
-      }
-      return null;
-    }
-
-    async function readStream(response) {
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      const output = $("#result-stream");
-      let buffer = "";
-      let usage = null;
-      let error = null;
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let cut;
-        while ((cut = buffer.search(/\r?\n\r?\n/)) >= 0) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut).replace(/^\r?\n\r?\n/, "");
-          const data = block.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
-          if (!data || data === "[DONE]") continue;
-          let parsed;
-          try { parsed = JSON.parse(data); } catch (_) { continue; }
-          if (parsed.error) error = parsed.error.message || JSON.stringify(parsed.error);
-          const choice = parsed.choices && parsed.choices[0];
-          const piece = choice && choice.delta && choice.delta.content;
-          if (piece) output.append(piece);
-          if (parsed.usage) usage = parsed.usage;
-        }
-      }
-      return { usage, error };
-    }
-
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const bodyError = $("#test-body-error");
-      bodyError.hidden = true;
-      editor.removeAttribute("aria-invalid");
-      try {
-        JSON.parse(editor.value);
-      } catch (err) {
-        bodyError.textContent = "The body is not valid JSON: " + err.message;
-        bodyError.hidden = false;
-        editor.setAttribute("aria-invalid", "true");
-        editor.focus();
-        return;
-      }
-      if (running) running.abort();
-      running = new AbortController();
-      reset();
-      status(true, "Running…");
-      run.disabled = true;
-      const startedAt = Date.now();
-      const path = `/actions/connector/${encodeURIComponent(connector.id)}/_execute`;
-      try {
-        if (stream.checked) {
-          $("#result-stream-box").hidden = false;
-          const params = { subAction: "stream", subActionParams: { body: editor.value, stream: true } };
-          const result = await api("POST", path, { params }, { raw: true, signal: running.signal });
-          if (!result.response) { failure(result.data || {}); return; }
-          const type = result.response.headers.get("content-type") || "";
-          if (!type.startsWith("text/event-stream")) {
-            const envelope = await result.response.json().catch(() => ({ message: `HTTP ${result.status}` }));
-            $("#result-duration").textContent = `${Date.now() - startedAt} ms`;
-            if (envelope.status === "ok") {
-              status(true, "OK");
-              $("#result-json").textContent = JSON.stringify(envelope.data, null, 2);
-              $("#result-json-box").hidden = false;
-            } else failure(envelope);
-            return;
-          }
-          const streamed = await readStream(result.response);
-          $("#result-duration").textContent = `${Date.now() - startedAt} ms`;
-          if (streamed.error) failure({ message: streamed.error });
-          else status(true, "OK");
-          if (streamed.usage) tokens(streamed.usage, "stream");
-        } else {
-          const params = { subAction: "run", subActionParams: { body: editor.value } };
-          const result = await api("POST", path, { params }, { signal: running.signal });
-          $("#result-duration").textContent = `${Date.now() - startedAt} ms`;
-          const envelope = result.data || {};
-          if (result.ok && envelope.status === "ok") {
-            status(true, "OK");
-            $("#result-json").textContent = JSON.stringify(envelope.data, null, 2);
-            $("#result-json-box").hidden = false;
-            if (envelope.data && envelope.data.usage) tokens(envelope.data.usage, "response");
-          } else {
-            failure(envelope);
-          }
-        }
-        const logged = await eventUsage(startedAt);
-        if (logged && logged.usage) tokens(logged.usage, logged.source);
-        else if (logged) $("#result-source").textContent = logged.source;
-      } catch (err) {
-        if (err.name !== "AbortError") failure({ message: err.message });
-      } finally {
-        run.disabled = false;
-        $("#test-result").dataset.done = "true";
-      }
-    });
-    return {
-      update(c) {
-        if (editor.value === initial(connector)) editor.value = initial(c);
-        connector = c;
-      },
-    };
   }
 
   // --- usage dashboard ---------------------------------------------------------------
