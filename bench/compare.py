@@ -3,16 +3,19 @@
 The project's rule: a change must not make ``make bench QUICK=1`` more than 5% worse than the
 previous main in the same run. The figures it is read on are the sequential added p50 and
 p99 and the requests/s at c=1 and c=16, for ``_execute`` and ``/v1``; a few more are shown
-for information. Each figure is the median over rounds of the current and of the baseline
-target (measured in the same rounds, interleaved), and *current / baseline* is the ratio of
-those medians. Each round also gives its own ratio; half their range is the noise figure,
-and where it exceeds the 5% the rule allows, the verdict is marked as within the noise of
-this machine (two cores shared with other work): rerun, or run more rounds.
+for information. Each figure is shown as the median over rounds for the current and for the
+baseline target; the two are measured in the same rounds, one right after the other, so
+each round gives a paired ratio, and the verdict is read on the median of those ratios
+(a slow stretch of the machine hits both sides of a pair; with one round, the ratio of the
+two values). Half the range of the per-round ratios is the noise figure: where it exceeds
+the 5% the rule allows, the row says the verdict is within the noise of this machine (two
+cores shared with other work): rerun, or run more rounds.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,18 +35,26 @@ THROUGHPUT = (
 HOWTO = [
     "## Against an earlier commit",
     "",
-    "`make bench QUICK=1 BASELINE=origin/main` (or any commit id, tag or `HEAD~3`) also runs "
-    "that commit's llmrelay, as the targets *baseline `_execute`* and *baseline `/v1`*, "
-    "interleaved with this checkout's in scenarios 1-3 and 5, with more rounds at c=1 and c=16 "
-    "(`baseline_rounds` in `bench/run.py`), and adds a table of current / baseline ratios "
-    "(medians of rounds) with a verdict "
-    "against the project's rule: no figure more than 5% worse than the previous main. The "
-    "commit's `src/` is extracted with `git archive` into `bench/.cache/baseline-<sha>/` "
-    "(kept for the next run) and run by the same venv with `PYTHONPATH` pointing at it; each "
-    "process logs the `llmrelay` it imported and refuses to start from any other tree, and "
-    "each home is prepared through that commit's own CLI and HTTP API. A baseline needing a "
-    "package the venv lacks does not start; its log (`bench/results/logs/base*.log`) says "
-    "which. Without `BASELINE` nothing changes.",
+    "`make bench QUICK=1 BASELINE=origin/main` (a commit id, tag or `HEAD~3` works too) checks "
+    "the project's rule: no figure more than 5% worse than the previous main, in the same run.",
+    "",
+    "- That commit's llmrelay runs as *baseline `_execute`* and *baseline `/v1`*, interleaved "
+    "with this checkout's two doors in scenarios 1-3 and 5, with more rounds at c=1 and c=16 "
+    "(`baseline_rounds` in `bench/run.py`).",
+    "- A table here and the end of the run's output give each figure for current and baseline "
+    "(medians of rounds), the median of the per-round current / baseline ratios (each round "
+    "measures both, one right after the other), how much worse that makes the checkout, "
+    "**pass**/**FAIL** for "
+    "the rule's figures (sequential added p50 and p99, req/s at c=1 and c=16, both doors) and "
+    "the range of the per-round ratios; a spread beyond ±5% is flagged as this machine's "
+    "noise: rerun, on a quieter machine if possible.",
+    "- The commit's `src/` is extracted with `git archive` into `bench/.cache/baseline-<sha>/` "
+    "(kept for the next run) and run by the same venv with `PYTHONPATH` pointing at it; every "
+    "process logs the `llmrelay` it imported and refuses to start from another tree, and "
+    "each home is prepared through that code's own CLI and HTTP API. A baseline that needs a "
+    "package the venv lacks does not start; `bench/results/logs/base*.log` says which.",
+    "",
+    "Without `BASELINE` nothing changes.",
     "",
 ]
 
@@ -60,6 +71,10 @@ class Figure:
 
     @property
     def ratio(self) -> float:
+        """Current / baseline: the median of the paired per-round ratios, if there are some."""
+        ratios = self.round_ratios()
+        if ratios:
+            return statistics.median(ratios)
         return self.current / self.base if self.base > 0 else math.nan
 
     @property
@@ -69,7 +84,7 @@ class Figure:
         return 100 * (r - 1 if self.lower_is_better else 1 - r)
 
     def round_ratios(self) -> list[float]:
-        return [c / b for c, b in self.rounds if b > 0]
+        return [c / b for c, b in self.rounds if b > 0 and c >= 0]
 
     @property
     def spread_pct(self) -> float | None:
@@ -92,7 +107,7 @@ class Figure:
             return "the baseline's figure is 0 or below (within the noise of direct)"
         spread = self.spread_pct
         if spread is None:
-            return "one round: no spread" if len(self.rounds) == 1 else ""
+            return "one round" if len(self.rounds) == 1 else ""
         ratios = self.round_ratios()
         text = f"{min(ratios):.3f}-{max(ratios):.3f}"
         if spread > LIMIT_PCT:
@@ -156,7 +171,7 @@ def overall(figs: Sequence[Figure]) -> str:
         return "no rule figure measured"
     text = (
         f"FAIL: {len(failed)} of {len(rule)} rule figures more than {LIMIT_PCT:.0f}% worse "
-        f"({', '.join(x.name for x in failed)})"
+        f"({'; '.join(x.name for x in failed)})"
         if failed
         else f"PASS: all {len(rule)} rule figures within {LIMIT_PCT:.0f}% of the baseline"
     )
@@ -182,8 +197,8 @@ def render(data: dict[str, Any]) -> list[str]:
         f"used a median {foreign if foreign is None else f'{foreign:.2f}'} cores. "
         f"**{overall(figs)}.**",
         "",
-        "| figure | current | baseline | current / baseline | worse by | verdict | "
-        "per-round ratios |",
+        "| figure | current | baseline | current / baseline (median of rounds) | worse by | "
+        "verdict | per-round ratios |",
         "|---|---|---|---|---|---|---|",
     ]
     for x in figs:
@@ -200,15 +215,16 @@ def console(data: dict[str, Any]) -> str:
     base = data["meta"]["baseline"]
     figs = figures(data["scenarios"])
     out = [
-        f"against baseline {base['ref']} ({base['sha'][:10]}), medians of rounds "
-        f"({_rounds(data['scenarios'])}); worse by > {LIMIT_PCT:.0f}% fails:"
+        f"against baseline {base['ref']} ({base['sha'][:10]}): current vs baseline (medians), "
+        f"median of the per-round ratios, how much worse, verdict, per-round range "
+        f"(rounds: {_rounds(data['scenarios'])}; worse by > {LIMIT_PCT:.0f}% fails):"
     ]
     width = max((len(x.name) for x in figs), default=10)
     for x in figs:
         worse = "   —  " if math.isnan(x.ratio) else f"{x.worse_pct:+6.1f}%"
         out.append(
             f"  {x.name:<{width}}  {_value(x.current, x.unit):>8} vs {_value(x.base, x.unit):>8}"
-            f"  = {x.ratio:6.3f}  {worse}  {x.verdict:<4}  per round {x.note}"
+            f"  ratio {x.ratio:6.3f}  {worse}  {x.verdict:<4}  {x.note}"
         )
     out.append(overall(figs))
     return "\n".join(out)

@@ -327,11 +327,19 @@ class Bench:
             ("execute_off", "relay_execute", self.relay_off),
         ]
         if self.base is not None and self.base_off is not None:
-            pairs += [
-                ("base_v1_on", "base_v1", self.base),
-                ("base_v1_off", "base_v1", self.base_off),
-                ("base_execute_on", "base_execute", self.base),
-                ("base_execute_off", "base_execute", self.base_off),
+            # each of the baseline's runs right after the checkout's: paired within a round
+            base = {"relay_v1": "base_v1", "relay_execute": "base_execute"}
+            pairs = [
+                run
+                for name, target, proc in pairs
+                for run in (
+                    (name, target, proc),
+                    (
+                        f"base_{name}",
+                        base[target],
+                        self.base if proc is self.relay else self.base_off,
+                    ),
+                )
             ]
         for r in range(self.plan.eventlog_rounds):
             for name, target, proc in pairs if r % 2 == 0 else list(reversed(pairs)):
