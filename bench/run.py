@@ -2,7 +2,8 @@
 
 One machine, every process on 127.0.0.1, every figure a ratio against baselines measured in
 the same run, targets interleaved round by round (the order alternates each round), median
-of rounds and p99 within a round. Scenarios:
+of rounds and p99 within a round; after each run the harness waits until that target is
+idle again, so its leftover work does not fall into the next target's run. Scenarios:
 
 1. sequential non-stream latency (``wrk -c1``): added p50/p99 over ``direct``;
 2. concurrency 1/4/16/64: added p99, requests/s (and as a share of the floor's), CPU per
@@ -53,7 +54,7 @@ from bench.load import (
     write_lua,
 )
 from bench.mock_upstream import raise_fd_limit
-from bench.procs import Proc, wait_answered
+from bench.procs import Proc, wait_answered, wait_idle
 
 ROOT = targets.ROOT
 RESULTS = ROOT / "bench" / "results"
@@ -230,6 +231,7 @@ class Bench:
         result["cpu_ms_per_req"] = (proc.cpu() - before_cpu) * 1000 / n
         result["mock_cpu_ms_per_req"] = (self.mock.cpu() - before_mock) * 1000 / n
         result["foreign_cores"] = Machine.foreign(snap, after)
+        result["settle_s"] = wait_idle(proc)
         if result["errors"] or result["bad"]:
             print(f"  ! {name}: {result['errors']} errors, {result['bad']} bad answers")
         return result
