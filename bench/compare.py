@@ -40,7 +40,8 @@ HOWTO = [
     "",
     "- That commit's llmrelay runs as *baseline `_execute`* and *baseline `/v1`*, interleaved "
     "with this checkout's two doors in scenarios 1-3 and 5, with more rounds at c=1 and c=16 "
-    "(`baseline_rounds` in `bench/run.py`).",
+    "(`baseline_rounds` in `bench/run.py`; `python -m bench.run --quick --baseline REF "
+    "--baseline-rounds 9` for more).",
     "- A table here and the end of the run's output give each figure for current and baseline "
     "(medians of rounds), the median of the per-round current / baseline ratios (each round "
     "measures both, one right after the other), how much worse that makes the checkout, "

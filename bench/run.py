@@ -700,10 +700,19 @@ def main() -> None:
         metavar="REF",
         help="also run this commit's llmrelay (e.g. origin/main) and compare figure by figure",
     )
+    parser.add_argument(
+        "--baseline-rounds",
+        type=int,
+        default=0,
+        metavar="N",
+        help="rounds at c=1 and c=16 with --baseline (default: the plan's baseline_rounds)",
+    )
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     if args.dashboard_events:
         plan = Plan(**{**plan.__dict__, "dashboard_events": args.dashboard_events})
+    if args.baseline_rounds:
+        plan = Plan(**{**plan.__dict__, "baseline_rounds": args.baseline_rounds})
     only = {x for x in args.only.split(",") if x}
     raise_fd_limit()
     with_litellm = targets.litellm_available() and not args.no_litellm
