@@ -55,7 +55,7 @@ HOWTO = [
     "each home is prepared through that code's own CLI and HTTP API. A baseline that needs a "
     "package the venv lacks does not start; `bench/results/logs/base*.log` says which.",
     "",
-    "Without `BASELINE` nothing changes.",
+    "Without `BASELINE` no baseline is run and this section has no table.",
     "",
 ]
 
