@@ -86,7 +86,10 @@ soak: venv-test sysdeps local-llm
 
 # Benchmarks (not part of `make test`): ~15 min; QUICK=1 for a short run. Results go to
 # bench/results/<timestamp>.json and docs/performance.md. LiteLLM gets its own venv.
+# BASELINE=<git ref> (e.g. origin/main) also runs that commit's llmrelay beside this one and
+# reports current/baseline ratios against the 5% rule (bench/compare.py).
 BENCH_LITELLM := bench/.venv-litellm
+BASELINE ?=
 
 $(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[bench]'
@@ -98,7 +101,7 @@ $(BENCH_LITELLM)/bin/litellm:
 
 bench: $(VENV)/.stamp-bench $(BENCH_LITELLM)/bin/litellm
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-	$(BIN)/python -m bench.run $(if $(QUICK),--quick)
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(if $(BASELINE),--baseline $(BASELINE))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -195,7 +195,7 @@ def main() -> None:
 
         runner = uvloop.run
     except ImportError:  # still correct, only slower
-        runner = asyncio.run
+        runner = asyncio.run  # type: ignore[assignment]
     with contextlib.suppress(KeyboardInterrupt):
         runner(serve(args.host, args.port))
 

@@ -132,6 +132,20 @@ class Proc:
             self.popen.wait(timeout=10)
 
 
+def wait_idle(proc: Proc, *, window: float = 0.1, limit: float = 3.0) -> float:
+    """Wait (at most ``limit`` s) until ``proc`` uses under a tenth of a core over ``window``
+    seconds; returns the seconds waited. Run after each measured run, so that a target still
+    finishing its work (an event-log backlog, LiteLLM's queued requests) does not run on into
+    the next target's measurement, which the round order would turn into a bias."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit and proc.alive():
+        before = proc.cpu()
+        time.sleep(window)
+        if proc.cpu() - before < window / 10:
+            break
+    return time.perf_counter() - start
+
+
 def post(
     port: int, path: str, body: bytes, headers: Mapping[str, str], timeout: float = 10.0
 ) -> tuple[int, bytes]:

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import compare
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
@@ -25,6 +27,8 @@ LABEL = {
     "relay_v1": "llmrelay `/v1`",
     "litellm": "LiteLLM proxy",
     "relay_v1_eventlog_off": "llmrelay `/v1`, event log off",
+    "base_execute": "baseline `_execute`",
+    "base_v1": "baseline `/v1`",
 }
 RELAY = ("relay_execute", "relay_v1")
 
@@ -114,11 +118,12 @@ def render(data: dict[str, Any], source: Path) -> str:
         "`bench` extra), SQLite store, event log on, stored OpenAI-provider connectors, callers "
         "authenticated with an llmrelay API key; `_execute` uses the `run`/`stream` sub-actions",
         "",
+        *compare.render(data),
     ]
 
     if "c1" in tp:
         lines += ["## 1. Sequential requests (one connection, non-stream)", ""]
-        rows = []
+        rows: list[list[str]] = []
         for t, v in tp["c1"].items():
             rows.append(
                 [
@@ -179,7 +184,15 @@ def render(data: dict[str, Any], source: Path) -> str:
             "",
         ]
         rows = []
-        for t in ("direct", "floor", "relay_execute", "relay_v1", "litellm"):
+        for t in (
+            "direct",
+            "floor",
+            "relay_execute",
+            "base_execute",
+            "relay_v1",
+            "base_v1",
+            "litellm",
+        ):
             if t not in st:
                 continue
             v = st[t]
@@ -325,7 +338,7 @@ def render(data: dict[str, Any], source: Path) -> str:
         "llmrelay with the event log on, API key, both doors. *Missed by* says how far off.",
         "",
     ]
-    rows: list[list[str]] = []
+    rows = []
     for t in RELAY:
         name = LABEL[t]
         if "c1" in tp:

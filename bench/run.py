@@ -2,7 +2,8 @@
 
 One machine, every process on 127.0.0.1, every figure a ratio against baselines measured in
 the same run, targets interleaved round by round (the order alternates each round), median
-of rounds and p99 within a round. Scenarios:
+of rounds and p99 within a round; after each run the harness waits until that target is
+idle again, so its leftover work does not fall into the next target's run. Scenarios:
 
 1. sequential non-stream latency (``wrk -c1``): added p50/p99 over ``direct``;
 2. concurrency 1/4/16/64: added p99, requests/s (and as a share of the floor's), CPU per
@@ -16,6 +17,11 @@ of rounds and p99 within a round. Scenarios:
 plus a py-spy profile of the llmrelay process under load. Results go to
 ``bench/results/<timestamp>.json``; ``python -m bench.report`` turns the newest into
 ``docs/performance.md``. ``--quick`` is a shorter run for iterating.
+
+``--baseline REF`` (``make bench QUICK=1 BASELINE=origin/main``) also runs REF's llmrelay
+(bench/baseline.py) as ``base_execute`` and ``base_v1``, interleaved with the checkout's
+two doors in scenarios 1-3 and 5 (at least ``baseline_rounds`` rounds at c=1 and c=16),
+and the report sets current against baseline figure by figure (bench/compare.py).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import dashboard, targets
+from bench import baseline, compare, dashboard, targets
 from bench.load import (
     Request,
     many_open_streams,
@@ -48,11 +54,21 @@ from bench.load import (
     write_lua,
 )
 from bench.mock_upstream import raise_fd_limit
-from bench.procs import Proc, wait_answered
+from bench.procs import Proc, wait_answered, wait_idle
 
 ROOT = targets.ROOT
 RESULTS = ROOT / "bench" / "results"
 THROUGHPUT_TARGETS = ("direct", "floor", "relay_execute", "relay_v1", "litellm")
+#: with a baseline: each of its doors right after the checkout's, for the tightest pairing
+WITH_BASELINE = (
+    "direct",
+    "floor",
+    "relay_execute",
+    "base_execute",
+    "relay_v1",
+    "base_v1",
+    "litellm",
+)
 
 
 @dataclass(frozen=True)
@@ -71,10 +87,12 @@ class Plan:
     cold_starts: int
     cold_starts_litellm: int
     profile_seconds: float
+    baseline_rounds: int  # at least this many rounds at c=1 and c=16 with --baseline
 
 
-FULL = Plan(3.0, 5, 3, (1, 4, 16, 64), 5, 30, 1000, 20.0, 5, 10_000_000, 30, 5, 3, 10.0)
-QUICK = Plan(2.0, 2, 1, (1, 4, 16, 64), 2, 10, 1000, 10.0, 2, 1_000_000, 10, 2, 1, 5.0)
+FULL = Plan(3.0, 5, 3, (1, 4, 16, 64), 5, 30, 1000, 20.0, 5, 10_000_000, 30, 5, 3, 10.0, 7)
+QUICK = Plan(2.0, 2, 1, (1, 4, 16, 64), 2, 10, 1000, 10.0, 2, 1_000_000, 10, 2, 1, 5.0, 5)
+BASELINE_LEVELS = (1, 16)
 
 
 class Machine:
@@ -110,8 +128,11 @@ class Machine:
 
 
 class Bench:
-    def __init__(self, plan: Plan, work: Path, with_litellm: bool) -> None:
+    def __init__(
+        self, plan: Plan, work: Path, with_litellm: bool, base: baseline.Code | None = None
+    ) -> None:
         self.plan = plan
+        self.base_code = base
         self.work = work
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -124,7 +145,11 @@ class Bench:
     def start(self, proc: Proc, probe: Request) -> float:
         proc.start()
         self.running.append(proc)
-        return wait_answered(proc, probe.path, probe.body, probe.headers, ok=probe.ok.encode())
+        try:
+            return wait_answered(proc, probe.path, probe.body, probe.headers, ok=probe.ok.encode())
+        except RuntimeError as exc:
+            tail = proc.log.read_text(errors="replace")[-1500:] if proc.log else ""
+            raise RuntimeError(f"{exc}\n--- end of {proc.log}:\n{tail}") from None
 
     def stop(self, proc: Proc) -> None:
         proc.stop()
@@ -138,9 +163,12 @@ class Bench:
     def setup(self) -> None:
         self.mock = targets.mock_proc(self.logs)
         self.start(self.mock, targets.request_for("direct", self.mock.port, "fast"))
-        self.home_on = targets.prepare_relay_home(self.work / "home-on", self.mock.port)
-        self.home_off = targets.prepare_relay_home(self.work / "home-off", self.mock.port)
-        self.home_fresh = targets.prepare_relay_home(self.work / "home-fresh", self.mock.port)
+        code = baseline.current()
+        self.home_on = targets.prepare_relay_home(
+            code, self.work / "home-on", self.mock.port, self.logs
+        )
+        self.home_off = self.home_on.copy(self.work / "home-off")
+        self.home_fresh = self.home_on.copy(self.work / "home-fresh")
         self.floor = targets.floor_proc(self.mock.port, self.logs)
         self.relay = targets.relay_proc(self.home_on, self.logs, name="relay")
         self.relay_off = targets.relay_proc(
@@ -149,6 +177,19 @@ class Bench:
         self.start(self.floor, targets.request_for("floor", self.floor.port, "fast"))
         self.start(self.relay, self.req("relay_v1", "fast", self.relay))
         self.start(self.relay_off, self.req("relay_v1", "fast", self.relay_off))
+        self.base: Proc | None = None
+        self.base_off: Proc | None = None
+        if self.base_code is not None:
+            self.base_home = targets.prepare_relay_home(
+                self.base_code, self.work / "base-home-on", self.mock.port, self.logs
+            )
+            base_off_home = self.base_home.copy(self.work / "base-home-off")
+            self.base = targets.relay_proc(self.base_home, self.logs, name="base")
+            self.base_off = targets.relay_proc(
+                base_off_home, self.logs, event_log=False, name="base-eventlog-off"
+            )
+            self.start(self.base, self.req("base_v1", "fast", self.base))
+            self.start(self.base_off, self.req("base_v1", "fast", self.base_off))
         self.litellm: Proc | None = None
         if self.with_litellm:
             self.litellm = targets.litellm_proc(self.mock.port, self.work, self.logs)
@@ -160,16 +201,20 @@ class Bench:
             "floor": self.floor,
             "relay_execute": self.relay,
             "relay_v1": self.relay,
+            "base_execute": self.base,
+            "base_v1": self.base,
             "litellm": self.litellm,
         }[target]  # type: ignore[return-value]
 
     def req(self, target: str, kind: str, proc: Proc | None = None) -> Request:
         proc = proc or self.proc_of(target)
-        key = self.home_off.key if proc is getattr(self, "relay_off", None) else self.home_on.key
+        # every home of one code is a copy of its first: one key per code
+        key = self.base_home.key if target.startswith("base_") else self.home_on.key
         return targets.request_for(target, proc.port, kind, key)
 
     def targets(self) -> list[str]:
-        return [t for t in THROUGHPUT_TARGETS if t != "litellm" or self.litellm is not None]
+        names = THROUGHPUT_TARGETS if self.base is None else WITH_BASELINE
+        return [t for t in names if t != "litellm" or self.litellm is not None]
 
     # --- one measured wrk run --------------------------------------------------------
     def wrk(
@@ -186,6 +231,7 @@ class Bench:
         result["cpu_ms_per_req"] = (proc.cpu() - before_cpu) * 1000 / n
         result["mock_cpu_ms_per_req"] = (self.mock.cpu() - before_mock) * 1000 / n
         result["foreign_cores"] = Machine.foreign(snap, after)
+        result["settle_s"] = wait_idle(proc)
         if result["errors"] or result["bad"]:
             print(f"  ! {name}: {result['errors']} errors, {result['bad']} bad answers")
         return result
@@ -194,12 +240,17 @@ class Bench:
         for target in self.targets():
             self.wrk(f"warm-{target}", self.req(target, "fast"), self.proc_of(target), 8, 1.0)
         self.wrk("warm-off", self.req("relay_v1", "fast", self.relay_off), self.relay_off, 8, 1.0)
+        if self.base_off is not None:
+            request = self.req("base_v1", "fast", self.base_off)
+            self.wrk("warm-base-off", request, self.base_off, 8, 1.0)
 
     # --- scenarios 1 and 2 -----------------------------------------------------------
     def throughput(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for level in self.plan.levels:
             rounds = self.plan.rounds_c1 if level == 1 else self.plan.rounds_conc
+            if self.base is not None and level in BASELINE_LEVELS:
+                rounds = max(rounds, self.plan.baseline_rounds)
             samples: dict[str, list[dict[str, float]]] = defaultdict(list)
             order = self.targets()
             for r in range(rounds):
@@ -277,6 +328,21 @@ class Bench:
             ("execute_on", "relay_execute", self.relay),
             ("execute_off", "relay_execute", self.relay_off),
         ]
+        if self.base is not None and self.base_off is not None:
+            # each of the baseline's runs right after the checkout's: paired within a round
+            base = {"relay_v1": "base_v1", "relay_execute": "base_execute"}
+            pairs = [
+                run
+                for name, target, proc in pairs
+                for run in (
+                    (name, target, proc),
+                    (
+                        f"base_{name}",
+                        base[target],
+                        self.base if proc is self.relay else self.base_off,
+                    ),
+                )
+            ]
         for r in range(self.plan.eventlog_rounds):
             for name, target, proc in pairs if r % 2 == 0 else list(reversed(pairs)):
                 result = self.wrk(
@@ -284,7 +350,8 @@ class Bench:
                 )
                 samples[name].append(result)
         out: dict[str, Any] = {}
-        for path in ("v1", "execute"):
+        paths = ["v1", "execute"] + (["base_v1", "base_execute"] if self.base else [])
+        for path in paths:
             on, off = samples[f"{path}_on"], samples[f"{path}_off"]
             out[path] = {
                 "rps_on": median([s["rps"] for s in on]),
@@ -294,6 +361,8 @@ class Bench:
                 "p99_off_ms": median([s["p99_ms"] for s in off]),
                 "cpu_ms_per_req_on": median([s["cpu_ms_per_req"] for s in on]),
                 "cpu_ms_per_req_off": median([s["cpu_ms_per_req"] for s in off]),
+                "rps_on_rounds": [s["rps"] for s in on],
+                "rounds": len(on),
             }
         return out
 
@@ -457,27 +526,31 @@ class Bench:
 
 
 def summarise_rounds(samples: dict[str, list[dict[str, float]]], rounds: int) -> dict[str, Any]:
-    """Per target: medians over rounds, and ratios to ``direct``/``floor`` of the same round."""
+    """Per target: medians over rounds, and ratios to ``direct``/``floor`` of the same round;
+    ``per_round`` keeps each round's figures for the baseline's ratios (bench/compare.py)."""
     out: dict[str, Any] = {}
     direct, floor = samples["direct"], samples["floor"]
     for target, runs in samples.items():
+        per_round = {
+            "rps": [s["rps"] for s in runs],
+            "added_p50_ms": [s["p50_ms"] - d["p50_ms"] for s, d in zip(runs, direct, strict=True)],
+            "added_p99_ms": [s["p99_ms"] - d["p99_ms"] for s, d in zip(runs, direct, strict=True)],
+            "cpu_ms_per_req": [s["cpu_ms_per_req"] for s in runs],
+        }
         out[target] = {
-            "rps": median([s["rps"] for s in runs]),
+            "rps": median(per_round["rps"]),
             "p50_ms": median([s["p50_ms"] for s in runs]),
             "p99_ms": median([s["p99_ms"] for s in runs]),
-            "added_p50_ms": median(
-                [s["p50_ms"] - d["p50_ms"] for s, d in zip(runs, direct, strict=True)]
-            ),
-            "added_p99_ms": median(
-                [s["p99_ms"] - d["p99_ms"] for s, d in zip(runs, direct, strict=True)]
-            ),
+            "added_p50_ms": median(per_round["added_p50_ms"]),
+            "added_p99_ms": median(per_round["added_p99_ms"]),
             "rps_vs_floor": median([s["rps"] / f["rps"] for s, f in zip(runs, floor, strict=True)]),
-            "cpu_ms_per_req": median([s["cpu_ms_per_req"] for s in runs]),
+            "cpu_ms_per_req": median(per_round["cpu_ms_per_req"]),
             "mock_cpu_ms_per_req": median([s["mock_cpu_ms_per_req"] for s in runs]),
             "errors": sum(s["errors"] + s["bad"] for s in runs),
             "requests": sum(s["requests"] for s in runs),
             "foreign_cores": median([s["foreign_cores"] for s in runs]),
             "rounds": rounds,
+            "per_round": per_round,
         }
     return out
 
@@ -621,20 +694,45 @@ def main() -> None:
     )
     parser.add_argument("--dashboard-events", type=int, default=0)
     parser.add_argument("--no-report", action="store_true")
+    parser.add_argument(
+        "--baseline",
+        default="",
+        metavar="REF",
+        help="also run this commit's llmrelay (e.g. origin/main) and compare figure by figure",
+    )
+    parser.add_argument(
+        "--baseline-rounds",
+        type=int,
+        default=0,
+        metavar="N",
+        help="rounds at c=1 and c=16 with --baseline (default: the plan's baseline_rounds)",
+    )
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     if args.dashboard_events:
         plan = Plan(**{**plan.__dict__, "dashboard_events": args.dashboard_events})
+    if args.baseline_rounds:
+        plan = Plan(**{**plan.__dict__, "baseline_rounds": args.baseline_rounds})
     only = {x for x in args.only.split(",") if x}
     raise_fd_limit()
     with_litellm = targets.litellm_available() and not args.no_litellm
     if not with_litellm:
         print("LiteLLM is not installed in bench/.venv-litellm: its columns are skipped")
+    base = baseline.checkout(args.baseline) if args.baseline else None
     started = time.perf_counter()
     result: dict[str, Any] = {"meta": meta(args, plan), "scenarios": {}}
+    if base is not None:
+        result["meta"]["baseline"] = {
+            "ref": base.ref,
+            "sha": base.sha,
+            "llmrelay_source": str(base.package_dir()),
+            "imported_from": baseline.imported_from(base),
+            "rounds_at": list(BASELINE_LEVELS),
+        }
+        print(f"baseline: {base.ref} = {base.sha[:12]}, llmrelay from {base.package_dir()}")
     scen = result["scenarios"]
     work = Path(tempfile.mkdtemp(prefix="llmrelay-bench-"))
-    bench = Bench(plan, work, with_litellm)
+    bench = Bench(plan, work, with_litellm, base)
 
     def want(name: str) -> bool:
         return not only or name in only
@@ -657,7 +755,14 @@ def main() -> None:
             scen["profile"] = bench.profile()
         idle = {p.name: p.rss() / 2**20 for p in bench.running}
         result["meta"]["rss_after_load_mb"] = idle
-        for proc in (bench.floor, bench.relay, bench.relay_off, bench.litellm):
+        for proc in (
+            bench.floor,
+            bench.relay,
+            bench.relay_off,
+            bench.base,
+            bench.base_off,
+            bench.litellm,
+        ):
             if proc is not None:
                 bench.stop(proc)
         if want("open"):
@@ -691,6 +796,8 @@ def main() -> None:
         from bench import report
 
         report.main([str(path)])
+    if base is not None:
+        print(compare.console(result))
 
 
 if __name__ == "__main__":

@@ -6,30 +6,30 @@ Every target is asked the same chat completion (same messages, same mock behind 
 - ``floor``: the minimal Python pass-through (bench/floor_proxy.py);
 - ``relay_execute``: llmrelay's Kibana ``_execute`` (``run`` / ``stream`` sub-actions);
 - ``relay_v1``: llmrelay's OpenAI-compatible ``/v1/chat/completions``;
-- ``litellm``: LiteLLM proxy (one worker, no database, default logging).
+- ``litellm``: LiteLLM proxy (one worker, no database, default logging);
+- ``base_execute``, ``base_v1``: the same two doors of an earlier commit (``--baseline``).
 
 llmrelay callers authenticate with an llmrelay API key (roles ``connectors_read``); its
-connectors are stored ones (OpenAI provider, encrypted secrets), created through ``Relay``
-as the API would, before the server starts.
+connectors are stored ones (OpenAI provider, encrypted secrets), created through the HTTP
+API before the measured server starts (bench/homes.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
+from bench import homes
+from bench.baseline import Code
+from bench.homes import RelayHome
 from bench.load import Request
 from bench.procs import Proc, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
-ENCRYPTION_KEY = "bench-encryption-key-0123456789abcdef"
-ADMIN_PASSWORD = "bench-admin-password"  # noqa: S105 - a throwaway data dir
 LITELLM_KEY = "sk-litellm-bench"
 FLOOR_KEY = "floor-key"
 
@@ -54,51 +54,28 @@ def upstream_body(stream: bool) -> dict[str, object]:
     return body
 
 
-@dataclass
-class RelayHome:
-    home: Path
-    key: str  # encoded llmrelay API key
+def connectors(mock_port: int) -> dict[str, dict[str, object]]:
+    """The stored connectors every relay home holds, by id, as ``POST`` bodies."""
+    return {
+        name: {
+            "name": f"mock {name}",
+            "connector_type_id": ".gen-ai",
+            "config": {
+                "apiProvider": "OpenAI",
+                "apiUrl": f"http://127.0.0.1:{mock_port}{path}",
+                "defaultModel": "bench-model",
+            },
+            "secrets": {"apiKey": "sk-upstream-bench"},
+        }
+        for name, path in ROUTES.items()
+    }
 
 
-async def _prepare_relay_home(home: Path, mock_port: int) -> RelayHome:
-    from llmrelay.service import Relay
-    from llmrelay.settings import load_settings
-
-    settings = load_settings(
-        environ={},
-        overrides={
-            "home": home,
-            "encryption_key": ENCRYPTION_KEY,
-            "admin_password": ADMIN_PASSWORD,
-        },
-    )
-    settings.ensure_home()
-    async with Relay.open(settings) as relay:
-        await relay.store.users.create_user("admin", ADMIN_PASSWORD, ["admin"], ["*"])
-        await relay.store.users.create_user("bench", "bench-password", ["connectors_read"], ["*"])
-        for name, path in ROUTES.items():
-            await relay.create_connector(
-                "default",
-                {
-                    "name": f"mock {name}",
-                    "connector_type_id": ".gen-ai",
-                    "config": {
-                        "apiProvider": "OpenAI",
-                        "apiUrl": f"http://127.0.0.1:{mock_port}{path}",
-                        "defaultModel": "bench-model",
-                    },
-                    "secrets": {"apiKey": "sk-upstream-bench"},
-                },
-                connector_id=name,
-            )
-        _, key = await relay.store.users.create_api_key(
-            name="bench", owner="bench", roles=["connectors_read"], spaces=["*"]
-        )
-    return RelayHome(home, key)
-
-
-def prepare_relay_home(home: Path, mock_port: int) -> RelayHome:
-    return asyncio.run(_prepare_relay_home(home, mock_port))
+def prepare_relay_home(code: Code, home: Path, mock_port: int, logs: Path) -> RelayHome:
+    """A home for ``code``'s server, made by that code (bench/homes.py)."""
+    draft = RelayHome(home, "", code)
+    serve = relay_proc(draft, logs, name=f"{code.label}-prepare")
+    return homes.prepare(code, home, connectors(mock_port), serve)
 
 
 def python() -> str:
@@ -133,16 +110,13 @@ def relay_proc(home: RelayHome, logs: Path, *, event_log: bool = True, name: str
         "bench.relay_launcher",
         "--event-log",
         "on" if event_log else "off",
+        "--expect-source",
+        str(home.code.package_dir()),
         "--",
         "--port",
         str(port),
     ]
-    env = {
-        "LLMRELAY_HOME": str(home.home),
-        "LLMRELAY_ENCRYPTION_KEY": ENCRYPTION_KEY,
-        "LLMRELAY_ADMIN_PASSWORD": ADMIN_PASSWORD,
-    }
-    return Proc(name, cmd, port, env=env, cwd=ROOT, log=logs / f"{name}.log")
+    return Proc(name, cmd, port, env=home.env(), cwd=ROOT, log=logs / f"{name}.log")
 
 
 def litellm_config(mock_port: int, path: Path) -> Path:
@@ -189,6 +163,8 @@ def litellm_proc(mock_port: int, workdir: Path, logs: Path) -> Proc:
 
 def request_for(target: str, port: int, kind: str, key: str = "") -> Request:
     """``kind``: ``fast`` (plain), ``gap`` (paced stream) or ``slow`` (slow stream)."""
+    if target.startswith("base_"):  # an earlier llmrelay: the same doors, the same requests
+        target = "relay_" + target.removeprefix("base_")
     stream = kind != "fast"
     body = upstream_body(stream)
     if target in ("direct", "floor"):
