@@ -1,13 +1,27 @@
 """The OpenAPI 3.1 document of llmrelay's HTTP API, served at ``/api/openapi.json``.
 
-Written by hand: the routes are plain Starlette handlers (no per-request validation
-framework on the hot path), so this document is the contract and tests check it covers
-every route.
+Request bodies come from the domain's pydantic models: the connector config and secrets
+models, and the params model of every sub-action in :data:`~llmrelay.domain.subactions.SUB_ACTIONS`
+(so a new sub-action is documented by being registered). Paths, responses and the envelopes
+around those models are written here: the routes are plain Starlette handlers (no
+per-request validation framework on the hot path) whose Kibana-style body checks are not
+pydantic models, and ``/v1`` takes OpenAI's open-ended bodies. Tests check every route is
+covered.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from llmrelay.domain.connectors import GEN_AI, AzureConfig, OpenAIConfig, OtherConfig
+from llmrelay.domain.secrets import ConnectorSecrets
+from llmrelay.domain.subactions import SUB_ACTIONS
+from llmrelay.domain.validation import StrictModel
+
+_REF = "#/components/schemas/{model}"
 
 _ERROR = {
     "type": "object",
@@ -34,51 +48,6 @@ _CONNECTOR = {
         "referenced_by_count": {"type": "integer"},
     },
 }
-_CONNECTOR_BODY = {
-    "type": "object",
-    "required": ["name", "connector_type_id"],
-    "additionalProperties": False,
-    "properties": {
-        "name": {"type": "string", "minLength": 1},
-        "connector_type_id": {"type": "string", "enum": [".gen-ai"]},
-        "config": {"type": "object", "additionalProperties": True},
-        "secrets": {"type": "object", "additionalProperties": True},
-    },
-}
-_UPDATE_BODY = {
-    "type": "object",
-    "required": ["name"],
-    "additionalProperties": False,
-    "properties": {
-        "name": {"type": "string", "minLength": 1},
-        "config": {"type": "object", "additionalProperties": True},
-        "secrets": {"type": "object", "additionalProperties": True},
-    },
-}
-_EXECUTE_BODY = {
-    "type": "object",
-    "required": ["params"],
-    "properties": {
-        "params": {
-            "type": "object",
-            "properties": {
-                "subAction": {
-                    "type": "string",
-                    "enum": [
-                        "run",
-                        "test",
-                        "stream",
-                        "getDashboard",
-                        "invokeAI",
-                        "invokeStream",
-                        "invokeAsyncIterator",
-                    ],
-                },
-                "subActionParams": {"type": ["object", "null"]},
-            },
-        }
-    },
-}
 _EXECUTE_RESULT = {
     "type": "object",
     "required": ["status", "connector_id"],
@@ -92,6 +61,60 @@ _EXECUTE_RESULT = {
         "errorSource": {"type": "string", "enum": ["user", "framework"]},
     },
 }
+
+
+@cache
+def _model_schemas() -> dict[str, Any]:
+    """Components generated from the models: configs, secrets, each sub-action's params,
+    and the bodies built around them."""
+    configs: list[type[StrictModel]] = [OpenAIConfig, AzureConfig, OtherConfig]
+    params = list(dict.fromkeys(spec.params for spec in SUB_ACTIONS.values()))
+    models: list[type[StrictModel]] = [*configs, ConnectorSecrets, *params]
+    refs, top = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
+    schemas: dict[str, Any] = dict(top.get("$defs", {}))
+
+    def ref(model: type[StrictModel]) -> dict[str, Any]:
+        return dict(refs[(model, "validation")])
+
+    schemas["ConnectorConfig"] = {"oneOf": [ref(m) for m in configs]}
+    common = {
+        "name": {"type": "string", "minLength": 1},
+        "config": {"$ref": _REF.format(model="ConnectorConfig")},
+        "secrets": ref(ConnectorSecrets),
+    }
+    schemas["ConnectorCreate"] = {
+        "type": "object",
+        "required": ["name", "connector_type_id"],
+        "additionalProperties": False,
+        "properties": {**common, "connector_type_id": {"type": "string", "enum": [GEN_AI]}},
+    }
+    schemas["ConnectorUpdate"] = {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": False,
+        "properties": common,
+    }
+    schemas["ExecuteParams"] = {
+        "oneOf": [
+            {
+                "type": "object",
+                "description": spec.description,
+                "required": ["subAction"],
+                "properties": {
+                    "subAction": {"type": "string", "const": spec.name},
+                    "subActionParams": ref(spec.params),
+                },
+            }
+            for spec in SUB_ACTIONS.values()
+        ]
+    }
+    schemas["ExecuteBody"] = {
+        "type": "object",
+        "required": ["params"],
+        "additionalProperties": False,
+        "properties": {"params": {"$ref": _REF.format(model="ExecuteParams")}},
+    }
+    return schemas
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -179,7 +202,9 @@ def _paths() -> dict[str, Any]:
                 "parameters": [_ID, _XSRF],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _EXECUTE_BODY}},
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ExecuteBody"}}
+                    },
                 },
                 "responses": {
                     "200": {
@@ -258,6 +283,7 @@ def _paths() -> dict[str, Any]:
 
 
 def _operability_and_gateway() -> dict[str, Any]:
+    # OpenAI's own body: open-ended, forwarded after the connector's rules (no model here)
     chat = {
         "type": "object",
         "required": ["model", "messages"],
@@ -369,12 +395,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             "description": "Kibana-compatible actions API for OpenAI connectors, event log, usage.",
         },
         "components": {
-            "schemas": {
-                "Error": _ERROR,
-                "Connector": _CONNECTOR,
-                "ConnectorCreate": _CONNECTOR_BODY,
-                "ConnectorUpdate": _UPDATE_BODY,
-            },
+            "schemas": {"Error": _ERROR, "Connector": _CONNECTOR, **_model_schemas()},
             "securitySchemes": {
                 "basic": {"type": "http", "scheme": "basic"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "Authorization"},
