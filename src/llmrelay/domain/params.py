@@ -3,7 +3,7 @@
 Two error kinds on purpose: a bad envelope is the caller's request being malformed
 (``error validating action params: ...``), a bad ``subActionParams`` is reported by the
 sub-action as ``Request validation failed (...)`` (spec §5.6), and the HTTP layer maps them
-differently.
+differently. Which sub-action takes which model: :data:`llmrelay.domain.subactions.SUB_ACTIONS`.
 """
 
 from __future__ import annotations
