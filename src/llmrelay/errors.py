@@ -7,6 +7,7 @@ exception (aiohttp, ssl, json, ...) is translated into one of these in exactly o
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar, Protocol
 
 
 class LlmrelayError(Exception):
@@ -144,6 +145,19 @@ class ForbiddenError(AuthError):
     pass
 
 
+class ActionTypeDisabledError(ForbiddenError):
+    """The connector's type is not in ``xpack.actions.enabledActionTypes``."""
+
+    http_status: ClassVar[int] = 403
+    kibana_error: ClassVar[str] = "Forbidden"
+
+    def __init__(self, connector_type_id: str) -> None:
+        super().__init__(
+            f'action type "{connector_type_id}" is not enabled in the '
+            "Kibana config xpack.actions.enabledActionTypes"
+        )
+
+
 # --- store -----------------------------------------------------------------------------
 class StoreError(LlmrelayError):
     pass
@@ -151,3 +165,59 @@ class StoreError(LlmrelayError):
 
 class DecryptionError(StoreError):
     """Stored secrets could not be decrypted (wrong key or tampered data)."""
+
+
+# --- execution ---------------------------------------------------------------------------
+class UnknownSubActionError(LlmrelayError):
+    """The connector registers no sub-action of that name."""
+
+    http_status: ClassVar[int] = 400
+    kibana_error: ClassVar[str] = "Bad Request"
+
+    def __init__(self, sub_action: str, connector_id: str) -> None:
+        super().__init__(
+            f'Sub action "{sub_action}" is not registered. Connector id: {connector_id}.'
+            " Connector name: OpenAI. Connector type: .gen-ai"
+        )
+
+
+class ResponseValidationError(LlmrelayError):
+    """The upstream answered 2xx with a body the sub-action's response schema refuses."""
+
+    http_status: ClassVar[int] = 502
+    kibana_error: ClassVar[str] = "Bad Gateway"
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"Response validation failed ({problem})")
+
+
+class ExecutionEnvelope(Protocol):
+    """What :class:`ExecutionFailedError` carries: an ``ExecutionResult`` (read-only view,
+    declared here because this module imports nothing of llmrelay)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def connector_id(self) -> str: ...
+    @property
+    def message(self) -> str | None: ...
+    @property
+    def service_message(self) -> str | None: ...
+    @property
+    def retry(self) -> bool | str | None: ...
+    @property
+    def error_source(self) -> str | None: ...
+    def to_kibana(self) -> dict[str, object]: ...
+
+
+class ExecutionFailedError(LlmrelayError):
+    """Raised by ``Executor.stream`` when the execution's result is an error; ``result`` is
+    that envelope. (``_execute`` answers the envelope itself: this is for library callers.)"""
+
+    http_status: ClassVar[int] = 502
+    kibana_error: ClassVar[str] = "Bad Gateway"
+
+    def __init__(self, result: ExecutionEnvelope) -> None:
+        self.result = result
+        super().__init__(result.service_message or result.message or "execution failed")

@@ -74,11 +74,6 @@ class ConnectorSecrets(StrictModel):
     def __str__(self) -> str:
         return self.__repr__()
 
-    @property
-    def has_pki(self) -> bool:
-        """True when a client certificate and its key are configured."""
-        return bool(self.certificateData and self.privateKeyData)
-
     def pki(self, config: ConnectorConfig | None = None) -> PkiMaterial | None:
         """PEM bytes re-wrapped for OpenSSL plus the effective verification mode.
 

@@ -164,14 +164,6 @@ class StreamUsageCollector:
         """The assistant text (choice 0) seen so far."""
         return "".join(self._content)
 
-    @property
-    def saw_usage_chunk(self) -> bool:
-        return self._usage is not None
-
-    @property
-    def saw_malformed_data(self) -> bool:
-        return self._malformed
-
     def feed(self, chunk: bytes | bytearray | memoryview) -> None:
         if self._finished is not None or not chunk:
             return
