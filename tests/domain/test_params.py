@@ -10,12 +10,11 @@ from llmrelay.domain.params import (
     InvokeAIParams,
     RunParams,
     StreamParams,
-    SubActionParamsError,
     invoke_body,
     validate_execute_params,
     validate_sub_action_params,
 )
-from llmrelay.errors import ConnectorValidationError, LlmrelayError
+from llmrelay.errors import ConnectorValidationError, LlmrelayError, SubActionParamsError
 
 MESSAGES = [{"role": "user", "content": "Hello world"}]
 

@@ -19,12 +19,11 @@ from llmrelay.domain.connectors import (
 )
 from llmrelay.domain.params import (
     SUB_ACTIONS,
-    SubActionParamsError,
     validate_execute_params,
     validate_sub_action_params,
 )
 from llmrelay.domain.pki import decode_base64_lenient, rewrap_pem
-from llmrelay.errors import ConnectorValidationError
+from llmrelay.errors import ConnectorValidationError, SubActionParamsError
 from tests.helpers.soak import scaled
 
 SETTINGS = ActionsSettings(allowedHosts=("localhost", "api.openai.com"))
@@ -137,7 +136,7 @@ def test_validate_secrets_raises_only_validation_errors(raw: object) -> None:
         assert MARKER not in str(err)
     else:
         assert isinstance(secrets, ConnectorSecrets)
-        assert secrets.apiKey or secrets.has_pki
+        assert secrets.apiKey or secrets.pki() is not None
         assert MARKER not in repr(secrets)
 
 

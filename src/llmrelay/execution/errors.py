@@ -7,11 +7,11 @@ code): never from request headers or bodies, so no secret can leak into a messag
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from http import HTTPStatus
 from typing import Literal
 
 import orjson
 
+from llmrelay.domain.responses import json_or_text, reason_phrase
 from llmrelay.errors import (
     ConnectorNotFoundError,
     ConnectorValidationError,
@@ -39,27 +39,12 @@ _AZURE_FUNCTIONS_NOTE = (
 
 def _reason_phrase(err: UpstreamStatusError) -> str:
     """The response's reason phrase; HTTP/2 has none, so fall back to the standard one."""
-    if err.reason:
-        return err.reason
-    try:
-        return HTTPStatus(err.status).phrase
-    except ValueError:
-        return ""
-
-
-def _error_body(body: object) -> object:
-    """The upstream error body, parsed when it arrived as JSON text (stream errors)."""
-    if isinstance(body, bytes | bytearray | memoryview | str):
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return body
-    return body
+    return err.reason or reason_phrase(err.status)
 
 
 def _detail(body: object) -> str | None:
     """``body.error.message``, or ``body.error`` when that is a string (LM Studio)."""
-    parsed = _error_body(body)
+    parsed = json_or_text(body)  # JSON text when it arrived in a stream
     if not isinstance(parsed, dict):
         return None
     error = parsed.get("error")

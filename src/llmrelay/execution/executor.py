@@ -23,7 +23,6 @@ from llmrelay.domain.params import (
     InvokeAIParams,
     RunParams,
     StreamParams,
-    SubActionParamsError,
     invoke_body,
     validate_execute_params,
     validate_sub_action_params,
@@ -31,7 +30,9 @@ from llmrelay.domain.params import (
 from llmrelay.domain.validation import json_type
 from llmrelay.errors import (
     ConnectorValidationError,
+    ExecutionFailedError,
     ForbiddenError,
+    SubActionParamsError,
     UpstreamError,
     UpstreamProtocolError,
     status_error,
@@ -532,14 +533,6 @@ class Executor:
                 result.message or "", result.service_message, result.retry
             )
         self.sink.finished(record)
-
-
-class ExecutionFailedError(Exception):
-    """Raised by :meth:`Executor.stream` when the execution result is an error."""
-
-    def __init__(self, result: ExecutionResult) -> None:
-        self.result = result
-        super().__init__(result.service_message or result.message or "execution failed")
 
 
 _SUB_ACTIONS = frozenset(

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import ssl
 from collections.abc import AsyncIterator, Mapping
-from http import HTTPStatus
 from types import TracebackType
 from typing import NamedTuple, TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -26,13 +25,15 @@ from yarl import URL
 
 from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.pki import PkiMaterial
-from llmrelay.domain.urls import UrlError, assert_url, canonical_origin, hostname_of, normalise_url
+from llmrelay.domain.responses import reason_phrase
+from llmrelay.domain.urls import assert_url, canonical_origin, hostname_of, normalise_url
 from llmrelay.errors import (
     ConfigurationError,
     LlmrelayError,
     UpstreamConnectionError,
     UpstreamForbiddenHostError,
     UpstreamProtocolError,
+    UrlError,
 )
 from llmrelay.transport.addresses import AddressGuard, GuardedResolver
 from llmrelay.transport.proxy import ProxyConfig, ProxyPolicy
@@ -95,7 +96,7 @@ class UpstreamResponse:
     ) -> None:
         self._response = response
         self.status: int = response.status
-        self.reason: str = response.reason or _phrase(response.status)
+        self.reason: str = response.reason or reason_phrase(response.status)
         self.headers: Mapping[str, str] = response.headers
         self.url = url
         self.request_body_bytes = request_body_bytes
@@ -171,13 +172,6 @@ class UpstreamResponse:
 
     def __repr__(self) -> str:
         return f"UpstreamResponse({self.status} {self.reason}, url={redact_url(self.url)!r})"
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
 
 
 class OutboundClient:
