@@ -17,11 +17,12 @@ SRC = Path(llmrelay.__file__).parent
 # layer -> the llmrelay layers it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    "tasks": set(),  # background-task start/stop, beside errors.py at the bottom
     "domain": {"errors"},
     "providers": {"domain", "errors"},
     "transport": {"domain", "errors"},
-    "execution": {"domain", "errors", "providers", "transport"},
-    "store": {"domain", "errors"},
+    "execution": {"domain", "errors", "providers", "transport", "tasks"},
+    "store": {"domain", "errors", "tasks"},
     "settings": {"domain", "errors"},
     "testing": {"errors"},
     "service": {

@@ -14,32 +14,22 @@ and the whole service (stored connectors, encrypted secrets, event log) without 
         ...
 """
 
-import importlib.metadata
-
 from llmrelay.domain.actions_settings import ActionsSettings, CustomHostSetting, SslSettings
 from llmrelay.domain.connectors import Connector, ConnectorSecrets
 from llmrelay.domain.events import ExecutionRecord, TokenUsage
 from llmrelay.errors import (
     ConfigurationError,
     ConnectorValidationError,
+    ExecutionFailedError,
     LlmrelayError,
     UpstreamError,
 )
-from llmrelay.execution.executor import EventSink, ExecutionFailedError, Executor
+from llmrelay.execution.executor import EventSink, Executor
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.service import Relay
-from llmrelay.settings import Settings, load_settings
+from llmrelay.settings import Settings, load_settings, package_version
 
-
-def _version() -> str:
-    """pyproject.toml's version, as installed; a bare source tree has none."""
-    try:
-        return importlib.metadata.version("llmrelay")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.0.0+unknown"
-
-
-__version__: str = _version()
+__version__: str = package_version()
 
 __all__ = [
     "ActionsSettings",

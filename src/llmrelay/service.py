@@ -25,8 +25,9 @@ from llmrelay.domain.events import ExecutionRecord
 from llmrelay.domain.request_bodies import create_body, update_body
 from llmrelay.errors import (
     ConfigurationError,
-    ConnectorError,
+    ConnectorBadRequestError,
     ConnectorNotFoundError,
+    ConnectorTypeDisabledError,
     ConnectorValidationError,
 )
 from llmrelay.execution.executor import DashboardAccess, Executor
@@ -58,14 +59,6 @@ CONNECTOR_TYPE = {
     "is_system_action_type": False,
     "is_deprecated": False,
 }
-
-
-class ConnectorBadRequestError(ConnectorError):
-    """A request about connectors that Kibana answers with 400 (not a validation error)."""
-
-
-class ConnectorTypeDisabledError(ConnectorError):
-    """The type is not in ``xpack.actions.enabledActionTypes`` (Kibana answers 403)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +201,7 @@ class Relay:
         if type_id != GEN_AI:
             raise ConnectorBadRequestError(f'Action type "{type_id}" is not registered.')
         config = validate_config(body["config"], self.settings.actions)
-        secrets = validate_secrets(body["secrets"], config)
+        secrets = validate_secrets(body["secrets"])
         self._ensure_enabled(GEN_AI)
         stored = await self.store.connectors.create(
             space_id=space_id,
@@ -243,7 +236,7 @@ class Relay:
         raw_secrets = body["secrets"]
         if keep_secrets:
             raw_secrets = await self._merged_secrets(space_id, connector_id, raw_secrets)
-        secrets = validate_secrets(raw_secrets, config)
+        secrets = validate_secrets(raw_secrets)
         stored = await self.store.connectors.update(
             space_id,
             connector_id,
@@ -309,7 +302,7 @@ class Relay:
         """Re-validate what the store holds (Kibana validates at execution time too)."""
         config = validate_config(stored.config, self.settings.actions)
         secrets = (
-            validate_secrets(stored.secrets, config)
+            validate_secrets(stored.secrets)
             if not stored.is_missing_secrets
             else ConnectorSecrets()
         )

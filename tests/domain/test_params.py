@@ -9,14 +9,13 @@ from llmrelay.domain.params import (
     InvokeAIParams,
     RunParams,
     StreamParams,
-    SubActionParamsError,
     invoke_body,
     validate_execute_params,
     validate_params,
 )
 from llmrelay.domain.subactions import SUB_ACTIONS
 from llmrelay.domain.validation import StrictModel
-from llmrelay.errors import ConnectorValidationError, LlmrelayError
+from llmrelay.errors import ConnectorValidationError, LlmrelayError, SubActionParamsError
 
 MESSAGES = [{"role": "user", "content": "Hello world"}]
 

@@ -18,13 +18,12 @@ from llmrelay.domain.connectors import (
     validate_secrets,
 )
 from llmrelay.domain.params import (
-    SubActionParamsError,
     validate_execute_params,
     validate_params,
 )
 from llmrelay.domain.pki import decode_base64_lenient, rewrap_pem
 from llmrelay.domain.subactions import SUB_ACTIONS
-from llmrelay.errors import ConnectorValidationError
+from llmrelay.errors import ConnectorValidationError, SubActionParamsError
 from tests.helpers.soak import scaled
 
 SETTINGS = ActionsSettings(allowedHosts=("localhost", "api.openai.com"))

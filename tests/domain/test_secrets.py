@@ -284,9 +284,9 @@ def test_pki_for_every_provider_defaults_to_full(
 ) -> None:
     validated = validate_config(config, ActionsSettings()) if config else None
     secrets = validate_secrets(
-        {"certificateData": b64(pems["cert"]), "privateKeyData": b64(pems["key"])}, validated
+        {"certificateData": b64(pems["cert"]), "privateKeyData": b64(pems["key"])}
     )
-    pki = secrets.pki(validated)
+    pki = secrets.pki(validated.verificationMode if validated else None)
     assert pki is not None
     assert pki.verification_mode == mode
     assert pki.ca_pem is None

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from llmrelay.cli.json_input import json_arg
 from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.connectors import Connector
 from llmrelay.domain.events import ExecutionRecord
@@ -37,20 +38,6 @@ class _LastRecord:
 def _fail(message: str) -> typer.Exit:
     console.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(code=2)
-
-
-def _load_json(text: str, what: str) -> object:
-    source = text
-    if text.startswith("@"):
-        path = Path(text[1:])
-        try:
-            source = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise _fail(f"cannot read {what} file {path}: {err.strerror}") from err
-    try:
-        return json.loads(source)
-    except json.JSONDecodeError as err:
-        raise _fail(f"{what} is not valid JSON: {err.msg} (line {err.lineno})") from err
 
 
 async def _run(
@@ -100,7 +87,7 @@ def execute_command(
     ] = "{}",
 ) -> None:
     """Execute one sub-action of a connector defined in a JSON file."""
-    data = _load_json(f"@{connector_file}", "connector")
+    data = json_arg(f"@{connector_file}", "connector")
     if not isinstance(data, dict):
         raise _fail("connector file must hold a JSON object")
     settings = ActionsSettings()
@@ -108,7 +95,7 @@ def execute_command(
         connector = Connector.from_kibana(data, settings=settings, id="cli")
     except ConnectorValidationError as err:
         raise _fail(str(err)) from err
-    sub_params = _load_json(params, "params")
+    sub_params = json_arg(params, "params")
     if not isinstance(sub_params, dict):
         raise _fail("params must be a JSON object")
     result, record = asyncio.run(_run(connector, sub_action, sub_params, settings))

@@ -19,7 +19,7 @@ from llmrelay.domain.addresses import host_refusal, normalise_host, refusal_mess
 from llmrelay.domain.headers import header_issues
 from llmrelay.domain.pki import PkiMaterial
 from llmrelay.domain.secrets import ConnectorSecrets, secrets_to_dict, validate_secrets
-from llmrelay.domain.urls import UrlError, assert_url, hostname_of
+from llmrelay.domain.urls import assert_url, hostname_of
 from llmrelay.domain.validation import (
     Number,
     StrictModel,
@@ -30,7 +30,7 @@ from llmrelay.domain.validation import (
     json_type,
     short_repr,
 )
-from llmrelay.errors import ConnectorValidationError
+from llmrelay.errors import ConnectorValidationError, UrlError
 
 __all__ = [
     "API_PROVIDERS",
@@ -219,7 +219,7 @@ class Connector:
     @cached_property
     def _pki(self) -> PkiMaterial | None:
         # decoded once per connector object: every outbound call asks for it
-        return self.secrets.pki(self.config)
+        return self.secrets.pki(self.config.verificationMode)
 
     @classmethod
     def from_kibana(
@@ -261,7 +261,7 @@ class Connector:
             )
         raw_config = data.get("config")
         config = validate_config({} if raw_config is None else raw_config, settings)
-        secrets = validate_secrets(data.get("secrets"), config)
+        secrets = validate_secrets(data.get("secrets"))
         return cls(
             id=connector_id,
             name=name,

@@ -24,28 +24,19 @@ from llmrelay.domain.validation import (
     join_issues,
     json_type,
 )
-from llmrelay.errors import ConnectorValidationError, LlmrelayError
+from llmrelay.errors import ConnectorValidationError, SubActionParamsError
 
 __all__ = [
     "DashboardParams",
     "InvokeAIParams",
     "RunParams",
     "StreamParams",
-    "SubActionParamsError",
     "invoke_body",
     "validate_execute_params",
     "validate_params",
 ]
 
 _NOT_SENT = frozenset({"signal", "timeout", "telemetryMetadata"})
-
-
-class SubActionParamsError(LlmrelayError, ValueError):
-    """``subActionParams`` do not match the sub-action's schema (a user error, no retry)."""
-
-    def __init__(self, detail: str) -> None:
-        self.detail = detail
-        super().__init__(f"Request validation failed ({detail})")
 
 
 class TelemetryMetadata(StrictModel):

@@ -7,10 +7,8 @@ client, the event sink (a stream's event is written when the stream ends) and th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Coroutine
 from typing import Protocol
 
 import orjson
@@ -38,6 +36,7 @@ from llmrelay.execution.streaming import TappedStream
 from llmrelay.execution.usage import StreamUsageCollector, prompt_text, usage_from_response
 from llmrelay.providers.base import PreparedCall
 from llmrelay.providers.registry import provider_for
+from llmrelay.tasks import BackgroundTasks
 from llmrelay.transport.client import OutboundClient, UpstreamResponse
 
 __all__ = ["Calls", "DashboardAccess", "OpenAccess"]
@@ -74,11 +73,10 @@ class Calls:
         self.dashboard_access = dashboard_access
         self.client = client
         self.server_tokenizer = ServerTokenizer(client)
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = BackgroundTasks()  # server-side recounts still writing events
 
     async def close(self) -> None:
-        if self._background:  # server-side recounts still writing their events
-            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._background.stop(drain=None)
         await self.client.close()
 
     def timeout(self, requested: float | None, default_ms: int) -> int:
@@ -193,7 +191,9 @@ class Calls:
                 and usage.usage_source == "estimated"
                 and not self.server_tokenizer.known_missing(connector, tokenize_url)
             ):
-                self._in_background(self._recount(connector, tokenize_url, call, collector, record))
+                self._background.start(
+                    self._recount(connector, tokenize_url, call, collector, record)
+                )
             else:
                 self.sink.finished(record)
 
@@ -219,11 +219,6 @@ class Calls:
             log.exception("server tokenizer count failed for connector %s", connector.id)
         finally:
             self.sink.finished(record)
-
-    def _in_background(self, work: Coroutine[object, object, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
 
 async def _read_error_body(response: UpstreamResponse) -> object:

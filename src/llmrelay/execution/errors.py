@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http import HTTPStatus
 
 import orjson
 
-from llmrelay.domain.params import SubActionParamsError
+from llmrelay.domain.responses import json_or_text, reason_phrase
 from llmrelay.errors import (
     ActionTypeDisabledError,
     ConnectorValidationError,
     LlmrelayError,
+    SubActionParamsError,
     UpstreamConnectionError,
     UpstreamError,
     UpstreamForbiddenHostError,
@@ -43,27 +43,12 @@ _AZURE_FUNCTIONS_NOTE = (
 
 def _reason_phrase(err: UpstreamStatusError) -> str:
     """The response's reason phrase; HTTP/2 has none, so fall back to the standard one."""
-    if err.reason:
-        return err.reason
-    try:
-        return HTTPStatus(err.status).phrase
-    except ValueError:
-        return ""
-
-
-def _error_body(body: object) -> object:
-    """The upstream error body, parsed when it arrived as JSON text (stream errors)."""
-    if isinstance(body, bytes | bytearray | memoryview | str):
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return body
-    return body
+    return err.reason or reason_phrase(err.status)
 
 
 def _detail(body: object) -> str | None:
     """``body.error.message``, or ``body.error`` when that is a string (LM Studio)."""
-    parsed = _error_body(body)
+    parsed = json_or_text(body)  # JSON text when it arrived in a stream
     if not isinstance(parsed, dict):
         return None
     error = parsed.get("error")

@@ -15,11 +15,8 @@ import orjson
 
 from llmrelay.domain.events import TokenUsage
 from llmrelay.domain.usage import usage_from_payload, usage_of
-from llmrelay.execution.tokens import (
-    TokenizerUnavailableError,
-    count_tokens,
-    encoding_for_model,
-)
+from llmrelay.errors import TokenizerUnavailableError
+from llmrelay.execution.tokens import count_tokens, encoding_for_model
 from llmrelay.transport.sse import SSEDecoder, SSEEvent
 
 __all__ = [

@@ -11,6 +11,7 @@ quoting a secret value.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import uuid
 from collections.abc import Iterator, Mapping
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,6 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-import llmrelay
 from llmrelay.domain.actions_settings import ActionsSettings, parse_duration_ms
 from llmrelay.domain.durations import parse_duration
 from llmrelay.errors import ConfigurationError
@@ -41,6 +42,7 @@ __all__ = [
     "PreconfiguredConnector",
     "Settings",
     "load_settings",
+    "package_version",
 ]
 
 DEFAULT_HOME = ".llmrelay"
@@ -55,6 +57,16 @@ _FIELD_NAMES = {
     "admin_password": "LLMRELAY_ADMIN_PASSWORD",
     "preconfigured": "xpack.actions.preconfigured",
 }
+
+
+@cache
+def package_version() -> str:
+    """pyproject.toml's version, as installed (``llmrelay.__version__``); a bare source
+    tree has none."""
+    try:
+        return importlib.metadata.version("llmrelay")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0+unknown"
 
 
 class _Frozen(BaseModel):
@@ -97,7 +109,7 @@ class Settings(BaseSettings):
     actions: ActionsSettings = Field(default_factory=ActionsSettings)
     preconfigured: dict[str, PreconfiguredConnector] = Field(default_factory=dict)
     server_uuid: str
-    version: str = Field(default_factory=lambda: llmrelay.__version__)
+    version: str = Field(default_factory=package_version)
     event_log_retention: timedelta = DEFAULT_EVENT_LOG_RETENTION
     connector_revalidate_after: timedelta = DEFAULT_CONNECTOR_REVALIDATE_AFTER
 

@@ -25,13 +25,14 @@ from yarl import URL
 
 from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.pki import PkiMaterial
-from llmrelay.domain.urls import UrlError, assert_url, canonical_origin, hostname_of, normalise_url
+from llmrelay.domain.urls import assert_url, canonical_origin, hostname_of, normalise_url
 from llmrelay.errors import (
     ConfigurationError,
     LlmrelayError,
     UpstreamConnectionError,
     UpstreamForbiddenHostError,
     UpstreamProtocolError,
+    UrlError,
 )
 from llmrelay.transport.addresses import AddressGuard, GuardedResolver
 from llmrelay.transport.proxy import ProxyConfig, ProxyPolicy

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from http import HTTPStatus
 
 import aiohttp
 
+from llmrelay.domain.responses import reason_phrase
 from llmrelay.errors import UpstreamProtocolError
 from llmrelay.transport.redact import redact_url
 from llmrelay.transport.translate import translate_error
@@ -35,7 +35,7 @@ class UpstreamResponse:
     ) -> None:
         self._response = response
         self.status: int = response.status
-        self.reason: str = response.reason or _phrase(response.status)
+        self.reason: str = response.reason or reason_phrase(response.status)
         self.headers: Mapping[str, str] = response.headers
         self.url = url
         self.request_body_bytes = request_body_bytes
@@ -111,10 +111,3 @@ class UpstreamResponse:
 
     def __repr__(self) -> str:
         return f"UpstreamResponse({self.status} {self.reason}, url={redact_url(self.url)!r})"
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from llmrelay.errors import ForbiddenError, UnauthenticatedError
+from llmrelay.errors import BadRequestError, ForbiddenError, UnauthenticatedError
 from llmrelay.service import Relay
 from llmrelay.web.auth import Authenticator, Principal, Privilege
-from llmrelay.web.errors import BadRequestError
 from llmrelay.web.ui.sessions import CSRF_HEADER, SESSION_COOKIE, sessions_of
 
 DEFAULT_SPACE = "default"

@@ -14,13 +14,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from llmrelay.domain.request_bodies import execute_params
-from llmrelay.errors import DecryptionError, ForbiddenError, LlmrelayError
+from llmrelay.errors import (
+    BadRequestError,
+    DecryptionError,
+    ForbiddenError,
+    LlmrelayError,
+    PayloadTooLargeError,
+)
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
 from llmrelay.service import CONNECTOR_TYPE
 from llmrelay.web.auth import Principal, unauthorized
 from llmrelay.web.context import caller, relay_of, space_of
-from llmrelay.web.errors import BadRequestError, PayloadTooLargeError
 from llmrelay.web.json import json_response, read_json
 from llmrelay.web.streams import sse_response
 

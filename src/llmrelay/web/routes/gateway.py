@@ -17,14 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from llmrelay.errors import ConnectorNotFoundError, UpstreamStatusError
+from llmrelay.errors import ConnectorNotFoundError, GatewayRequestError, UpstreamStatusError
 from llmrelay.execution.gateway import GATEWAY_SOURCE, apply_model, split_model
 from llmrelay.execution.results import ExecutionContext
 from llmrelay.service import ConnectorView
 from llmrelay.transport.client import REQUEST_ID_HEADERS
 from llmrelay.web.auth import Authenticator, Principal
 from llmrelay.web.context import relay_of, space_of
-from llmrelay.web.errors import GatewayRequestError, openai_error_for
+from llmrelay.web.errors import openai_error_for
 from llmrelay.web.json import json_response, read_json
 from llmrelay.web.streams import sse_response
 

@@ -14,9 +14,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from llmrelay.domain.durations import DATE_MATH_UNITS, parse_duration
+from llmrelay.errors import BadRequestError
 from llmrelay.web.auth import unauthorized
 from llmrelay.web.context import caller, relay_of, space_of
-from llmrelay.web.errors import BadRequestError
 from llmrelay.web.json import json_response
 
 _INTERVALS = ("minute", "hour", "day")
