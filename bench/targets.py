@@ -74,10 +74,10 @@ async def _prepare_relay_home(home: Path, mock_port: int) -> RelayHome:
     )
     settings.ensure_home()
     async with Relay.open(settings) as relay:
-        await relay.store.users.create_user("admin", ADMIN_PASSWORD, ["admin"], ["*"])
-        await relay.store.users.create_user("bench", "bench-password", ["connectors_read"], ["*"])
+        await relay.access.create_user("admin", ADMIN_PASSWORD, ["admin"], ["*"])
+        await relay.access.create_user("bench", "bench-password", ["connectors_read"], ["*"])
         for name, path in ROUTES.items():
-            await relay.create_connector(
+            await relay.connectors.create(
                 "default",
                 {
                     "name": f"mock {name}",
@@ -91,7 +91,7 @@ async def _prepare_relay_home(home: Path, mock_port: int) -> RelayHome:
                 },
                 connector_id=name,
             )
-        _, key = await relay.store.users.create_api_key(
+        _, key = await relay.access.create_api_key(
             name="bench", owner="bench", roles=["connectors_read"], spaces=["*"]
         )
     return RelayHome(home, key)

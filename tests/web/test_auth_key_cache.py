@@ -12,7 +12,7 @@ import pytest
 
 from llmrelay.errors import UnauthenticatedError
 from llmrelay.store import Store, UserRepository, open_store
-from llmrelay.web.auth import Authenticator
+from llmrelay.service.authenticator import Authenticator
 
 KEY = "test-encryption-key-0123456789abcdef"
 

@@ -28,9 +28,14 @@ from llmrelay.errors import (
     UpstreamStatusError,
     UpstreamTimeoutError,
 )
-from llmrelay.execution.errors import response_error_message
-from llmrelay.service import ConnectorBadRequestError, ConnectorTypeDisabledError
-from llmrelay.store.users import ApiKeyNotFoundError, UserExistsError, UserNotFoundError
+from llmrelay.service import (
+    ApiKeyNotFoundError,
+    ConnectorBadRequestError,
+    ConnectorTypeDisabledError,
+    UserExistsError,
+    UserNotFoundError,
+    response_error_message,
+)
 from llmrelay.web.json import json_response
 from llmrelay.web.ui.sessions import SESSION_COOKIE
 
