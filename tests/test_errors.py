@@ -64,7 +64,6 @@ def test_each_class_declares_its_answer(cls: type[BaseException]) -> None:
         ("ConnectorConflictError", 409),
         ("ConnectorValidationError", 400),
         ("ConnectorBadRequestError", 400),
-        ("ConnectorTypeDisabledError", 403),
         ("BadRequestError", 400),
         ("RequestBodyError", 400),
         ("PayloadTooLargeError", 413),

@@ -9,9 +9,14 @@ The library API needs no server::
 
 and the whole service (stored connectors, encrypted secrets, event log) without HTTP::
 
-    from llmrelay import Relay, load_settings
+    from llmrelay import ExecutionContext, Relay, load_settings
     async with Relay.open(load_settings()) as relay:
-        ...
+        view = await relay.connectors.create("default", {...})
+        result = await relay.execute("default", view.id, {"subAction": "run", ...},
+                                     ExecutionContext())
+
+its services are ``relay.connectors``, ``relay.execution``, ``relay.usage``,
+``relay.access`` (users, API keys) and ``relay.health``.
 """
 
 from llmrelay.domain.actions_settings import ActionsSettings, CustomHostSetting, SslSettings

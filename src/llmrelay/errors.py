@@ -109,10 +109,6 @@ class ConnectorBadRequestError(ConnectorError, http_status=400):
     """A request about connectors that Kibana answers with 400 (not a validation error)."""
 
 
-class ConnectorTypeDisabledError(ConnectorError, http_status=403):
-    """The type is not in ``xpack.actions.enabledActionTypes`` (Kibana answers 403)."""
-
-
 class ConnectorValidationError(ConnectorError, http_status=400):
     """Config, secrets or params failed validation.
 

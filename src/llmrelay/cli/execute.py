@@ -16,23 +16,9 @@ from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.connectors import Connector
 from llmrelay.domain.events import ExecutionRecord
 from llmrelay.errors import ConnectorValidationError
-from llmrelay.execution.executor import Executor
-from llmrelay.execution.results import ExecutionContext, ExecutionResult
+from llmrelay.service import ExecutionResult, run_without_store
 
 console = Console(stderr=True)
-
-
-class _LastRecord:
-    """An event sink that keeps the finished record, to print its usage."""
-
-    def __init__(self) -> None:
-        self.record: ExecutionRecord | None = None
-
-    def started(self, record: ExecutionRecord) -> None:
-        return None
-
-    def finished(self, record: ExecutionRecord) -> None:
-        self.record = record
 
 
 def _fail(message: str) -> typer.Exit:
@@ -43,24 +29,17 @@ def _fail(message: str) -> typer.Exit:
 async def _run(
     connector: Connector, sub_action: str, params: dict[str, object], settings: ActionsSettings
 ) -> tuple[ExecutionResult, ExecutionRecord | None]:
-    sink = _LastRecord()
-    async with Executor(settings, sink=sink) as executor:
-        result = await executor.execute(
-            connector, sub_action, params, context=ExecutionContext(source="cli")
-        )
-        if result.ok and hasattr(result.data, "__aiter__"):
-            stream = result.data
-            try:
-                async for chunk in stream:
-                    if isinstance(chunk, bytes):
-                        sys.stdout.write(chunk.decode("utf-8", "replace"))
-                    else:
-                        sys.stdout.write(json.dumps(chunk) + "\n")
-                    sys.stdout.flush()
-            finally:
-                await stream.aclose()  # type: ignore[attr-defined]
-            result.data = None
-    return result, sink.record
+    return await run_without_store(
+        connector, sub_action, params, settings=settings, on_chunk=_write_chunk
+    )
+
+
+def _write_chunk(chunk: object) -> None:
+    if isinstance(chunk, bytes):
+        sys.stdout.write(chunk.decode("utf-8", "replace"))
+    else:
+        sys.stdout.write(json.dumps(chunk) + "\n")
+    sys.stdout.flush()
 
 
 def _report(result: ExecutionResult, record: ExecutionRecord | None) -> None:

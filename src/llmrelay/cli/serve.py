@@ -19,7 +19,6 @@ import typer
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from llmrelay.bootstrap import FirstStart, ensure_admin, ensure_encryption_key
 from llmrelay.cli.common import ConfigOption, err_console, fail, settings_or_exit
 from llmrelay.cli.local_llm import DEFAULT_PORT as LOCAL_LLM_PORT
 from llmrelay.cli.local_llm import LocalModelProcess, start_local_model
@@ -30,8 +29,8 @@ from llmrelay.cli.worker import (
     worker_environment,
 )
 from llmrelay.errors import ConfigurationError, StoreError
+from llmrelay.service import first_start
 from llmrelay.settings import Settings
-from llmrelay.store import open_store
 
 
 def serve_command(
@@ -74,18 +73,6 @@ def serve_command(
             local_model.stop()
 
 
-async def _first_start(settings: Settings) -> tuple[Settings, str | None]:
-    """Data dir, encryption key, migrations and the admin user, before any worker starts."""
-    settings.ensure_home()
-    settings, key_file = ensure_encryption_key(settings)
-    store = await open_store(settings.database_url, encryption_key=settings.encryption_key or "")
-    try:
-        password, password_file = await ensure_admin(store, settings)
-    finally:
-        await store.close()
-    return settings, FirstStart(key_file, password, password_file).message()
-
-
 def listening_socket(host: str, port: int) -> socket.socket:
     """The bound socket every worker accepts on.
 
@@ -115,7 +102,8 @@ def _serve(
 
     configure_service_logging()
     try:
-        settings, notice = asyncio.run(_first_start(settings))
+        # data dir, encryption key, migrations and the admin user, before any worker starts
+        settings, notice = asyncio.run(first_start(settings))
         app = create_app(settings) if workers == 1 else None
     except ConfigurationError as err:
         raise fail(str(err)) from None

@@ -33,6 +33,7 @@ from pydantic_settings import (
 
 from llmrelay.domain.actions_settings import ActionsSettings, parse_duration_ms
 from llmrelay.domain.durations import parse_duration
+from llmrelay.domain.naming import connector_name_problem, preconfigured_id_problem
 from llmrelay.errors import ConfigurationError
 from llmrelay.settings.layers import EnvironmentLayer, FileLayer, Layer, OverrideLayer
 from llmrelay.settings.sources import FIELD_KEYS, OURS_IN_ACTIONS, Given
@@ -49,7 +50,6 @@ DEFAULT_HOME = ".llmrelay"
 DEFAULT_EVENT_LOG_RETENTION = timedelta(days=90)  # Kibana's event log ILM policy
 DEFAULT_CONNECTOR_REVALIDATE_AFTER = timedelta(seconds=1)
 MIN_ENCRYPTION_KEY_LENGTH = 32
-INVALID_CONNECTOR_IDS = frozenset({"", "__proto__", "constructor"})
 
 _FIELD_NAMES = {
     **FIELD_KEYS,
@@ -82,7 +82,15 @@ class PreconfiguredConnector(_Frozen):
     secrets: dict[str, object] = Field(default_factory=dict, repr=False)
     exposeConfig: bool = False
 
-    @field_validator("name", "actionTypeId")
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        problem = connector_name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("actionTypeId")
     @classmethod
     def _non_empty(cls, value: str) -> str:
         if not value.strip():
@@ -183,8 +191,11 @@ class Settings(BaseSettings):
     def _connector_ids(cls, value: object) -> object:
         if isinstance(value, Mapping):
             for connector_id in value:
-                if connector_id in INVALID_CONNECTOR_IDS:
-                    raise ValueError(f"invalid preconfigured connector id {connector_id!r}")
+                problem = preconfigured_id_problem(connector_id)
+                if problem is not None:
+                    raise ValueError(
+                        f"invalid preconfigured connector id [{connector_id}]: {problem}"
+                    )
         return value
 
     @field_validator("server_uuid")

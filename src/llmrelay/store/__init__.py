@@ -4,13 +4,12 @@ The only package that touches the database driver. It may import ``llmrelay.doma
 ``llmrelay.errors``, nothing above.
 """
 
+from llmrelay.domain.access import ROLES, Grant
 from llmrelay.store.connectors import ConnectorRepository, StoredConnector
 from llmrelay.store.db import Store, create_engine, default_url, open_store
 from llmrelay.store.events import EventRepository
 from llmrelay.store.users import (
-    ROLES,
     ApiKey,
-    Grant,
     User,
     UserRepository,
 )

@@ -20,11 +20,12 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import delete, exc, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from llmrelay.domain.access import ALL_SPACES, ROLES, Grant
 from llmrelay.errors import (
     ApiKeyNotFoundError,
     UnknownRoleError,
@@ -33,15 +34,6 @@ from llmrelay.errors import (
 )
 from llmrelay.store.schema import api_key_grants, api_keys, user_grants, users
 from llmrelay.store.sql import reading, utcnow, writing
-
-ROLES: Final = frozenset({"admin", "connectors_all", "connectors_read", "usage_read"})
-ALL_SPACES: Final = "*"
-
-
-@dataclass(frozen=True, order=True)
-class Grant:
-    role: str
-    space: str  # "*" = all spaces
 
 
 class _Grants:

@@ -20,7 +20,7 @@ from llmrelay.errors import (
     UpstreamError,
     UpstreamStatusError,
 )
-from llmrelay.execution.errors import response_error_message
+from llmrelay.service import response_error_message
 from llmrelay.web.json import json_response
 from llmrelay.web.ui.sessions import SESSION_COOKIE
 
