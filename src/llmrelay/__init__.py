@@ -9,12 +9,15 @@ The library API needs no server::
 
 and the whole service (stored connectors, encrypted secrets, event log) without HTTP::
 
-    from llmrelay import Relay, load_settings
+    from llmrelay import ExecutionContext, Relay, load_settings
     async with Relay.open(load_settings()) as relay:
-        ...
-"""
+        view = await relay.connectors.create("default", {...})
+        result = await relay.execute("default", view.id, {"subAction": "run", ...},
+                                     ExecutionContext())
 
-import importlib.metadata
+its services are ``relay.connectors``, ``relay.execution``, ``relay.usage``,
+``relay.access`` (users, API keys) and ``relay.health``.
+"""
 
 from llmrelay.domain.actions_settings import ActionsSettings, CustomHostSetting, SslSettings
 from llmrelay.domain.connectors import Connector, ConnectorSecrets
@@ -22,24 +25,16 @@ from llmrelay.domain.events import ExecutionRecord, TokenUsage
 from llmrelay.errors import (
     ConfigurationError,
     ConnectorValidationError,
+    ExecutionFailedError,
     LlmrelayError,
     UpstreamError,
 )
-from llmrelay.execution.executor import EventSink, ExecutionFailedError, Executor
+from llmrelay.execution.executor import EventSink, Executor
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.service import Relay
-from llmrelay.settings import Settings, load_settings
+from llmrelay.settings import Settings, load_settings, package_version
 
-
-def _version() -> str:
-    """pyproject.toml's version, as installed; a bare source tree has none."""
-    try:
-        return importlib.metadata.version("llmrelay")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.0.0+unknown"
-
-
-__version__: str = _version()
+__version__: str = package_version()
 
 __all__ = [
     "ActionsSettings",

@@ -1,16 +1,44 @@
-"""The one exception tree of llmrelay.
+"""The one exception tree of llmrelay: every error it raises on purpose is defined here.
 
-Core errors carry no HTTP status: the web layer owns that mapping. Every library
-exception (aiohttp, ssl, json, ...) is translated into one of these in exactly one place.
+Each class declares, as data, the HTTP status an answer about it carries and Kibana's
+``error`` name for that status: ``http_status`` and ``kibana_error``, set by the class
+keyword ``http_status=`` and inherited otherwise. The web layer reads them in one step
+and builds the bodies; nothing here knows more of HTTP. Every library exception
+(aiohttp, ssl, json, ...) is translated into one of these in exactly one place.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any, ClassVar, Final, Protocol
+
+# Kibana's ``error`` names (Boom's): 413 stays "Request Entity Too Large" whatever
+# Python's http.HTTPStatus calls it.
+_KIBANA_ERRORS: Final = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    413: "Request Entity Too Large",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 class LlmrelayError(Exception):
     """Root of every error llmrelay raises on purpose."""
+
+    http_status: ClassVar[int] = 500
+    kibana_error: ClassVar[str] = _KIBANA_ERRORS[500]
+
+    def __init_subclass__(cls, *, http_status: int | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if http_status is not None:
+            cls.http_status = http_status
+            cls.kibana_error = _KIBANA_ERRORS[http_status]
 
 
 # --- configuration -----------------------------------------------------------------
@@ -18,20 +46,70 @@ class ConfigurationError(LlmrelayError):
     """A setting (file, environment, argument) is invalid; the message names it."""
 
 
+# --- requests (what a caller sent) ----------------------------------------------------
+class BadRequestError(LlmrelayError, http_status=400):
+    """A malformed HTTP request (body, query, header)."""
+
+
+class PayloadTooLargeError(LlmrelayError, http_status=413):
+    """A request body over the limit (Kibana's ``server.maxPayload``)."""
+
+
+class RequestBodyError(LlmrelayError, ValueError, http_status=400):
+    """A request body that does not match the route's schema."""
+
+
+class GatewayRequestError(LlmrelayError, http_status=400):
+    """A ``/v1`` request the gateway refuses itself, with OpenAI's ``param`` and ``code``.
+
+    The status varies per refusal, so the gateway answers with the instance's ``status``.
+    """
+
+    def __init__(
+        self, status: int, message: str, *, param: str | None = None, code: str | None = None
+    ) -> None:
+        self.status = status
+        self.param = param
+        self.code = code
+        super().__init__(message)
+
+
+class SubActionParamsError(LlmrelayError, ValueError, http_status=400):
+    """``subActionParams`` do not match the sub-action's schema (a user error, no retry).
+
+    Never answered as such: the executor turns it into an error envelope.
+    """
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(f"Request validation failed ({detail})")
+
+
+class UrlError(LlmrelayError, ValueError, http_status=400):
+    """A URL is unusable; ``str()`` is Kibana's message (``URL Error: ...``).
+
+    Never answered as such: validation and the outbound stack translate it.
+    """
+
+
 # --- connectors --------------------------------------------------------------------
 class ConnectorError(LlmrelayError):
     """Something is wrong with a connector definition or lookup."""
 
 
-class ConnectorNotFoundError(ConnectorError):
+class ConnectorNotFoundError(ConnectorError, http_status=404):
     pass
 
 
-class ConnectorConflictError(ConnectorError):
+class ConnectorConflictError(ConnectorError, http_status=409):
     pass
 
 
-class ConnectorValidationError(ConnectorError):
+class ConnectorBadRequestError(ConnectorError, http_status=400):
+    """A request about connectors that Kibana answers with 400 (not a validation error)."""
+
+
+class ConnectorValidationError(ConnectorError, http_status=400):
     """Config, secrets or params failed validation.
 
     ``kind`` is ``"config"``, ``"secrets"`` or ``"params"``; ``str(err)`` is the full
@@ -49,8 +127,60 @@ class ConnectorValidationError(ConnectorError):
         super().__init__(prefix + detail)
 
 
+# --- execution ---------------------------------------------------------------------------
+class UnknownSubActionError(LlmrelayError, http_status=400):
+    """The connector registers no sub-action of that name."""
+
+    def __init__(self, sub_action: str, connector_id: str) -> None:
+        super().__init__(
+            f'Sub action "{sub_action}" is not registered. Connector id: {connector_id}.'
+            " Connector name: OpenAI. Connector type: .gen-ai"
+        )
+
+
+class ResponseValidationError(LlmrelayError, http_status=502):
+    """The upstream answered 2xx with a body the sub-action's response schema refuses."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"Response validation failed ({problem})")
+
+
+class ExecutionEnvelope(Protocol):
+    """What :class:`ExecutionFailedError` carries: an ``ExecutionResult`` (read-only view,
+    declared here because this module imports nothing of llmrelay)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def connector_id(self) -> str: ...
+    @property
+    def message(self) -> str | None: ...
+    @property
+    def service_message(self) -> str | None: ...
+    @property
+    def retry(self) -> bool | str | None: ...
+    @property
+    def error_source(self) -> str | None: ...
+    def to_kibana(self) -> dict[str, object]: ...
+
+
+class ExecutionFailedError(LlmrelayError):
+    """Raised by ``Executor.stream`` when the execution's result is an error; ``result`` is
+    that envelope. (``_execute`` answers the envelope itself: this is for library callers.)"""
+
+    def __init__(self, result: ExecutionEnvelope) -> None:
+        self.result = result
+        super().__init__(result.service_message or result.message or "execution failed")
+
+
+class TokenizerUnavailableError(LlmrelayError):
+    """A vocabulary could not be loaded (missing, corrupt or unknown), or a server's
+    tokenizer endpoint did not answer as one: counts are unknown."""
+
+
 # --- upstream (outbound calls) ---------------------------------------------------------
-class UpstreamError(LlmrelayError):
+class UpstreamError(LlmrelayError, http_status=502):
     """An outbound call failed. ``code`` mimics Node's error codes (``ECONNREFUSED``...)."""
 
     def __init__(self, message: str, *, code: str = "") -> None:
@@ -62,7 +192,7 @@ class UpstreamConnectionError(UpstreamError):
     pass
 
 
-class UpstreamTimeoutError(UpstreamError):
+class UpstreamTimeoutError(UpstreamError, http_status=504):
     pass
 
 
@@ -78,7 +208,7 @@ class UpstreamProtocolError(UpstreamError):
     """The upstream answered something we cannot read (bad JSON, too large, bad SSE)."""
 
 
-class UpstreamForbiddenHostError(UpstreamError):
+class UpstreamForbiddenHostError(UpstreamError, http_status=403):
     """A request (or a redirect) targets a host outside ``allowedHosts``."""
 
 
@@ -87,6 +217,7 @@ class UpstreamStatusError(UpstreamError):
 
     ``body`` holds the parsed JSON body when there is one, else the raw text; ``headers``
     the response's headers (the gateway forwards ``retry-after`` and the like from them).
+    The gateway answers with the upstream's ``status`` when it is one of 400-599.
     """
 
     def __init__(
@@ -132,11 +263,11 @@ def status_error(
 
 
 # --- auth ----------------------------------------------------------------------------
-class AuthError(LlmrelayError):
+class AuthError(LlmrelayError, http_status=403):
     pass
 
 
-class UnauthenticatedError(AuthError):
+class UnauthenticatedError(AuthError, http_status=401):
     pass
 
 
@@ -144,10 +275,66 @@ class ForbiddenError(AuthError):
     pass
 
 
+class ActionTypeDisabledError(ForbiddenError):
+    """The connector's type is not in ``xpack.actions.enabledActionTypes``."""
+
+    def __init__(self, connector_type_id: str) -> None:
+        super().__init__(
+            f'action type "{connector_type_id}" is not enabled in the '
+            "Kibana config xpack.actions.enabledActionTypes"
+        )
+
+
 # --- store -----------------------------------------------------------------------------
-class StoreError(LlmrelayError):
+class StoreError(LlmrelayError, http_status=503):
+    """The database failed or refused; answered with a generic message."""
+
+
+class DecryptionError(StoreError, http_status=500):
+    """Stored secrets could not be decrypted (wrong key or tampered data)."""
+
+
+class UserExistsError(StoreError, http_status=409):
     pass
 
 
-class DecryptionError(StoreError):
-    """Stored secrets could not be decrypted (wrong key or tampered data)."""
+class UserNotFoundError(StoreError, http_status=404):
+    pass
+
+
+class ApiKeyNotFoundError(StoreError, http_status=404):
+    pass
+
+
+class UnknownRoleError(StoreError, ValueError, http_status=400):
+    """A grant names a role llmrelay does not know (the command line's accounts)."""
+
+
+class InvalidEventError(StoreError, ValueError, http_status=500):
+    """A document lacks what the log needs (``event.id``, ``@timestamp``): a caller's bug,
+    not an outage."""
+
+
+# --- the command line ------------------------------------------------------------------
+class RemoteError(LlmrelayError):
+    """A failure talking to llmrelay, already phrased for the user; ``status`` is the HTTP
+    status of an error llmrelay answered (None for anything else)."""
+
+    EXIT_CODE: ClassVar[int] = 1  # the command's exit status unless the caller says
+
+    def __init__(
+        self, message: str, exit_code: int = EXIT_CODE, *, status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+        self.status = status
+
+
+class LocalModelUnavailableError(LlmrelayError):
+    """The model runtime or the model file is missing, or the server did not come up;
+    ``hint`` says what to do about it."""
+
+    def __init__(self, reason: str, hint: str | None = None) -> None:
+        super().__init__(f"{reason}; {hint}" if hint else reason)
+        self.reason = reason

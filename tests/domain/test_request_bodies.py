@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from llmrelay.domain.request_bodies import (
-    RequestBodyError,
     create_body,
     execute_params,
     js_type,
     update_body,
 )
+from llmrelay.errors import RequestBodyError
 
 
 @pytest.mark.parametrize(

@@ -127,7 +127,7 @@ def test_private_key_headers_accepted(cert: str, key: str, pems: dict[str, bytes
         {"certificateData": b64(pems[cert]), "privateKeyData": b64(pems[key])}
     )
     assert secrets.apiKey is None
-    assert secrets.has_pki
+    assert secrets.pki() is not None
 
 
 @pytest.mark.parametrize("key", [b"hello", b"-----BEGIN CERTIFICATE-----\nx\n"])
@@ -140,7 +140,7 @@ def test_private_key_with_other_content(key: bytes, pems: dict[str, bytes]) -> N
 def test_sec1_ec_key_is_accepted_unlike_kibana(pems: dict[str, bytes]) -> None:
     # deviation (i); tests/domain/test_pki_keys.py has every form
     raw = {"certificateData": b64(pems["cert"]), "privateKeyData": b64(pems["ec_key"])}
-    assert validate_secrets(raw).has_pki
+    assert validate_secrets(raw).pki() is not None
 
 
 def test_invalid_ca(pems: dict[str, bytes]) -> None:
@@ -284,9 +284,9 @@ def test_pki_for_every_provider_defaults_to_full(
 ) -> None:
     validated = validate_config(config, ActionsSettings()) if config else None
     secrets = validate_secrets(
-        {"certificateData": b64(pems["cert"]), "privateKeyData": b64(pems["key"])}, validated
+        {"certificateData": b64(pems["cert"]), "privateKeyData": b64(pems["key"])}
     )
-    pki = secrets.pki(validated)
+    pki = secrets.pki(validated.verificationMode if validated else None)
     assert pki is not None
     assert pki.verification_mode == mode
     assert pki.ca_pem is None

@@ -14,10 +14,10 @@ import pytest
 
 from llmrelay.cli.local_llm import (
     LocalModelProcess,
-    LocalModelUnavailable,
     check_runtime,
     find_model,
 )
+from llmrelay.errors import LocalModelUnavailableError
 
 
 def free_port() -> int:
@@ -41,7 +41,7 @@ def local_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         check_runtime()
         find_model()
-    except LocalModelUnavailable as err:
+    except LocalModelUnavailableError as err:
         missing = err.reason
     if missing is not None:  # fail, never skip: a green run must include this tier
         pytest.fail(

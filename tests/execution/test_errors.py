@@ -6,9 +6,12 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from llmrelay.domain.params import SubActionParamsError
 from llmrelay.errors import (
-    ConnectorNotFoundError,
+    ActionTypeDisabledError,
     ConnectorValidationError,
+    ResponseValidationError,
+    UnknownSubActionError,
     UpstreamConnectionError,
     UpstreamError,
     UpstreamStatusError,
@@ -18,13 +21,15 @@ from llmrelay.errors import (
 )
 from llmrelay.execution.errors import (
     EXECUTION_FAILED,
-    error_source_for,
+    FRAMEWORK_ERRORS,
+    SDK_ERRORS,
     event_error_message,
+    failure_result,
     framework_error_message,
     pki_rewrite,
     response_error_message,
-    unknown_sub_action_message,
 )
+from llmrelay.execution.subactions import TABLE
 
 BAD_MODEL = {
     "error": {
@@ -190,32 +195,69 @@ def test_pki_other_messages_unchanged() -> None:
     )
 
 
-# --- errorSource -------------------------------------------------------------------------------
+# --- errorSource and the envelope ----------------------------------------------------------
 def test_async_iterator_429_is_a_user_error() -> None:
     err = status_error(429, "Too Many Requests", None)
-    assert error_source_for(err, sub_action="invokeAsyncIterator") == "user"
-    assert error_source_for(err, sub_action="invokeStream") == "framework"
-    assert error_source_for(err, sub_action="run") == "framework"
+    assert TABLE["invokeAsyncIterator"].errors.source(err) == "user"
+    assert TABLE["invokeStream"].errors.source(err) == "framework"
+    assert TABLE["run"].errors.source(err) == "framework"
 
 
 def test_validation_errors_are_user_errors() -> None:
-    params = ConnectorValidationError("params", "[subAction]: Required")
-    assert error_source_for(params, sub_action="run") == "user"
-    assert error_source_for(ConnectorNotFoundError("x"), sub_action="run") == "user"
+    envelope = ConnectorValidationError("params", "[subAction]: Required")
+    refused = failure_result("c", envelope, FRAMEWORK_ERRORS, pki=False)
+    assert (refused.message, refused.retry, refused.error_source) == (
+        "error validating action params: [subAction]: Required",
+        False,
+        "user",
+    )
+    bad = failure_result("c", SubActionParamsError("[body]: Required"), SDK_ERRORS, pki=False)
+    assert (bad.message, bad.service_message, bad.retry, bad.error_source) == (
+        EXECUTION_FAILED,
+        "Request validation failed ([body]: Required)",
+        True,
+        "user",
+    )
 
 
 def test_other_errors_are_framework_errors() -> None:
     for err in (
         status_error(500, "Internal Server Error", None),
         UpstreamTimeoutError("t", code="ECONNABORTED"),
-        RuntimeError("boom"),
     ):
-        assert error_source_for(err, sub_action="invokeAsyncIterator") == "framework"
+        assert SDK_ERRORS.source(err) == "framework"
+    for own in (
+        UnknownSubActionError("x", "c"),
+        ResponseValidationError("[choices]: Required"),
+        ActionTypeDisabledError(".gen-ai"),
+    ):
+        result = failure_result("c", own, FRAMEWORK_ERRORS, pki=False)
+        assert result.error_source == "framework"
+        assert str(own) in (result.message, result.service_message)
+    disabled = failure_result("c", ActionTypeDisabledError(".gen-ai"), FRAMEWORK_ERRORS, pki=False)
+    assert disabled.retry is False
+
+
+def test_upstream_failures_read_by_the_sub_actions_rules() -> None:
+    err = status_error(404, "Not Found", {"error": {"message": "no such model"}})
+    framework = failure_result("c", err, FRAMEWORK_ERRORS, pki=False)
+    sdk = failure_result("c", err, SDK_ERRORS, pki=False)
+    assert (
+        framework.service_message
+        == "Status code: 404. Message: API Error: Not Found - no such model"
+    )
+    assert sdk.service_message == "API Error: Not Found - no such model"
+    assert framework.message == sdk.message == EXECUTION_FAILED
+    tls = UpstreamTLSError("unable to verify UNABLE_TO_VERIFY_LEAF_SIGNATURE", code="E")
+    rewritten = failure_result("c", tls, FRAMEWORK_ERRORS, pki=True).service_message
+    plain = failure_result("c", tls, FRAMEWORK_ERRORS, pki=False).service_message
+    assert rewritten is not None and rewritten.startswith("Certificate error: ")
+    assert plain is not None and not plain.startswith("Certificate error: ")
 
 
 # --- execution-level texts -----------------------------------------------------------------------
 def test_unknown_sub_action_message() -> None:
-    assert unknown_sub_action_message("invalidAction", "abc") == (
+    assert str(UnknownSubActionError("invalidAction", "abc")) == (
         'Sub action "invalidAction" is not registered. Connector id: abc. '
         "Connector name: OpenAI. Connector type: .gen-ai"
     )

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmrelay.errors import TokenizerUnavailableError
 from llmrelay.execution import tokens
 from llmrelay.execution.tokens import (
-    TokenizerUnavailableError,
     count_tokens,
     encode,
     encoding_for_model,

@@ -208,7 +208,6 @@ def test_usage_chunk_is_used_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tokens, "_cache", {})
     monkeypatch.setitem(tokens._EXPECTED_SHA256, "o200k_base", "0" * 64)
     collector = collect([OPENAI_WITH_USAGE], model="gpt-4o-mini")
-    assert collector.saw_usage_chunk
     assert collector.finish() == TokenUsage(19, 6, 25, "stream")
     assert collector.content == "Hello there! Ça va?"
 
@@ -228,7 +227,6 @@ def test_last_usage_chunk_wins() -> None:
 def test_estimated_without_usage_chunk() -> None:
     """67: cl100k counts of the prompt and the streamed content."""
     collector = collect([OPENAI_NO_USAGE])
-    assert not collector.saw_usage_chunk
     assert collector.content == NO_USAGE_TEXT
     assert collector.finish() == estimated(PROMPT, NO_USAGE_TEXT)
 
@@ -299,7 +297,6 @@ def test_malformed_data_line_makes_usage_missing() -> None:
     """70: one malformed line -> no usage (the stream itself is untouched)."""
     broken = b'data: {"object":"chat.completion.chunk","choices":[{"delta":{"content":"x"}}\n\n'
     collector = collect([broken, OPENAI_NO_USAGE])
-    assert collector.saw_malformed_data
     assert collector.finish() == TokenUsage.missing()
 
 

@@ -191,7 +191,7 @@ def test_api_key_is_recorded_on_gateway_events(service: Service, upstream: FakeU
     key = key_for(service, "gw-keyed", owner="gw-keyed-owner")
     with sdk(service, "gw-keyed", key) as client:
         client.chat.completions.create(model=connector_id, messages=HELLO)  # type: ignore[arg-type]
-    listed = service._store_call(lambda s: s.users.list_api_keys())
+    listed = service.access_call(lambda a: a.list_api_keys())
     (stored,) = [k for k in listed if k.owner == "gw-keyed-owner"]
     for event in events(service, "gw-keyed", connector_id, 2):
         assert event["kibana"]["user_api_key"] == {"id": stored.id, "name": stored.name}

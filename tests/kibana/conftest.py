@@ -195,13 +195,9 @@ class Kibana:
         """A named API key: its id (as ``llmrelay api-keys list`` shows it) and its
         ``Authorization`` header."""
 
-        async def make(store: Any) -> tuple[Any, str]:
-            created: tuple[Any, str] = await store.users.create_api_key(
-                name=name, owner=owner, roles=roles, spaces=["*"]
-            )
-            return created
-
-        record, encoded = self.service._store_call(make)
+        record, encoded = self.service.access_call(
+            lambda a: a.create_api_key(name=name, owner=owner, roles=roles, spaces=["*"])
+        )
         assert base64.b64decode(encoded).decode().split(":")[0] == record.id
         return record.id, f"ApiKey {encoded}"
 

@@ -194,7 +194,7 @@ def test_execute_with_an_api_key_records_it(
     with kibana.service.client({"Authorization": header}, base=f"/s/{scenario.space}") as client:
         response = execute(client, connector_id, {"params": TEST_PARAMS})
     assert response.status_code == 200 and response.json()["status"] == "ok"
-    listed = kibana.service._store_call(lambda s: s.users.list_api_keys())
+    listed = kibana.service.access_call(lambda a: a.list_api_keys())
     assert key_id in [key.id for key in listed if key.name == key_name]
     for event in events(kibana, scenario.space, connector_id, 2):
         assert event["kibana"]["user_api_key"] == {"id": key_id, "name": key_name}

@@ -157,8 +157,3 @@ def test_async_iterator_prefers_body_then_configured_model() -> None:
     )
     assert configured.model == "gpt-4o"
     assert own.model == "mine"
-
-
-def test_usage_from() -> None:
-    usage = PROVIDER.usage_from({"usage": {"prompt_tokens": 1, "completion_tokens": 2}})
-    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (1, 2, 3)

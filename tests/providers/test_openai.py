@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from llmrelay.domain.connectors import Connector
-from llmrelay.providers.openai import OpenAIProvider, sdk_chat_url, streams_on
+from llmrelay.providers.bearer import sdk_chat_url
+from llmrelay.providers.openai import OpenAIProvider, streams_on
 from tests.providers import (
     CUSTOM_HEADERS,
     MESSAGES,
@@ -296,12 +297,3 @@ def test_async_iterator_drops_caller_only_params(conn: Connector) -> None:
 )
 def test_sdk_chat_url(api_url: str, posted: str) -> None:
     assert sdk_chat_url(api_url) == posted
-
-
-def test_usage_from() -> None:
-    usage = PROVIDER.usage_from(
-        {"usage": {"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9}}
-    )
-    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (4, 5, 9)
-    assert usage.usage_source == "response"
-    assert PROVIDER.usage_from({"choices": []}).usage_source == "missing"

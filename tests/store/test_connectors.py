@@ -63,7 +63,7 @@ async def test_spaces_are_isolated(store: Store) -> None:
     with pytest.raises(ConnectorNotFoundError, match=r"\[action/c1\] not found"):
         await store.connectors.get("b", "c1")
     assert await store.connectors.list("b") == []
-    assert await store.connectors.version_of("b", "c1") is None
+    assert await store.connectors.revision_of("b", "c1") is None
     with pytest.raises(ConnectorNotFoundError):
         await store.connectors.delete("b", "c1")
     with pytest.raises(ConnectorNotFoundError):
@@ -101,7 +101,8 @@ async def test_update_replaces_and_bumps_version(store: Store) -> None:
         {"apiKey": NEW_SECRET},
         2,
     )
-    assert await store.connectors.version_of("default", "c1") == 2
+    revision = await store.connectors.revision_of("default", "c1")
+    assert revision is not None and revision[0] == 2
 
 
 async def test_delete(store: Store) -> None:
@@ -109,7 +110,7 @@ async def test_delete(store: Store) -> None:
     await store.connectors.delete("default", "c1")
     with pytest.raises(ConnectorNotFoundError):
         await store.connectors.get("default", "c1")
-    assert await store.connectors.version_of("default", "c1") is None
+    assert await store.connectors.revision_of("default", "c1") is None
 
 
 async def test_secrets_never_in_database_files(store: Store, database: Database) -> None:
@@ -219,7 +220,8 @@ async def test_concurrent_updates_all_count(store: Store) -> None:
         )
 
     await asyncio.gather(*(rename(i) for i in range(15)))
-    assert await store.connectors.version_of("default", "c1") == 16
+    revision = await store.connectors.revision_of("default", "c1")
+    assert revision is not None and revision[0] == 16
 
 
 async def test_times_are_aware_utc_with_microseconds(store: Store) -> None:

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmrelay.store import InvalidEventError, open_store
+from llmrelay.errors import InvalidEventError
+from llmrelay.store import open_store
 from llmrelay.store.event_rows import (
     EVENT_COLUMNS,
     ROLLUP_COLUMNS,

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from llmrelay.domain.event_documents import execute_document, start_document
 from llmrelay.domain.events import ExecutionRecord, TokenUsage, UsageSource
-from llmrelay.store import InvalidEventError, Store, open_store
+from llmrelay.errors import InvalidEventError
+from llmrelay.store import Store, open_store
 from llmrelay.store.events import INTERVALS, GroupBy, Interval
 from tests.helpers.soak import scaled
 from tests.store.conftest import KEY

@@ -4,15 +4,13 @@ import base64
 
 import pytest
 
-from llmrelay.store import (
+from llmrelay.errors import (
     ApiKeyNotFoundError,
-    Grant,
-    Store,
     UnknownRoleError,
     UserExistsError,
     UserNotFoundError,
-    open_store,
 )
+from llmrelay.store import Grant, Store, open_store
 from llmrelay.store import users as users_module
 from tests.store.conftest import Database
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from llmrelay.errors import UnauthenticatedError
+from llmrelay.service.authenticator import Authenticator
 from llmrelay.store import Store, UserRepository, open_store
-from llmrelay.web.auth import Authenticator
 
 KEY = "test-encryption-key-0123456789abcdef"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import cast
 
-from llmrelay.store.users import UserRepository
+from llmrelay.service import AccessService
 from llmrelay.web.ui.sessions import SESSION_SECONDS, SessionManager
 
 KEY = "k" * 40
@@ -13,7 +13,7 @@ KEY = "k" * 40
 
 def manager(key: str = KEY) -> SessionManager:
     # read/csrf/revoke never touch the store; principal() (which does) is tested over HTTP
-    return SessionManager(key, cast(UserRepository, None))
+    return SessionManager(key, cast(AccessService, None))
 
 
 def test_a_cookie_names_its_user_until_it_expires() -> None:

@@ -11,18 +11,16 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
-from llmrelay.bootstrap import ensure_encryption_key
 from llmrelay.cli.common import ConfigOption, fail, out_console, settings_or_exit
+from llmrelay.domain.access import ROLES
 from llmrelay.errors import LlmrelayError
-from llmrelay.store import Store, open_store
+from llmrelay.service import AccessService, open_access, prepare_home
 
 users_app = typer.Typer(help="Manage users (HTTP Basic) and their roles.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys (Authorization: ApiKey ...).", no_args_is_help=True)
 
 T = TypeVar("T")
-RolesOption = Annotated[
-    str, typer.Option(help="Comma-separated: admin, connectors_all, connectors_read, usage_read.")
-]
+RolesOption = Annotated[str, typer.Option(help=f"Comma-separated: {', '.join(sorted(ROLES))}.")]
 SpacesOption = Annotated[str, typer.Option(help="Comma-separated spaces, or * for all.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -31,22 +29,13 @@ def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-def _with_store(config: object, action: Callable[[Store], Awaitable[T]]) -> T:
-    settings = settings_or_exit(config)  # type: ignore[arg-type]
-    settings.ensure_home()
-    settings, _ = ensure_encryption_key(settings)
-    assert settings.encryption_key is not None
-
+def _with_access(config: object, action: Callable[[AccessService], Awaitable[T]]) -> T:
     async def run() -> T:
-        store = await open_store(
-            settings.database_url, encryption_key=settings.encryption_key or ""
-        )
-        try:
-            return await action(store)
-        finally:
-            await store.close()
+        async with open_access(settings) as access:
+            return await action(access)
 
     try:
+        settings, _ = prepare_home(settings_or_exit(config))  # type: ignore[arg-type]
         return asyncio.run(run())
     except LlmrelayError as err:
         raise fail(str(err)) from None
@@ -65,8 +54,8 @@ def create_user(
     config: ConfigOption = None,
 ) -> None:
     """Create a user with roles in some spaces."""
-    user = _with_store(
-        config, lambda s: s.users.create_user(name, password, _split(roles), _split(spaces))
+    user = _with_access(
+        config, lambda a: a.create_user(name, password, _split(roles), _split(spaces))
     )
     out_console.print(f"created user {user.name} ({_grants(user.grants)})")
 
@@ -74,7 +63,7 @@ def create_user(
 @users_app.command("list")
 def list_users(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """List users and their grants."""
-    users = _with_store(config, lambda s: s.users.list_users())
+    users = _with_access(config, lambda a: a.list_users())
     if as_json:
         rows = [
             {"name": u.name, "grants": [{"role": g.role, "space": g.space} for g in u.grants]}
@@ -91,7 +80,7 @@ def list_users(config: ConfigOption = None, as_json: JsonOption = False) -> None
 @users_app.command("delete")
 def delete_user(name: str, config: ConfigOption = None) -> None:
     """Delete a user."""
-    _with_store(config, lambda s: s.users.delete_user(name))
+    _with_access(config, lambda a: a.delete_user(name))
     out_console.print(f"deleted user {name}")
 
 
@@ -102,7 +91,7 @@ def set_password(
     config: ConfigOption = None,
 ) -> None:
     """Change a user's password."""
-    _with_store(config, lambda s: s.users.set_password(name, password))
+    _with_access(config, lambda a: a.set_password(name, password))
     out_console.print(f"password changed for {name}")
 
 
@@ -115,9 +104,9 @@ def create_key(
     config: ConfigOption = None,
 ) -> None:
     """Create an API key; the encoded key is printed once, keep it."""
-    key, encoded = _with_store(
+    key, encoded = _with_access(
         config,
-        lambda s: s.users.create_api_key(
+        lambda a: a.create_api_key(
             name=name, owner=owner, roles=_split(roles), spaces=_split(spaces)
         ),
     )
@@ -128,7 +117,7 @@ def create_key(
 @keys_app.command("list")
 def list_keys(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """List API keys (never their secrets)."""
-    keys = _with_store(config, lambda s: s.users.list_api_keys())
+    keys = _with_access(config, lambda a: a.list_api_keys())
     if as_json:
         rows = [
             {
@@ -150,5 +139,5 @@ def list_keys(config: ConfigOption = None, as_json: JsonOption = False) -> None:
 @keys_app.command("delete")
 def delete_key(key_id: str, config: ConfigOption = None) -> None:
     """Delete (revoke) an API key."""
-    _with_store(config, lambda s: s.users.delete_api_key(key_id))
+    _with_access(config, lambda a: a.delete_api_key(key_id))
     out_console.print(f"deleted API key {key_id}")

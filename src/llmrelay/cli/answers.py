@@ -10,10 +10,11 @@ tells "an llmrelay that answered oddly" from "not an llmrelay server".
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Any
 
 import httpx
+
+from llmrelay.domain.responses import reason_phrase
 
 SSE = "text/event-stream"
 
@@ -41,10 +42,7 @@ def kibana_error(body: object) -> bool:
 def describe(response: httpx.Response) -> str:
     """``404 Not Found, text/html``: what came back, without the body."""
     status = response.status_code
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = ""
+    phrase = reason_phrase(status)
     kind = media_type(response) or "no content type"
     return f"{status} {phrase}".rstrip() + f", {kind}"
 

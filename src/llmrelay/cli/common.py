@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from llmrelay.errors import ConfigurationError
+from llmrelay.service import load_preconfigured
 from llmrelay.settings import Settings, load_settings
 
 err_console = Console(stderr=True, highlight=False)
@@ -35,11 +36,9 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 def settings_or_exit(config: Path | None, **overrides: object) -> Settings:
     """Settings, their preconfigured connectors validated too: a bad connector in the
     settings file is one line here, not a traceback from the server's start-up."""
-    from llmrelay.service import _load_preconfigured  # the one validation the server runs
-
     try:
         settings = load_settings(config, overrides=overrides)
-        _load_preconfigured(settings)
+        load_preconfigured(settings)  # the one validation the server runs
     except ConfigurationError as err:
         raise fail(str(err)) from None
     return settings

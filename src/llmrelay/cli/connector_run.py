@@ -14,7 +14,8 @@ from rich.status import Status
 from rich.table import Table
 
 from llmrelay.cli.common import err_console
-from llmrelay.cli.remote import Remote, RemoteError, cell, out, path_id
+from llmrelay.cli.remote import Remote, cell, out, path_id
+from llmrelay.errors import RemoteError
 
 
 def seed_body(message: str, default_model: object) -> dict[str, Any]:

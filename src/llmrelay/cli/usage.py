@@ -17,7 +17,6 @@ from llmrelay.cli.remote import (
     JsonOption,
     RelayKeyOption,
     Remote,
-    RemoteError,
     SpaceOption,
     UrlOption,
     cell,
@@ -30,6 +29,7 @@ from llmrelay.cli.remote import (
 )
 from llmrelay.domain.durations import DATE_MATH_UNITS, parse_duration
 from llmrelay.domain.event_documents import duration_ns
+from llmrelay.errors import RemoteError
 
 _MAX_PER_PAGE = 10_000
 

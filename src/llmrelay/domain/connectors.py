@@ -17,9 +17,15 @@ from pydantic import ValidationError
 from llmrelay.domain.actions_settings import ActionsSettings, VerificationMode
 from llmrelay.domain.addresses import host_refusal, normalise_host, refusal_message
 from llmrelay.domain.headers import header_issues
+from llmrelay.domain.naming import (
+    ID_REQUIRED,
+    NAME_EMPTY,
+    connector_id_problem,
+    connector_name_problem,
+)
 from llmrelay.domain.pki import PkiMaterial
 from llmrelay.domain.secrets import ConnectorSecrets, secrets_to_dict, validate_secrets
-from llmrelay.domain.urls import UrlError, assert_url, hostname_of
+from llmrelay.domain.urls import assert_url, hostname_of
 from llmrelay.domain.validation import (
     Number,
     StrictModel,
@@ -30,7 +36,7 @@ from llmrelay.domain.validation import (
     json_type,
     short_repr,
 )
-from llmrelay.errors import ConnectorValidationError
+from llmrelay.errors import ConnectorValidationError, UrlError
 
 __all__ = [
     "API_PROVIDERS",
@@ -219,7 +225,7 @@ class Connector:
     @cached_property
     def _pki(self) -> PkiMaterial | None:
         # decoded once per connector object: every outbound call asks for it
-        return self.secrets.pki(self.config)
+        return self.secrets.pki(self.config.verificationMode)
 
     @classmethod
     def from_kibana(
@@ -244,15 +250,16 @@ class Connector:
             keys = ", ".join(f'"{key}"' for key in unknown)
             raise ConnectorValidationError("connector", f"Unrecognized keys: {keys}")
         name = data.get("name")
-        if not isinstance(name, str) or not name.strip():
-            reason = "Required" if name is None else "must be a non-empty string"
-            raise ConnectorValidationError("connector", issue("name", reason))
+        problem = connector_name_problem(name)
+        if problem is not None or not isinstance(name, str):  # (the second for mypy)
+            raise ConnectorValidationError("connector", issue("name", problem or NAME_EMPTY))
         type_id = _connector_type(data)
         connector_id = id if id is not None else data.get("id")
         if connector_id is None:
             connector_id = str(uuid.uuid4())
-        if not isinstance(connector_id, str) or not connector_id.strip():
-            raise ConnectorValidationError("connector", issue("id", "must be a non-empty string"))
+        problem = connector_id_problem(connector_id)
+        if problem is not None or not isinstance(connector_id, str):
+            raise ConnectorValidationError("connector", issue("id", problem or ID_REQUIRED))
         preconfigured = data.get("is_preconfigured", False)
         if not isinstance(preconfigured, bool):
             raise ConnectorValidationError(
@@ -261,7 +268,7 @@ class Connector:
             )
         raw_config = data.get("config")
         config = validate_config({} if raw_config is None else raw_config, settings)
-        secrets = validate_secrets(data.get("secrets"), config)
+        secrets = validate_secrets(data.get("secrets"))
         return cls(
             id=connector_id,
             name=name,

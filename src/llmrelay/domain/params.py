@@ -3,13 +3,13 @@
 Two error kinds on purpose: a bad envelope is the caller's request being malformed
 (``error validating action params: ...``), a bad ``subActionParams`` is reported by the
 sub-action as ``Request validation failed (...)`` (spec §5.6), and the HTTP layer maps them
-differently.
+differently. Which sub-action takes which model: :data:`llmrelay.domain.subactions.SUB_ACTIONS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import ConfigDict, Field, PlainValidator, ValidationError
 from pydantic_core import PydanticCustomError
@@ -24,40 +24,19 @@ from llmrelay.domain.validation import (
     join_issues,
     json_type,
 )
-from llmrelay.errors import ConnectorValidationError, LlmrelayError
+from llmrelay.errors import ConnectorValidationError, SubActionParamsError
 
 __all__ = [
-    "SUB_ACTIONS",
     "DashboardParams",
     "InvokeAIParams",
     "RunParams",
     "StreamParams",
-    "SubActionParams",
-    "SubActionParamsError",
     "invoke_body",
     "validate_execute_params",
-    "validate_sub_action_params",
+    "validate_params",
 ]
 
-SUB_ACTIONS = (
-    "run",
-    "test",
-    "stream",
-    "getDashboard",
-    "invokeAI",
-    "invokeStream",
-    "invokeAsyncIterator",
-)
-
 _NOT_SENT = frozenset({"signal", "timeout", "telemetryMetadata"})
-
-
-class SubActionParamsError(LlmrelayError, ValueError):
-    """``subActionParams`` do not match the sub-action's schema (a user error, no retry)."""
-
-    def __init__(self, detail: str) -> None:
-        self.detail = detail
-        super().__init__(f"Request validation failed ({detail})")
 
 
 class TelemetryMetadata(StrictModel):
@@ -233,19 +212,7 @@ class DashboardParams(StrictModel):
     dashboardId: str
 
 
-SubActionParams = RunParams | StreamParams | InvokeAIParams | DashboardParams
-
-_SCHEMAS: dict[
-    str, type[RunParams] | type[StreamParams] | type[InvokeAIParams] | type[DashboardParams]
-] = {
-    "run": RunParams,
-    "test": RunParams,
-    "stream": StreamParams,
-    "getDashboard": DashboardParams,
-    "invokeAI": InvokeAIParams,
-    "invokeStream": InvokeAIParams,
-    "invokeAsyncIterator": InvokeAIParams,
-}
+_Params = TypeVar("_Params", bound=StrictModel)
 
 
 def validate_execute_params(raw: object) -> tuple[str, dict[str, object] | None]:
@@ -273,13 +240,11 @@ def validate_execute_params(raw: object) -> tuple[str, dict[str, object] | None]
     return sub_action, dict(sub_params)
 
 
-def validate_sub_action_params(sub_action: str, raw: object) -> SubActionParams:
-    """Validate ``subActionParams`` for a registered sub-action.
+def validate_params(schema: type[_Params], raw: object) -> _Params:
+    """Validate ``subActionParams`` against a sub-action's schema; ``raw`` None means ``{}``.
 
-    ``raw`` None means ``{}``. Raises SubActionParamsError; an unknown ``sub_action`` raises
-    KeyError, because the executor checks registration (with its own message) beforehand.
+    Raises SubActionParamsError.
     """
-    schema = _SCHEMAS[sub_action]
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):

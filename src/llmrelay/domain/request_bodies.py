@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from llmrelay.errors import LlmrelayError
+from llmrelay.errors import RequestBodyError
 
 __all__ = [
-    "RequestBodyError",
     "create_body",
     "execute_params",
     "js_type",
@@ -26,10 +25,6 @@ __all__ = [
 _MISSING = object()
 _CREATE_KEYS = ("name", "connector_type_id", "config", "secrets")
 _UPDATE_KEYS = ("name", "config", "secrets")
-
-
-class RequestBodyError(LlmrelayError, ValueError):
-    """A request body that does not match the route's schema (HTTP 400)."""
 
 
 def js_type(value: object) -> str:

@@ -7,7 +7,7 @@ Secrets are encrypted at rest and never returned, so this module is careful that
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -30,9 +30,6 @@ from llmrelay.domain.validation import (
     json_type,
 )
 from llmrelay.errors import ConnectorValidationError
-
-if TYPE_CHECKING:
-    from llmrelay.domain.connectors import ConnectorConfig
 
 MISSING_API_KEY = "[apiKey]: expected value of type [string] but got [undefined]"
 MISSING_CERTIFICATE = "Certificate data must be provided for PKI"
@@ -74,25 +71,20 @@ class ConnectorSecrets(StrictModel):
     def __str__(self) -> str:
         return self.__repr__()
 
-    @property
-    def has_pki(self) -> bool:
-        """True when a client certificate and its key are configured."""
-        return bool(self.certificateData and self.privateKeyData)
-
-    def pki(self, config: ConnectorConfig | None = None) -> PkiMaterial | None:
-        """PEM bytes re-wrapped for OpenSSL plus the effective verification mode.
+    def pki(self, verification_mode: VerificationMode | None = None) -> PkiMaterial | None:
+        """PEM bytes re-wrapped for OpenSSL plus the effective verification mode (the
+        config's ``verificationMode``); None when there is no certificate and key.
 
         Deviations (docs/deviations.md a, b): any provider may use PKI, and a missing
         ``verificationMode`` means ``full`` instead of silently dropping the certificate.
         """
         if not (self.certificateData and self.privateKeyData):
             return None
-        mode: VerificationMode = getattr(config, "verificationMode", None) or "full"
         return PkiMaterial(
             certificate_pem=rewrap_pem(self.certificateData),
             private_key_pem=rewrap_pem(self.privateKeyData),
             ca_pem=rewrap_pem(self.caData) if self.caData else None,
-            verification_mode=mode,
+            verification_mode=verification_mode or "full",
         )
 
 
@@ -121,14 +113,13 @@ def pki_problem(certificate: str | None, private_key: str | None, ca: str | None
     return key_pair_problem(rewrap_pem_text(cert_text), key_text, rewrap_pem_text(key_text))
 
 
-def validate_secrets(raw: object, config: ConnectorConfig | None = None) -> ConnectorSecrets:
+def validate_secrets(raw: object) -> ConnectorSecrets:
     """Schema, then the custom validator (spec §1.3, §1.4); only ConnectorValidationError.
 
     PKI is checked whenever any of the three PEM fields is present (Kibana looks only at
     ``certificateData`` at save time and fails later, at execution, for a lone key or CA).
-    ``config`` is accepted for symmetry with the runtime check; PKI rules do not depend on it.
+    The rules do not depend on the config: PKI is allowed for every provider (deviation a).
     """
-    del config  # PKI is allowed for every provider (deviation a)
     if isinstance(raw, ConnectorSecrets):
         raw = raw.model_dump(exclude_none=True)
     if raw is None:

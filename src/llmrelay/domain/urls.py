@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
+from llmrelay.errors import UrlError
+
 _SLASHES = re.compile(r"/{2,}")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "smtp": 25}
-
-
-class UrlError(ValueError):
-    """A URL is unusable; ``str()`` is Kibana's message (``URL Error: ...``)."""
 
 
 def assert_url(url: str) -> None:

@@ -2,8 +2,8 @@
 
 A ``usage`` object present means the usage is known: missing or unusable numbers count 0 and
 a missing ``total_tokens`` is prompt + completion. No ``usage`` object means unknown
-(``missing``). The executor (responses, stream usage chunks) and the providers'
-``usage_from`` hook both read usage through here, so they cannot disagree.
+(``missing``). The executor reads responses and stream usage chunks through here, so the
+two cannot disagree.
 """
 
 from __future__ import annotations

@@ -14,8 +14,16 @@ from collections.abc import Iterable, Mapping
 from types import UnionType
 from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    GetJsonSchemaHandler,
+    ValidationError,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _MAX_SAFE_INTEGER = 2**53
@@ -88,6 +96,30 @@ class StrictModel(BaseModel):
                 "null_type", "Expected {expected}, received null", {"expected": expected}
             )
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The JSON Schema (OpenAPI document) says what validation does: an optional field
+        may be left out but is not ``null`` unless ``_nullable`` names it."""
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        for name, prop in target.get("properties", {}).items():
+            prop.pop("title", None)
+            if name in cls._nullable:
+                continue
+            branches = prop.get("anyOf")
+            if isinstance(branches, list) and _NULL in branches:
+                kept = [branch for branch in branches if branch != _NULL]
+                del prop["anyOf"]
+                prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+            if "default" in prop and prop["default"] is None:
+                del prop["default"]
+        return schema
+
+
+_NULL = {"type": "null"}
 
 
 def _type_word(annotation: object) -> str:

@@ -1,20 +1,25 @@
-"""Upstream failures turned into Kibana's messages (spec §1.5, §2.10, §4.2, §6.3).
+"""Failures turned into Kibana's messages and envelopes (spec §1.5, §2.10, §4.2, §6.3).
 
-Every text here is built from the error alone (status, reason, upstream body, Node-like
-code): never from request headers or bodies, so no secret can leak into a message.
+The executor's convention: sub-action handlers and the calls they make raise typed
+``llmrelay.errors`` exceptions; :func:`failure_result` is the one place one becomes the
+``_execute`` envelope. Every text here is built from the error alone (status, reason,
+upstream body, Node-like code): never from request headers or bodies, so no secret can
+leak into a message.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from http import HTTPStatus
-from typing import Literal
 
 import orjson
 
+from llmrelay.domain.responses import json_or_text, reason_phrase
 from llmrelay.errors import (
-    ConnectorNotFoundError,
+    ActionTypeDisabledError,
     ConnectorValidationError,
+    LlmrelayError,
+    SubActionParamsError,
     UpstreamConnectionError,
     UpstreamError,
     UpstreamForbiddenHostError,
@@ -24,8 +29,7 @@ from llmrelay.errors import (
     UpstreamTimeoutError,
     UpstreamTLSError,
 )
-
-ErrorSource = Literal["user", "framework"]
+from llmrelay.execution.results import ErrorSource, ExecutionResult
 
 EXECUTION_FAILED = "an error occurred while running the action"
 
@@ -39,27 +43,12 @@ _AZURE_FUNCTIONS_NOTE = (
 
 def _reason_phrase(err: UpstreamStatusError) -> str:
     """The response's reason phrase; HTTP/2 has none, so fall back to the standard one."""
-    if err.reason:
-        return err.reason
-    try:
-        return HTTPStatus(err.status).phrase
-    except ValueError:
-        return ""
-
-
-def _error_body(body: object) -> object:
-    """The upstream error body, parsed when it arrived as JSON text (stream errors)."""
-    if isinstance(body, bytes | bytearray | memoryview | str):
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return body
-    return body
+    return err.reason or reason_phrase(err.status)
 
 
 def _detail(body: object) -> str | None:
     """``body.error.message``, or ``body.error`` when that is a string (LM Studio)."""
-    parsed = _error_body(body)
+    parsed = json_or_text(body)  # JSON text when it arrived in a stream
     if not isinstance(parsed, dict):
         return None
     error = parsed.get("error")
@@ -116,24 +105,58 @@ def pki_rewrite(message: str) -> str:
     return message
 
 
-def error_source_for(err: BaseException, *, sub_action: str) -> ErrorSource:
-    """``errorSource`` of a failed execution (spec §6.3)."""
-    if isinstance(err, ConnectorValidationError | ConnectorNotFoundError):
-        return "user"
-    if (
-        sub_action == "invokeAsyncIterator"
-        and isinstance(err, UpstreamStatusError)
-        and err.status == 429
-    ):
-        return "user"
-    return "framework"
+@dataclass(frozen=True, slots=True)
+class ErrorRules:
+    """How a sub-action reports an upstream failure (its table entry's "error source"):
+    with the sub-action framework's wrapper (``Status code: ...``), or, for the OpenAI SDK
+    path (``sdk``), with the SDK's own message and a 429 counted as the user's (spec §6.3)."""
+
+    sdk: bool
+
+    def message(self, err: UpstreamError) -> str:
+        return response_error_message(err) if self.sdk else framework_error_message(err)
+
+    def source(self, err: UpstreamError) -> ErrorSource:
+        if self.sdk and isinstance(err, UpstreamStatusError) and err.status == 429:
+            return "user"
+        return "framework"
 
 
-def unknown_sub_action_message(sub_action: str, connector_id: str) -> str:
-    """The service message for a sub-action the connector does not register."""
-    return (
-        f'Sub action "{sub_action}" is not registered. Connector id: {connector_id}.'
-        " Connector name: OpenAI. Connector type: .gen-ai"
+FRAMEWORK_ERRORS = ErrorRules(sdk=False)
+SDK_ERRORS = ErrorRules(sdk=True)
+
+
+def failure_result(
+    connector_id: str, err: LlmrelayError, rules: ErrorRules, *, pki: bool
+) -> ExecutionResult:
+    """The ``_execute`` envelope of a failed execution: the one place errors become one.
+
+    Refusals before the call (a bad envelope, a disabled type) carry their message with
+    ``retry: false``; everything after is ``an error occurred while running the action``
+    with the detail as ``service_message`` and ``retry: true``.
+    """
+    if isinstance(err, UpstreamError):
+        message = rules.message(err)
+        return ExecutionResult(
+            "error",
+            connector_id,
+            message=EXECUTION_FAILED,
+            service_message=pki_rewrite(message) if pki else message,
+            retry=True,
+            error_source=rules.source(err),
+        )
+    if isinstance(err, ConnectorValidationError | ActionTypeDisabledError):
+        source: ErrorSource = "user" if isinstance(err, ConnectorValidationError) else "framework"
+        return ExecutionResult(
+            "error", connector_id, message=str(err), retry=False, error_source=source
+        )
+    return ExecutionResult(
+        "error",
+        connector_id,
+        message=EXECUTION_FAILED,
+        service_message=str(err),
+        retry=True,
+        error_source="user" if isinstance(err, SubActionParamsError) else "framework",
     )
 
 

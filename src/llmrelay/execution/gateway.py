@@ -17,9 +17,7 @@ __all__ = [
     "GATEWAY_SUB_ACTION",
     "GatewayResult",
     "apply_model",
-    "ask_stream_usage",
     "split_model",
-    "wants_stream_usage",
 ]
 
 GATEWAY_SOURCE = "openai_gateway"
@@ -65,17 +63,3 @@ def apply_model(body: Mapping[str, object], model_name: str | None) -> dict[str,
     else:
         sent.pop("model", None)
     return sent
-
-
-def wants_stream_usage(body: Mapping[str, object]) -> bool:
-    """Whether a body asks for the final usage chunk (``stream_options.include_usage``)."""
-    options = body.get("stream_options")
-    return isinstance(options, dict) and options.get("include_usage") is True
-
-
-def ask_stream_usage(body: dict[str, object]) -> None:
-    """Add ``stream_options.include_usage: true`` (merged into existing options)."""
-    options = body.get("stream_options")
-    merged: dict[str, object] = dict(options) if isinstance(options, dict) else {}
-    merged["include_usage"] = True
-    body["stream_options"] = merged

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 import uuid_utils
 
@@ -35,23 +34,13 @@ class ExecutionContext:
     api_key_name: str | None = None
 
 
-class ByteStream(Protocol):
-    """An upstream SSE body passed through unchanged; close it if you stop early."""
-
-    content_type: str
-
-    def __aiter__(self) -> AsyncIterator[bytes]: ...
-
-    async def aclose(self) -> None: ...
-
-
 @dataclass(slots=True)
 class ExecutionResult:
     """Kibana's execution result: ``status`` ok with ``data``, or error with messages.
 
-    For streaming sub-actions ``data`` is a :class:`ByteStream` (or, for
-    ``invokeAsyncIterator``, an async iterator of parsed chunks); ``to_kibana`` is for
-    JSON answers only.
+    For streaming sub-actions ``data`` is a ``TappedStream`` of the upstream's SSE bytes
+    (or, for ``invokeAsyncIterator``, a ``ChunkIterator`` of parsed chunks); ``to_kibana``
+    is for JSON answers only.
     """
 
     status: Literal["ok", "error"]

@@ -15,7 +15,7 @@ import orjson
 
 from llmrelay.domain.connectors import Connector
 from llmrelay.domain.events import TokenUsage
-from llmrelay.errors import UpstreamError, UpstreamStatusError
+from llmrelay.errors import TokenizerUnavailableError, UpstreamError, UpstreamStatusError
 from llmrelay.transport.client import OutboundClient
 
 __all__ = ["SERVER_TOKENIZER", "ServerTokenizer"]
@@ -56,7 +56,7 @@ class ServerTokenizer:
             counts = await asyncio.gather(
                 *(self._count(connector, url, headers, text) for text in texts)
             )
-        except _NoTokenizer:
+        except TokenizerUnavailableError:
             self._available[key] = False
             log.info("connector %s: no usable %s; estimating with cl100k", connector.id, url)
             return None
@@ -89,23 +89,24 @@ class ServerTokenizer:
                 pki=connector.pki(),
             )
         except UpstreamStatusError as err:
-            raise _NoTokenizer from err
+            raise _not_a_tokenizer(url) from err
         try:
             status = response.status
             raw = await response.read()
         finally:
             await response.release()
         if status >= 400:
-            raise _NoTokenizer
+            raise _not_a_tokenizer(url)
         try:
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise _NoTokenizer from None
+            raise _not_a_tokenizer(url) from None
         tokens = payload.get("tokens") if isinstance(payload, dict) else None
         if not isinstance(tokens, list):
-            raise _NoTokenizer
+            raise _not_a_tokenizer(url)
         return len(tokens)
 
 
-class _NoTokenizer(Exception):
-    """The server answered, but not as a tokenizer does."""
+def _not_a_tokenizer(url: str) -> TokenizerUnavailableError:
+    """The server answered, but not as a tokenizer does: counts fall back to cl100k."""
+    return TokenizerUnavailableError(f"{url} did not answer as a tokenizer does")

@@ -17,11 +17,10 @@ from importlib import resources
 
 import tiktoken
 
-from llmrelay.errors import LlmrelayError
+from llmrelay.errors import TokenizerUnavailableError
 
 __all__ = [
     "ENCODINGS",
-    "TokenizerUnavailableError",
     "count_tokens",
     "encode",
     "encoding_for_model",
@@ -69,10 +68,6 @@ _EXPECTED_SHA256 = {
 ENCODINGS: tuple[str, ...] = tuple(_PATTERNS)
 
 _O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-5", "o1", "o3", "o4", "chatgpt-4o")
-
-
-class TokenizerUnavailableError(LlmrelayError):
-    """A vocabulary could not be loaded (missing, corrupt or unknown); counts are unknown."""
 
 
 _lock = threading.Lock()

@@ -15,11 +15,8 @@ import orjson
 
 from llmrelay.domain.events import TokenUsage
 from llmrelay.domain.usage import usage_from_payload, usage_of
-from llmrelay.execution.tokens import (
-    TokenizerUnavailableError,
-    count_tokens,
-    encoding_for_model,
-)
+from llmrelay.errors import TokenizerUnavailableError
+from llmrelay.execution.tokens import count_tokens, encoding_for_model
 from llmrelay.transport.sse import SSEDecoder, SSEEvent
 
 __all__ = [
@@ -163,14 +160,6 @@ class StreamUsageCollector:
     def content(self) -> str:
         """The assistant text (choice 0) seen so far."""
         return "".join(self._content)
-
-    @property
-    def saw_usage_chunk(self) -> bool:
-        return self._usage is not None
-
-    @property
-    def saw_malformed_data(self) -> bool:
-        return self._malformed
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> None:
         if self._finished is not None or not chunk:

@@ -8,18 +8,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from llmrelay.domain.events import TokenUsage, UsageSource
-from llmrelay.domain.usage import usage_from_payload
 from llmrelay.providers.base import (
     CONTENT_TYPE,
     JSON_CONTENT_TYPE,
     PreparedCall,
     async_iterator_body,
-    inject_model_if_missing,
+    chat_call,
     json_call,
     merge_headers,
     parse_object,
-    set_stream,
     unchanged_call,
     verbatim_call,
 )
@@ -59,14 +56,14 @@ class AzureProvider:
         are sent the body unchanged. Azure infers the model from the deployment."""
         url = connector.config.apiUrl
         headers = self.headers(connector)
+        if is_deployment_url(url):
+            return chat_call(
+                connector, headers, body, stream=stream, request_usage=True, strip_tools=False
+            )
         sent = parse_object(body)
         if sent is None:
             return verbatim_call(url, headers, body)
-        if not is_deployment_url(url):
-            return unchanged_call(url, headers, body, sent)
-        set_stream(sent, stream, request_usage=True)
-        inject_model_if_missing(sent, connector.config.defaultModel)
-        return json_call(url, headers, sent, body)
+        return unchanged_call(url, headers, body, sent)
 
     def prepare_async_iterator(
         self, connector: Connector, body: Mapping[str, object], *, default_model: str
@@ -76,9 +73,6 @@ class AzureProvider:
             body, configured_model=connector.config.defaultModel, default_model=default_model
         )
         return json_call(connector.config.apiUrl, self.headers(connector), sent, "")
-
-    def usage_from(self, payload: object, *, source: UsageSource = "response") -> TokenUsage:
-        return usage_from_payload(payload, source=source)
 
     def stream_usage(self, connector: Connector) -> bool:
         """The API sends a usage chunk when asked (``stream_options.include_usage``)."""

@@ -14,8 +14,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from llmrelay.domain.events import TokenUsage, UsageSource
-
 if TYPE_CHECKING:
     from llmrelay.domain.connectors import Connector
 
@@ -56,10 +54,6 @@ class Provider(Protocol):
         """invokeAsyncIterator: the SDK-shaped streaming request."""
         ...
 
-    def usage_from(self, payload: object, *, source: UsageSource = "response") -> TokenUsage:
-        """Token usage of a response body (or of a stream chunk with ``source="stream"``)."""
-        ...
-
     def stream_usage(self, connector: Connector) -> bool:
         """Whether the upstream may be asked for a final usage chunk on streams
         (``stream_options.include_usage``)."""
@@ -98,17 +92,26 @@ def encode_text(body: str) -> bytes:
         return repaired.encode("utf-8")
 
 
-def set_stream(body: JsonObject, stream: bool, *, request_usage: bool) -> None:
-    """``stream = S``; with ``request_usage`` and S true, also ask for the usage chunk.
+def asks_usage_chunk(body: Mapping[str, object]) -> bool:
+    """Whether a body asks for the final usage chunk (``stream_options.include_usage``)."""
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
 
-    An existing ``stream_options`` object is merged into rather than replaced.
-    """
+
+def ask_usage_chunk(body: JsonObject) -> None:
+    """Ask for the final usage chunk: ``stream_options.include_usage = true``, merged into
+    an existing ``stream_options`` object rather than replacing it."""
+    options = body.get("stream_options")
+    merged: JsonObject = dict(options) if isinstance(options, dict) else {}
+    merged["include_usage"] = True
+    body["stream_options"] = merged
+
+
+def set_stream(body: JsonObject, stream: bool, *, request_usage: bool) -> None:
+    """``stream = S``; with ``request_usage`` and S true, also ask for the usage chunk."""
     body["stream"] = stream
     if stream and request_usage:
-        options = body.get("stream_options")
-        merged: JsonObject = dict(options) if isinstance(options, dict) else {}
-        merged["include_usage"] = True
-        body["stream_options"] = merged
+        ask_usage_chunk(body)
 
 
 def strip_tool_params(body: JsonObject) -> None:
@@ -143,6 +146,30 @@ def async_iterator_body(
     return sent
 
 
+def chat_call(
+    connector: Connector,
+    headers: dict[str, str],
+    body: str,
+    *,
+    stream: bool | None,
+    request_usage: bool,
+    strip_tools: bool = True,
+) -> PreparedCall:
+    """The body rules ``prepare`` applies to a JSON object body, in Kibana's order: the
+    stream flag (``stream`` None: left as the caller sent it), the default model, the
+    tool knobs; a body that is not a JSON object is forwarded verbatim."""
+    url = connector.config.apiUrl
+    sent = parse_object(body)
+    if sent is None:
+        return verbatim_call(url, headers, body)
+    if stream is not None:
+        set_stream(sent, stream, request_usage=request_usage)
+    inject_model_if_missing(sent, connector.config.defaultModel)
+    if strip_tools:
+        strip_tool_params(sent)
+    return json_call(url, headers, sent, body)
+
+
 def server_root_url(api_url: str, path: str) -> str | None:
     """``scheme://host[:port]<path>`` of ``api_url``'s server, or None if it has no host."""
     try:
@@ -174,7 +201,6 @@ def merge_headers(*layers: Mapping[str, str] | Iterable[tuple[str, str]] | None)
 # --- results -----------------------------------------------------------------------------------
 def _described(url: str, headers: dict[str, str], encoded: bytes, sent: JsonObject) -> PreparedCall:
     model = sent.get("model")
-    options = sent.get("stream_options")
     stream = sent.get("stream") is True
     return PreparedCall(
         url=url,
@@ -182,9 +208,7 @@ def _described(url: str, headers: dict[str, str], encoded: bytes, sent: JsonObje
         body=encoded,
         model=model if isinstance(model, str) and model else None,
         stream=stream,
-        usage_requested=stream
-        and isinstance(options, dict)
-        and options.get("include_usage") is True,
+        usage_requested=stream and asks_usage_chunk(sent),
         json_body=sent,
     )
 

@@ -11,6 +11,7 @@ quoting a secret value.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import uuid
 from collections.abc import Iterator, Mapping
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +31,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-import llmrelay
 from llmrelay.domain.actions_settings import ActionsSettings, parse_duration_ms
 from llmrelay.domain.durations import parse_duration
+from llmrelay.domain.naming import connector_name_problem, preconfigured_id_problem
 from llmrelay.errors import ConfigurationError
 from llmrelay.settings.layers import EnvironmentLayer, FileLayer, Layer, OverrideLayer
 from llmrelay.settings.sources import FIELD_KEYS, OURS_IN_ACTIONS, Given
@@ -41,13 +43,13 @@ __all__ = [
     "PreconfiguredConnector",
     "Settings",
     "load_settings",
+    "package_version",
 ]
 
 DEFAULT_HOME = ".llmrelay"
 DEFAULT_EVENT_LOG_RETENTION = timedelta(days=90)  # Kibana's event log ILM policy
 DEFAULT_CONNECTOR_REVALIDATE_AFTER = timedelta(seconds=1)
 MIN_ENCRYPTION_KEY_LENGTH = 32
-INVALID_CONNECTOR_IDS = frozenset({"", "__proto__", "constructor"})
 
 _FIELD_NAMES = {
     **FIELD_KEYS,
@@ -55,6 +57,16 @@ _FIELD_NAMES = {
     "admin_password": "LLMRELAY_ADMIN_PASSWORD",
     "preconfigured": "xpack.actions.preconfigured",
 }
+
+
+@cache
+def package_version() -> str:
+    """pyproject.toml's version, as installed (``llmrelay.__version__``); a bare source
+    tree has none."""
+    try:
+        return importlib.metadata.version("llmrelay")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0+unknown"
 
 
 class _Frozen(BaseModel):
@@ -70,7 +82,15 @@ class PreconfiguredConnector(_Frozen):
     secrets: dict[str, object] = Field(default_factory=dict, repr=False)
     exposeConfig: bool = False
 
-    @field_validator("name", "actionTypeId")
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        problem = connector_name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("actionTypeId")
     @classmethod
     def _non_empty(cls, value: str) -> str:
         if not value.strip():
@@ -97,7 +117,7 @@ class Settings(BaseSettings):
     actions: ActionsSettings = Field(default_factory=ActionsSettings)
     preconfigured: dict[str, PreconfiguredConnector] = Field(default_factory=dict)
     server_uuid: str
-    version: str = Field(default_factory=lambda: llmrelay.__version__)
+    version: str = Field(default_factory=package_version)
     event_log_retention: timedelta = DEFAULT_EVENT_LOG_RETENTION
     connector_revalidate_after: timedelta = DEFAULT_CONNECTOR_REVALIDATE_AFTER
 
@@ -171,8 +191,11 @@ class Settings(BaseSettings):
     def _connector_ids(cls, value: object) -> object:
         if isinstance(value, Mapping):
             for connector_id in value:
-                if connector_id in INVALID_CONNECTOR_IDS:
-                    raise ValueError(f"invalid preconfigured connector id {connector_id!r}")
+                problem = preconfigured_id_problem(connector_id)
+                if problem is not None:
+                    raise ValueError(
+                        f"invalid preconfigured connector id [{connector_id}]: {problem}"
+                    )
         return value
 
     @field_validator("server_uuid")

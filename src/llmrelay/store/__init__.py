@@ -4,35 +4,25 @@ The only package that touches the database driver. It may import ``llmrelay.doma
 ``llmrelay.errors``, nothing above.
 """
 
+from llmrelay.domain.access import ROLES, Grant
 from llmrelay.store.connectors import ConnectorRepository, StoredConnector
 from llmrelay.store.db import Store, create_engine, default_url, open_store
-from llmrelay.store.events import EventRepository, InvalidEventError
+from llmrelay.store.events import EventRepository
 from llmrelay.store.users import (
-    ROLES,
     ApiKey,
-    ApiKeyNotFoundError,
-    Grant,
-    UnknownRoleError,
     User,
-    UserExistsError,
-    UserNotFoundError,
     UserRepository,
 )
 
 __all__ = [
     "ROLES",
     "ApiKey",
-    "ApiKeyNotFoundError",
     "ConnectorRepository",
     "EventRepository",
     "Grant",
-    "InvalidEventError",
     "Store",
     "StoredConnector",
-    "UnknownRoleError",
     "User",
-    "UserExistsError",
-    "UserNotFoundError",
     "UserRepository",
     "create_engine",
     "default_url",

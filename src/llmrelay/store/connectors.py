@@ -231,12 +231,6 @@ class ConnectorRepository:
                 raise _not_found(id)
             await notify_connector_changed(conn, space_id, id)
 
-    async def version_of(self, space_id: str, id: str) -> int | None:
-        """The connector's version, or None when it does not exist (cheap cache check)."""
-        async with reading(self._engine) as conn:
-            value = await conn.scalar(select(t.c.version).where(_where(space_id, id)))
-        return None if value is None else int(value)
-
     async def revision_of(self, space_id: str, id: str) -> Revision | None:
         """``(version, updated_at)``, or None when the connector does not exist.
 

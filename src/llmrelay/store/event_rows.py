@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from llmrelay.errors import StoreError
+from llmrelay.errors import InvalidEventError
 from llmrelay.store.schema import EPOCH, ROLLUP_KEY, ROLLUP_SUMS
 
 # the order of parse_event's row tuples (tests/store/test_event_rows.py holds it to schema.py)
@@ -24,10 +24,6 @@ ROLLUP_COLUMNS = (*ROLLUP_KEY, *ROLLUP_SUMS)
 
 _MICROSECOND = timedelta(microseconds=1)
 _BUCKETS = (("minute", 60_000_000), ("hour", 3_600_000_000), ("day", 86_400_000_000))
-
-
-class InvalidEventError(StoreError, ValueError):
-    """A document lacks what the log needs (``event.id``, ``@timestamp``)."""
 
 
 class ParsedEvent(NamedTuple):

@@ -23,6 +23,7 @@ from typing import Literal
 
 from llmrelay.errors import StoreError
 from llmrelay.store.spool import Spool
+from llmrelay.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class EventWriter:
         self._work = asyncio.Event()
         self._overflow_ready = asyncio.Event()
         self._state: Literal["new", "running", "stopping", "stopped"] = "new"
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = BackgroundTasks()
 
         self._store_available = True
         self._next_replay = 0.0  # loop time of the next replay attempt
@@ -111,10 +112,8 @@ class EventWriter:
             raise RuntimeError("EventWriter.start() may be called once")
         await asyncio.to_thread(self._spool.pending)  # count the spool off the loop once
         self._state = "running"
-        self._tasks = [
-            asyncio.create_task(self._run_writer(), name="llmrelay-event-writer"),
-            asyncio.create_task(self._run_spiller(), name="llmrelay-event-spiller"),
-        ]
+        self._tasks.start(self._run_writer(), name="llmrelay-event-writer")
+        self._tasks.start(self._run_spiller(), name="llmrelay-event-spiller")
 
     async def stop(self, *, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - a drain deadline, not a call timeout
         """Drain the queue (to the store, else to the spool) and stop both tasks.
@@ -127,15 +126,9 @@ class EventWriter:
         self._state = "stopping"
         self._work.set()
         self._overflow_ready.set()
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=timeout)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            for task in self._tasks:
-                if not task.cancelled() and task.exception() is not None:
-                    self._last_error = _describe(task.exception())
-                    logger.error("event writer task failed: %s", self._last_error)
+        for err in await self._tasks.stop(drain=timeout):
+            self._last_error = _describe(err)
+            logger.error("event writer task failed: %s", self._last_error)
         leftover = [*self._inflight, *self._spilling, *self._queue, *self._overflow]
         self._queued_done += len(self._queue)
         self._overflow_done += len(self._overflow)
@@ -144,7 +137,6 @@ class EventWriter:
         if leftover:
             await self._spill(leftover)
         self._state = "stopped"
-        self._tasks = []
         self._notify(final=True)
 
     async def flush(self) -> None:

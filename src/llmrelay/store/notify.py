@@ -27,6 +27,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmrelay.store.drivers import import_asyncpg
+from llmrelay.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class ConnectorChangeFeed:
         self._on_change = on_change
         self._on_gap = on_gap
         self._retry_interval = retry_interval
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = BackgroundTasks()
         self._listening = asyncio.Event()
         self._down_logged = False
 
@@ -86,20 +87,17 @@ class ConnectorChangeFeed:
         """Start listening (in the background); waits up to ``wait`` seconds for the first
         connection so changes made right after start-up are not missed, but never fails:
         a database that is down now is retried, and version checks cover the gap."""
-        if not self.enabled or self._task is not None:
+        if not self.enabled or self._tasks:
             return
         asyncpg = import_asyncpg()  # here, not in the task: a missing driver is fatal
-        self._task = asyncio.create_task(self._run(asyncpg), name="llmrelay-connector-feed")
+        self._tasks.start(self._run(asyncpg), name="llmrelay-connector-feed")
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
                 await self._listening.wait()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for err in await self._tasks.stop():
+            logger.error("connector change feed failed: %s", type(err).__name__)
 
     # --- the listening task ------------------------------------------------------------
 

@@ -15,7 +15,6 @@ user per day); ``minute`` buckets, the bulky ones, follow the raw event retentio
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from llmrelay.errors import StoreError
 from llmrelay.store import partitions
 from llmrelay.store.schema import UtcDateTime, events, usage_rollups
 from llmrelay.store.sql import translated, writing
+from llmrelay.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class EventLogMaintenance:
         self._interval = interval
         self._days_ahead = days_ahead
         self._batch = batch
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = BackgroundTasks()
 
     @property
     def _postgres(self) -> bool:
@@ -76,15 +76,12 @@ class EventLogMaintenance:
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="llmrelay-event-maintenance")
+        if not self._tasks:
+            self._tasks.start(self._run(), name="llmrelay-event-maintenance")
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for err in await self._tasks.stop():
+            logger.error("event log maintenance failed: %s", type(err).__name__)
 
     async def _run(self) -> None:
         while True:

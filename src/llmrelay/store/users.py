@@ -20,39 +20,20 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import delete, exc, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from llmrelay.errors import StoreError
+from llmrelay.domain.access import ALL_SPACES, ROLES, Grant
+from llmrelay.errors import (
+    ApiKeyNotFoundError,
+    UnknownRoleError,
+    UserExistsError,
+    UserNotFoundError,
+)
 from llmrelay.store.schema import api_key_grants, api_keys, user_grants, users
 from llmrelay.store.sql import reading, utcnow, writing
-
-ROLES: Final = frozenset({"admin", "connectors_all", "connectors_read", "usage_read"})
-ALL_SPACES: Final = "*"
-
-
-class UserExistsError(StoreError):
-    pass
-
-
-class UserNotFoundError(StoreError):
-    pass
-
-
-class ApiKeyNotFoundError(StoreError):
-    pass
-
-
-class UnknownRoleError(StoreError, ValueError):
-    pass
-
-
-@dataclass(frozen=True, order=True)
-class Grant:
-    role: str
-    space: str  # "*" = all spaces
 
 
 class _Grants:

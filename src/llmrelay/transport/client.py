@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import AsyncIterator, Mapping
-from http import HTTPStatus
+from collections.abc import Mapping
 from types import TracebackType
 from typing import NamedTuple, TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -26,17 +25,19 @@ from yarl import URL
 
 from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.pki import PkiMaterial
-from llmrelay.domain.urls import UrlError, assert_url, canonical_origin, hostname_of, normalise_url
+from llmrelay.domain.urls import assert_url, canonical_origin, hostname_of, normalise_url
 from llmrelay.errors import (
     ConfigurationError,
     LlmrelayError,
     UpstreamConnectionError,
     UpstreamForbiddenHostError,
     UpstreamProtocolError,
+    UrlError,
 )
 from llmrelay.transport.addresses import AddressGuard, GuardedResolver
 from llmrelay.transport.proxy import ProxyConfig, ProxyPolicy
 from llmrelay.transport.redact import is_sensitive, redact_headers, redact_url
+from llmrelay.transport.response import REQUEST_ID_HEADERS, UpstreamResponse
 from llmrelay.transport.tls import TlsContexts, build_context, policy_for_mode
 from llmrelay.transport.translate import translate_error
 
@@ -53,9 +54,6 @@ _NO_TIMEOUTS = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, s
 # connection). Parsing and checking a URL was ~6% of the gateway's CPU per request.
 _URL_MEMORY = 1024
 _V = TypeVar("_V")
-REQUEST_ID_HEADERS = ("x-request-id", "apim-request-id")
-"""Where upstreams put their id of a request: OpenAI, vLLM and most servers; Azure's API
-management. Support staff ask for it, so the event log keeps it."""
 
 
 class _Route(NamedTuple):
@@ -78,106 +76,6 @@ def _forbidden_message(url: str) -> str:
         "error configuring connector action: error validating url: "
         f'target url "{url}" is not added to the Kibana config xpack.actions.allowedHosts'
     )
-
-
-class UpstreamResponse:
-    """An upstream answer whose body has not been read yet; release it when done."""
-
-    def __init__(
-        self,
-        response: aiohttp.ClientResponse,
-        *,
-        url: str,
-        request_body_bytes: int,
-        deadline: float,
-        timeout_ms: int,
-        max_content_length: int,
-    ) -> None:
-        self._response = response
-        self.status: int = response.status
-        self.reason: str = response.reason or _phrase(response.status)
-        self.headers: Mapping[str, str] = response.headers
-        self.url = url
-        self.request_body_bytes = request_body_bytes
-        self._deadline = deadline
-        self._timeout_ms = timeout_ms
-        self._limit = max_content_length
-        self._released = False
-
-    @property
-    def request_id(self) -> str | None:
-        """The upstream's id of this request (:data:`REQUEST_ID_HEADERS`), if it sent one."""
-        for name in REQUEST_ID_HEADERS:
-            value = self.headers.get(name)
-            if value:
-                return value
-        return None
-
-    async def read(self) -> bytes:
-        """The whole body, within the request's timeout and the size limit."""
-        too_large = UpstreamProtocolError(
-            f"maxContentLength size of {self._limit} exceeded", code="ERR_BAD_RESPONSE"
-        )
-        declared = self._response.content_length
-        if declared is not None and declared > self._limit:
-            await self._abort()
-            raise too_large
-        buffer = bytearray()
-        try:
-            async with asyncio.timeout_at(self._deadline):
-                while chunk := await self._response.content.readany():
-                    buffer += chunk
-                    if len(buffer) > self._limit:
-                        raise too_large
-        except Exception as exc:
-            await self._abort()
-            raise translate_error(exc, timeout_ms=self._timeout_ms) from exc
-        await self.release()
-        return bytes(buffer)
-
-    def iter_chunks(self) -> AsyncIterator[bytes]:
-        """Body bytes as they arrive; fails only after ``timeout_ms`` without any byte."""
-        return self._chunks()
-
-    async def _chunks(self) -> AsyncIterator[bytes]:
-        idle = self._timeout_ms / 1000
-        try:
-            while True:
-                try:
-                    async with asyncio.timeout(idle):
-                        chunk = await self._response.content.readany()
-                except Exception as exc:
-                    raise translate_error(exc, timeout_ms=self._timeout_ms) from exc
-                if not chunk:
-                    break
-                yield chunk
-        finally:
-            await self.release()
-
-    async def release(self) -> None:
-        """Idempotent: pooled again when the body was fully read, closed otherwise."""
-        if self._released:
-            return
-        self._released = True
-        if self._response.content.is_eof():
-            self._response.release()
-        else:
-            self._response.close()
-
-    async def _abort(self) -> None:
-        if not self._released:
-            self._released = True
-            self._response.close()
-
-    def __repr__(self) -> str:
-        return f"UpstreamResponse({self.status} {self.reason}, url={redact_url(self.url)!r})"
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
 
 
 class OutboundClient:

@@ -11,12 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from llmrelay.bootstrap import FirstStart, ensure_admin, ensure_encryption_key
 from llmrelay.errors import LlmrelayError
-from llmrelay.service import Relay
+from llmrelay.service import FirstStart, Relay, ensure_admin, prepare_home
 from llmrelay.settings import Settings
 from llmrelay.web import ui
-from llmrelay.web.auth import Authenticator
 from llmrelay.web.errors import handle_llmrelay_error, handle_unexpected
 from llmrelay.web.hot_routes import HotRoutes
 from llmrelay.web.json import json_response
@@ -48,18 +46,17 @@ def create_app(
     settings: Settings, *, on_first_start: Callable[[str], None] | None = None
 ) -> Starlette:
     """Build the app; the lifespan opens the store, event writer and executor."""
-    settings.ensure_home()
-    settings, key_file = ensure_encryption_key(settings)
+    settings, key_file = prepare_home(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with Relay.open(settings) as relay:
-            password, password_file = await ensure_admin(relay.store, settings)
+            password, password_file = await ensure_admin(relay.access, settings)
             notice = FirstStart(key_file, password, password_file).message()
             if notice and on_first_start is not None:
                 on_first_start(notice)
             app.state.relay = relay
-            app.state.auth = Authenticator(relay.store.users)
+            app.state.auth = relay.access  # read by every request: one attribute away
             yield
 
     app = Starlette(

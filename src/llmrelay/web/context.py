@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from llmrelay.errors import ForbiddenError, UnauthenticatedError
-from llmrelay.service import Relay
-from llmrelay.web.auth import Authenticator, Principal, Privilege
-from llmrelay.web.errors import BadRequestError
+from llmrelay.domain.access import Privilege
+from llmrelay.errors import BadRequestError, ForbiddenError, UnauthenticatedError
+from llmrelay.service import AccessService, Principal, Relay
 from llmrelay.web.ui.sessions import CSRF_HEADER, SESSION_COOKIE, sessions_of
 
 DEFAULT_SPACE = "default"
@@ -37,7 +36,7 @@ async def caller(
     if header is None and SESSION_COOKIE in request.cookies:
         principal = await _session_caller(request)
     else:
-        auth: Authenticator = request.app.state.auth
+        auth: AccessService = request.app.state.auth
         principal = await auth.authenticate(header)
         if request.method in _MUTATING and "kbn-xsrf" not in request.headers:
             raise BadRequestError("Request must contain a kbn-xsrf header.")

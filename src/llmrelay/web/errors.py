@@ -1,94 +1,51 @@
-"""The one mapping from llmrelay errors to HTTP answers: Kibana's envelope on ``/api``,
-OpenAI's error shape (``{"error": {"message", "type", "param", "code"}}``) on ``/v1``."""
+"""llmrelay errors as HTTP answers: Kibana's envelope on ``/api``, OpenAI's error shape
+(``{"error": {"message", "type", "param", "code"}}``) on ``/v1``.
+
+The status and Kibana's error name come from the error's class (``llmrelay.errors``), in
+one step; this module only builds the bodies and decides what a message may show."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from http import HTTPStatus
 
-import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from llmrelay.domain.request_bodies import RequestBodyError
+from llmrelay.domain.responses import json_or_text
 from llmrelay.errors import (
-    AuthError,
-    ConfigurationError,
-    ConnectorConflictError,
-    ConnectorNotFoundError,
-    ConnectorValidationError,
     DecryptionError,
-    ForbiddenError,
+    GatewayRequestError,
     LlmrelayError,
-    StoreError,
     UnauthenticatedError,
     UpstreamError,
-    UpstreamForbiddenHostError,
     UpstreamStatusError,
-    UpstreamTimeoutError,
 )
-from llmrelay.execution.errors import response_error_message
-from llmrelay.service import ConnectorBadRequestError, ConnectorTypeDisabledError
-from llmrelay.store.users import ApiKeyNotFoundError, UserExistsError, UserNotFoundError
+from llmrelay.service import response_error_message
 from llmrelay.web.json import json_response
 from llmrelay.web.ui.sessions import SESSION_COOKIE
 
 log = logging.getLogger("llmrelay.web")
 
 
-class BadRequestError(LlmrelayError):
-    """A malformed HTTP request (body, query, header)."""
-
-
-class PayloadTooLargeError(LlmrelayError):
-    pass
-
-
-def kibana_error(status: int, message: str, *, headers: dict[str, str] | None = None) -> Response:
-    phrase = HTTPStatus(status).phrase
+def kibana_error(
+    status: int, error: str, message: str, *, headers: dict[str, str] | None = None
+) -> Response:
+    """Kibana's envelope: ``{"statusCode", "error", "message"}``."""
     return json_response(
-        {"statusCode": status, "error": phrase, "message": message}, status, headers=headers
+        {"statusCode": status, "error": error, "message": message}, status, headers=headers
     )
 
 
-_STATUS: tuple[tuple[type[BaseException], int], ...] = (
-    (UnauthenticatedError, 401),
-    (ForbiddenError, 403),
-    (ConnectorTypeDisabledError, 403),
-    (ConnectorNotFoundError, 404),
-    (UserNotFoundError, 404),
-    (ApiKeyNotFoundError, 404),
-    (ConnectorConflictError, 409),
-    (UserExistsError, 409),
-    (ConnectorValidationError, 400),
-    (ConnectorBadRequestError, 400),
-    (BadRequestError, 400),
-    (RequestBodyError, 400),
-    (PayloadTooLargeError, 413),
-    (DecryptionError, 500),
-    (StoreError, 503),
-    (ConfigurationError, 500),
-    (AuthError, 403),
-)
-
-
-def status_for(err: BaseException) -> int:
-    for cls, status in _STATUS:
-        if isinstance(err, cls):
-            return status
-    return 500
-
-
 async def handle_llmrelay_error(request: Request, exc: Exception) -> Response:
-    status = status_for(exc)
+    if not isinstance(exc, LlmrelayError):
+        return await handle_unexpected(request, exc)
+    status = exc.http_status
     headers = None
     if status == 401 and not _browser_session(request):
         headers = {"WWW-Authenticate": 'Basic realm="llmrelay", charset="UTF-8"'}
     if status >= 500:
         log.error("request failed: %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    message = str(exc) if status < 500 or isinstance(exc, DecryptionError) else _generic(status)
-    return kibana_error(status, message, headers=headers)
+    return kibana_error(status, exc.kibana_error, _shown_message(exc), headers=headers)
 
 
 def _browser_session(request: Request) -> bool:
@@ -98,28 +55,22 @@ def _browser_session(request: Request) -> bool:
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error: %s %s", request.method, request.url.path)
-    return kibana_error(500, "An internal server error occurred.")
+    return kibana_error(LlmrelayError.http_status, LlmrelayError.kibana_error, _GENERIC_MESSAGE)
 
 
-def _generic(status: int) -> str:
-    return {503: "The store is unavailable; try again shortly."}.get(
-        status, "An internal server error occurred."
-    )
+_GENERIC_MESSAGE = "An internal server error occurred."
+_STORE_DOWN_MESSAGE = "The store is unavailable; try again shortly."
+
+
+def _shown_message(exc: LlmrelayError) -> str:
+    """``str(exc)`` for a caller's error (and a wrong encryption key, which the operator
+    must see); a generic text for other server-side failures, whose details go to the log."""
+    if exc.http_status < 500 or isinstance(exc, DecryptionError):
+        return str(exc)
+    return _STORE_DOWN_MESSAGE if exc.http_status == 503 else _GENERIC_MESSAGE
 
 
 # --- OpenAI-shaped errors (the /v1 gateway) -----------------------------------------------
-class GatewayRequestError(LlmrelayError):
-    """A ``/v1`` request the gateway refuses itself, with OpenAI's ``param`` and ``code``."""
-
-    def __init__(
-        self, status: int, message: str, *, param: str | None = None, code: str | None = None
-    ) -> None:
-        self.status = status
-        self.param = param
-        self.code = code
-        super().__init__(message)
-
-
 def openai_error(
     status: int,
     message: str,
@@ -150,45 +101,38 @@ def openai_error_type(status: int) -> str:
 
 
 def openai_error_for(exc: BaseException) -> Response:
-    """Any failure of a ``/v1`` request as an OpenAI error; upstream HTTP errors keep the
-    upstream's status (so SDKs raise their usual classes) and, when it is OpenAI-shaped,
-    its error object."""
+    """Any failure of a ``/v1`` request as an OpenAI error, with the status its class
+    declares. Three kinds carry more than a message: the gateway's own refusals (``param``,
+    ``code``), upstream failures (an HTTP error keeps the upstream's status and, when it is
+    OpenAI-shaped, its error object), and a missing API key (a Bearer challenge)."""
+    if not isinstance(exc, LlmrelayError):
+        if isinstance(exc, ClientDisconnect):
+            # the caller went away (cancelled request): nobody reads this answer
+            log.info("gateway client disconnected")
+            return openai_error(499, "Client closed the request.")
+        log.error("unexpected gateway error", exc_info=exc)
+        return openai_error(LlmrelayError.http_status, _GENERIC_MESSAGE)
     if isinstance(exc, GatewayRequestError):
         return openai_error(exc.status, str(exc), param=exc.param, code=exc.code)
-    if isinstance(exc, UpstreamStatusError):
-        return _upstream_status(exc)
     if isinstance(exc, UpstreamError):
-        status = 504 if isinstance(exc, UpstreamTimeoutError) else 502
-        if isinstance(exc, UpstreamForbiddenHostError):
-            status = 403
-        return openai_error(status, response_error_message(exc), code=exc.code or None)
+        if isinstance(exc, UpstreamStatusError):
+            return _upstream_status(exc)
+        return openai_error(exc.http_status, response_error_message(exc), code=exc.code or None)
     if isinstance(exc, UnauthenticatedError):
         return openai_error(
-            401,
+            exc.http_status,
             f"{exc}. Send an llmrelay API key as 'Authorization: Bearer <key>'.",
             code="invalid_api_key",
             headers={"WWW-Authenticate": 'Bearer realm="llmrelay"'},
         )
-    if isinstance(exc, LlmrelayError):
-        status = status_for(exc)
-        if status >= 500:
-            log.error("gateway request failed: %s", type(exc).__name__)
-        message = str(exc) if status < 500 or isinstance(exc, DecryptionError) else _generic(status)
-        return openai_error(status, message)
-    if isinstance(exc, ClientDisconnect):
-        # the caller went away (cancelled request): nobody reads this answer
-        log.info("gateway client disconnected")
-        return openai_error(499, "Client closed the request.")
-    log.error("unexpected gateway error", exc_info=exc)
-    return openai_error(500, "An internal server error occurred.")
+    if exc.http_status >= 500:
+        log.error("gateway request failed: %s", type(exc).__name__)
+    return openai_error(exc.http_status, _shown_message(exc))
 
 
 def _upstream_status(exc: UpstreamStatusError) -> Response:
-    status = exc.status if 400 <= exc.status <= 599 else 502
-    body = exc.body
-    if isinstance(body, bytes | bytearray | str):
-        with contextlib.suppress(orjson.JSONDecodeError):
-            body = orjson.loads(body)
+    status = exc.status if 400 <= exc.status <= 599 else exc.http_status
+    body = json_or_text(exc.body)
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(body, dict) and error is None and body.get("object") == "error":
         error = {k: v for k, v in body.items() if k != "object"}  # vLLM before 0.10.1: flat

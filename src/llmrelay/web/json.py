@@ -6,6 +6,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from llmrelay.errors import BadRequestError, PayloadTooLargeError
+
 MAX_BODY_BYTES = 1024 * 1024  # Kibana's default server.maxPayload (1mb)
 MAX_DEPTH = 64
 
@@ -20,8 +22,6 @@ def json_response(
 
 async def read_json(request: Request) -> object:
     """Parse the body; malformed, oversized or absurdly nested input -> clear 4xx errors."""
-    from llmrelay.web.errors import BadRequestError, PayloadTooLargeError
-
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(

@@ -14,8 +14,7 @@ import orjson
 from starlette.responses import StreamingResponse
 
 from llmrelay.errors import UpstreamError
-from llmrelay.execution.errors import framework_error_message
-from llmrelay.execution.streaming import ChunkIterator, TappedStream
+from llmrelay.service import Stream, TappedStream, framework_error_message
 
 log = logging.getLogger("llmrelay.web")
 
@@ -33,7 +32,7 @@ def error_event(err: UpstreamError) -> bytes:
     return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
 
 
-async def _forward(stream: TappedStream | ChunkIterator) -> AsyncIterator[bytes]:
+async def _forward(stream: Stream) -> AsyncIterator[bytes]:
     try:
         if isinstance(stream, TappedStream):
             async for chunk in stream:
@@ -49,7 +48,7 @@ async def _forward(stream: TappedStream | ChunkIterator) -> AsyncIterator[bytes]
         await stream.aclose()
 
 
-def sse_response(stream: TappedStream | ChunkIterator) -> StreamingResponse:
+def sse_response(stream: Stream) -> StreamingResponse:
     """Pass ``stream`` through; a client disconnect cancels the upstream call."""
     return StreamingResponse(
         _forward(stream), media_type="text/event-stream", headers=STREAM_HEADERS

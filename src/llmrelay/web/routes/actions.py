@@ -14,27 +14,28 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from llmrelay.domain.request_bodies import execute_params
-from llmrelay.errors import DecryptionError, ForbiddenError, LlmrelayError
-from llmrelay.execution.results import ExecutionContext, ExecutionResult
-from llmrelay.execution.streaming import ChunkIterator, TappedStream
-from llmrelay.service import CONNECTOR_TYPE
-from llmrelay.web.auth import Principal, unauthorized
+from llmrelay.errors import (
+    BadRequestError,
+    ForbiddenError,
+    LlmrelayError,
+    PayloadTooLargeError,
+)
+from llmrelay.service import ExecutionContext, Principal, stream_of
+from llmrelay.web.auth import unauthorized
 from llmrelay.web.context import caller, relay_of, space_of
-from llmrelay.web.errors import BadRequestError, PayloadTooLargeError
 from llmrelay.web.json import json_response, read_json
 from llmrelay.web.streams import sse_response
 
 
 async def list_connectors(request: Request) -> Response:
     await caller(request, "connectors.read", denied=unauthorized("get"))
-    relay = relay_of(request)
-    views = await relay.list_connectors(space_of(request))
+    views = await relay_of(request).connectors.list(space_of(request))
     return json_response([{**v.to_api(), "referenced_by_count": 0} for v in views])
 
 
 async def get_connector(request: Request) -> Response:
     await caller(request, "connectors.read", denied=unauthorized("get"))
-    view = await relay_of(request).get_connector(space_of(request), request.path_params["id"])
+    view = await relay_of(request).connectors.get(space_of(request), request.path_params["id"])
     return json_response(view.to_api())
 
 
@@ -54,7 +55,7 @@ async def create_connector(request: Request) -> Response:
         raise ForbiddenError(unauthorized("create", named))
     if unreadable is not None:
         raise unreadable
-    view = await relay_of(request).create_connector(
+    view = await relay_of(request).connectors.create(
         space, body, connector_id=request.path_params.get("id")
     )
     return json_response(view.to_api())
@@ -65,7 +66,7 @@ async def update_connector(request: Request) -> Response:
     keep = request.query_params.get("keep_secrets", "false")
     if keep not in ("true", "false"):
         raise BadRequestError("[keep_secrets]: expected true or false")
-    view = await relay_of(request).update_connector(
+    view = await relay_of(request).connectors.update(
         space_of(request),
         request.path_params["id"],
         await read_json(request),
@@ -76,18 +77,14 @@ async def update_connector(request: Request) -> Response:
 
 async def delete_connector(request: Request) -> Response:
     await caller(request, "connectors.write", denied=unauthorized("delete"))
-    await relay_of(request).delete_connector(space_of(request), request.path_params["id"])
+    await relay_of(request).connectors.delete(space_of(request), request.path_params["id"])
     return Response(status_code=204)
 
 
 async def connector_types(request: Request) -> Response:
     await caller(request)
     feature = request.query_params.get("feature_id")
-    types = [CONNECTOR_TYPE]
-    if feature:
-        types = [t for t in types if feature in t["supported_feature_ids"]]  # type: ignore[operator]
-    enabled = relay_of(request).settings.actions.action_type_enabled(".gen-ai")
-    return json_response([{**t, "enabled": enabled, "enabled_in_config": enabled} for t in types])
+    return json_response(relay_of(request).connectors.types(feature))
 
 
 async def execute_connector(request: Request) -> Response:
@@ -105,18 +102,10 @@ async def execute_connector(request: Request) -> Response:
         api_key_id=principal.api_key_id,
         api_key_name=principal.api_key_name,
     )
-    try:
-        result = await relay_of(request).execute(space, connector_id, params, context)
-    except DecryptionError as err:
-        result = ExecutionResult(
-            "error",
-            connector_id,
-            message=str(err),
-            retry=False,
-            error_source="framework",
-        )
-    if result.ok and isinstance(result.data, TappedStream | ChunkIterator):
-        return sse_response(result.data)
+    result = await relay_of(request).execution.execute(space, connector_id, params, context)
+    stream = stream_of(result)
+    if stream is not None:
+        return sse_response(stream)
     return json_response(result.to_kibana())
 
 
@@ -127,7 +116,7 @@ async def _deny_execute(request: Request, principal: Principal, space: str) -> N
     principal.log_denial("connectors.execute", space)
     type_id: str | None = None
     try:
-        view = await relay_of(request).get_connector(space, request.path_params["id"])
+        view = await relay_of(request).connectors.get(space, request.path_params["id"])
         type_id = view.connector_type_id
     except LlmrelayError:  # not found (or the store is down): nothing to name
         pass

@@ -2,7 +2,7 @@
 
 ``model`` names the connector (``<id>`` or ``<id>/<model name>``); the caller is an
 llmrelay API key sent as ``Authorization: Bearer <key>`` (or ``ApiKey <key>``). Every
-call runs through :meth:`Executor.chat_completions`, so the networking stack, usage and
+call runs through :meth:`ExecutionService.chat_completions`, so the networking stack, usage and
 events are those of ``_execute``. Errors always come back in OpenAI's shape.
 
 Credentials are read from the ``Authorization`` header only (never a cookie), so no
@@ -17,14 +17,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from llmrelay.errors import ConnectorNotFoundError, UpstreamStatusError
-from llmrelay.execution.gateway import GATEWAY_SOURCE, apply_model, split_model
-from llmrelay.execution.results import ExecutionContext
-from llmrelay.service import ConnectorView
-from llmrelay.transport.client import REQUEST_ID_HEADERS
-from llmrelay.web.auth import Authenticator, Principal
+from llmrelay.errors import ConnectorNotFoundError, GatewayRequestError, UpstreamStatusError
+from llmrelay.service import (
+    GATEWAY_SOURCE,
+    REQUEST_ID_HEADERS,
+    AccessService,
+    ConnectorView,
+    ExecutionContext,
+    Principal,
+)
 from llmrelay.web.context import relay_of, space_of
-from llmrelay.web.errors import GatewayRequestError, openai_error_for
+from llmrelay.web.errors import openai_error_for
 from llmrelay.web.json import json_response, read_json
 from llmrelay.web.streams import sse_response
 
@@ -70,7 +73,7 @@ def _error_response(err: Exception) -> Response:
 
 
 async def _principal(request: Request) -> Principal:
-    auth: Authenticator = request.app.state.auth
+    auth: AccessService = request.app.state.auth
     return await auth.authenticate(request.headers.get("authorization"))
 
 
@@ -108,12 +111,6 @@ async def chat_completions(request: Request) -> Response:
                 param="model",
             )
         _require_execute(principal, space)
-        relay = relay_of(request)
-        connector_id, model_name = split_model(model, relay.preconfigured)
-        try:
-            connector = await relay.resolve(space, connector_id)
-        except ConnectorNotFoundError:
-            raise _model_not_found(model) from None
         context = ExecutionContext(
             user_name=principal.name,
             space_id=space,
@@ -122,12 +119,10 @@ async def chat_completions(request: Request) -> Response:
             api_key_id=principal.api_key_id,
             api_key_name=principal.api_key_name,
         )
-        result = await relay.executor.chat_completions(
-            connector,
-            apply_model(body, model_name),
-            stream=body.get("stream") is True,
-            context=context,
-        )
+        try:
+            result = await relay_of(request).execution.chat_completions(space, body, model, context)
+        except ConnectorNotFoundError:
+            raise _model_not_found(model) from None
     except Exception as err:  # every failure answers in OpenAI's shape
         return _error_response(err)
     if result.stream is not None:
@@ -158,7 +153,7 @@ async def list_models(request: Request) -> Response:
         principal = await _principal(request)
         space = space_of(request)
         _require_execute(principal, space)
-        views = await relay_of(request).list_connectors(space)
+        views = await relay_of(request).connectors.list(space)
     except Exception as err:
         return openai_error_for(err)
     return json_response({"object": "list", "data": [_model_entry(v) for v in views]})
@@ -170,10 +165,8 @@ async def get_model(request: Request) -> Response:
         principal = await _principal(request)
         space = space_of(request)
         _require_execute(principal, space)
-        relay = relay_of(request)
-        connector_id, _ = split_model(model, relay.preconfigured)
         try:
-            view = await relay.get_connector(space, connector_id)
+            view = await relay_of(request).execution.model(space, model)
         except ConnectorNotFoundError:
             raise _model_not_found(model) from None
     except Exception as err:

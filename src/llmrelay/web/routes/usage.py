@@ -14,13 +14,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from llmrelay.domain.durations import DATE_MATH_UNITS, parse_duration
+from llmrelay.errors import BadRequestError
+from llmrelay.service import GROUPS, INTERVALS
 from llmrelay.web.auth import unauthorized
 from llmrelay.web.context import caller, relay_of, space_of
-from llmrelay.web.errors import BadRequestError
 from llmrelay.web.json import json_response
 
-_INTERVALS = ("minute", "hour", "day")
-_GROUPS = ("user", "connector", "model")
 _MAX_PER_PAGE = 10_000
 
 
@@ -61,9 +60,9 @@ async def find_events(request: Request) -> Response:
     await caller(request, "usage.read", denied=unauthorized("get"))
     page = _int_param(request, "page", 1, low=1, high=1_000_000)
     per_page = _int_param(request, "per_page", 10, low=1, high=_MAX_PER_PAGE)
-    total, docs = await relay_of(request).store.events.find(
-        space_id=space_of(request),
-        connector_id=request.path_params["id"],
+    total, docs = await relay_of(request).usage.find_events(
+        space_of(request),
+        request.path_params["id"],
         page=page,
         per_page=per_page,
         start=parse_time(request.query_params.get("start"), "start"),
@@ -79,51 +78,21 @@ async def usage(request: Request) -> Response:
     start = parse_time(q.get("start"), "start") or end - timedelta(days=1)
     if start >= end:
         raise BadRequestError("[start]: must be before [end]")
-    interval = q.get("interval") or _default_interval(end - start)
-    if interval not in _INTERVALS:
-        raise BadRequestError(f"[interval]: expected one of {', '.join(_INTERVALS)}")
+    interval = q.get("interval") or None
+    if interval is not None and interval not in INTERVALS:
+        raise BadRequestError(f"[interval]: expected one of {', '.join(INTERVALS)}")
     group_by = q.get("group_by") or None
-    if group_by is not None and group_by not in _GROUPS:
-        raise BadRequestError(f"[group_by]: expected one of {', '.join(_GROUPS)}")
-    buckets = await relay_of(request).store.events.usage(
-        space_id=space_of(request),
+    if group_by is not None and group_by not in GROUPS:
+        raise BadRequestError(f"[group_by]: expected one of {', '.join(GROUPS)}")
+    report = await relay_of(request).usage.usage(
+        space_of(request),
         start=start,
         end=end,
-        interval=interval,  # type: ignore[arg-type]
-        group_by=group_by,  # type: ignore[arg-type]
+        interval=interval,
+        group_by=group_by,
         connector_id=q.get("connector_id") or None,
     )
-    totals = {
-        key: sum(int(b.get(key) or 0) for b in buckets)
-        for key in (
-            "prompt_tokens",
-            "completion_tokens",
-            "total_tokens",
-            "executions",
-            "failures",
-            "estimated_tokens",
-            "reported_tokens",
-        )
-    }
-    return json_response(
-        {
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "interval": interval,
-            "group_by": group_by,
-            "connector_id": q.get("connector_id") or None,
-            "totals": totals,
-            "buckets": buckets,
-        }
-    )
-
-
-def _default_interval(span: timedelta) -> str:
-    if span <= timedelta(hours=2):
-        return "minute"
-    if span <= timedelta(days=3):
-        return "hour"
-    return "day"
+    return json_response(report)
 
 
 routes = [

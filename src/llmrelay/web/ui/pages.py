@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from llmrelay.web.auth import Principal
+from llmrelay.service import Principal
 from llmrelay.web.ui.sessions import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -211,7 +211,7 @@ async def login_submit(request: Request) -> Response:
     password = form.get("password", "")[:1024]
     user = None
     if username and password:
-        user = await request.app.state.relay.store.users.verify_password(username, password)
+        user = await request.app.state.relay.access.verify_password(username, password)
     if user is None:
         return _login_page(request, target, error=BAD_CREDENTIALS, username=username, status=401)
     response = RedirectResponse(target, status_code=303)

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from itsdangerous import BadData, Signer, URLSafeTimedSerializer
 from starlette.requests import Request
 
-from llmrelay.store.users import UserRepository
-from llmrelay.web.auth import Principal
+from llmrelay.service import AccessService, Principal
 
 SESSION_COOKIE = "llmrelay_session"
 LOGIN_CSRF_COOKIE = "llmrelay_login_csrf"
@@ -49,14 +48,14 @@ class Session:
 class SessionManager:
     """Issues and verifies session cookies and the CSRF tokens that go with them."""
 
-    def __init__(self, encryption_key: str, users: UserRepository) -> None:
+    def __init__(self, encryption_key: str, access: AccessService) -> None:
         self._cookies = URLSafeTimedSerializer(
             encryption_key,
             salt="llmrelay web session",
             signer_kwargs={"digest_method": hashlib.sha256},
         )
         self._csrf = Signer(encryption_key, salt="llmrelay csrf", digest_method=hashlib.sha256)
-        self._users = users
+        self._access = access
         self._revoked: dict[str, int] = {}
 
     def issue(self, user: str) -> str:
@@ -86,10 +85,7 @@ class SessionManager:
         session = self.read(cookie)
         if session is None:
             return None
-        user = await self._users.get_user(session.user)
-        if user is None:
-            return None
-        return Principal(user.name, "user", user.grants)
+        return await self._access.session_principal(session.user)
 
     def csrf_token(self, cookie: str | None) -> str:
         session = self.read(cookie)
@@ -119,7 +115,7 @@ def sessions_of(request: Request) -> SessionManager:
     manager: SessionManager | None = getattr(state, "sessions", None)
     if manager is None:
         key = state.settings.encryption_key or ""
-        manager = SessionManager(key, state.relay.store.users)
+        manager = SessionManager(key, state.relay.access)
         state.sessions = manager
     return manager
 

@@ -1,4 +1,5 @@
-"""First start: an encryption key and an ``admin`` user, created once and told once."""
+"""First start: the data dir, an encryption key and an ``admin`` user, created once and told
+once (by ``llmrelay serve`` before any worker starts, and by each app's start-up)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmrelay.errors import ConfigurationError
+from llmrelay.service.access import AccessService, open_access
 from llmrelay.settings import Settings
-from llmrelay.store import Store
 
 KEY_FILE = "encryption.key"
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a password
@@ -72,9 +73,16 @@ def ensure_encryption_key(settings: Settings) -> tuple[Settings, Path | None]:
     return settings.model_copy(update={"encryption_key": key}), created
 
 
-async def ensure_admin(store: Store, settings: Settings) -> tuple[str | None, Path | None]:
+def prepare_home(settings: Settings) -> tuple[Settings, Path | None]:
+    """The data dir, and the settings with their encryption key (see
+    :func:`ensure_encryption_key`); the key file when it was created now."""
+    settings.ensure_home()
+    return ensure_encryption_key(settings)
+
+
+async def ensure_admin(access: AccessService, settings: Settings) -> tuple[str | None, Path | None]:
     """Create ``admin`` when the store has no user at all; returns (password, file)."""
-    if await store.users.list_users():
+    if await access.has_users():
         return None, None
     password = settings.admin_password
     written: Path | None = None
@@ -84,5 +92,14 @@ async def ensure_admin(store: Store, settings: Settings) -> tuple[str | None, Pa
         if written.exists():
             written.unlink()
         _write_private(written, password)
-    await store.users.create_user(ADMIN_USER, password, roles=["admin"], spaces=["*"])
+    await access.create_user(ADMIN_USER, password, roles=["admin"], spaces=["*"])
     return password, written
+
+
+async def first_start(settings: Settings) -> tuple[Settings, str | None]:
+    """Data dir, encryption key, migrations and the admin user; returns the settings with
+    their key and the notice for the operator (None when nothing was created)."""
+    settings, key_file = prepare_home(settings)
+    async with open_access(settings) as access:
+        password, password_file = await ensure_admin(access, settings)
+    return settings, FirstStart(key_file, password, password_file).message()

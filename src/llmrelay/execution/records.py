@@ -1,0 +1,65 @@
+"""An execution's event record: opened when the call starts, finished once, handed to the
+:class:`EventSink` (the service queues it for the event log; execution never sees the store).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from llmrelay.domain.connectors import Connector
+from llmrelay.domain.events import ExecutionRecord, TokenUsage
+from llmrelay.execution.errors import event_error_message
+from llmrelay.execution.results import ExecutionContext, ExecutionResult
+
+__all__ = ["EventSink", "NullSink", "finish_record", "new_record"]
+
+
+class EventSink(Protocol):
+    """Receives execution records; must return at once (the service queues them)."""
+
+    def started(self, record: ExecutionRecord) -> None: ...
+
+    def finished(self, record: ExecutionRecord) -> None: ...
+
+
+class NullSink:
+    """Library default: records are dropped."""
+
+    def started(self, record: ExecutionRecord) -> None:
+        return None
+
+    def finished(self, record: ExecutionRecord) -> None:
+        return None
+
+
+def new_record(connector: Connector, sub_action: str, ctx: ExecutionContext) -> ExecutionRecord:
+    """The record of an execution starting now (its ``execute-start`` event)."""
+    return ExecutionRecord(
+        execution_id=ctx.execution_id,
+        connector_id=connector.id,
+        connector_name=connector.name,
+        connector_type_id=connector.connector_type_id,
+        sub_action=sub_action,
+        space_id=ctx.space_id,
+        is_preconfigured=connector.is_preconfigured,
+        source=ctx.source,
+        user_name=ctx.user_name,
+        api_key_id=ctx.api_key_id,
+        api_key_name=ctx.api_key_name,
+        started_ns=time.time_ns(),
+    )
+
+
+def finish_record(sink: EventSink, record: ExecutionRecord, result: ExecutionResult) -> None:
+    """Close a record with its result (its ``execute`` event) and hand it to ``sink``."""
+    record.ended_ns = time.time_ns()
+    if result.ok:
+        record.outcome = "success"
+    else:
+        record.outcome = "failure"
+        record.usage = TokenUsage.missing()  # failed executions never record usage
+        record.error_message = event_error_message(
+            result.message or "", result.service_message, result.retry
+        )
+    sink.finished(record)

@@ -1,0 +1,143 @@
+"""Executions: ``_execute`` (Kibana's envelope), the ``/v1`` gateway and, for the CLI, a
+connector run without a store; the event sink that feeds the event log.
+
+The request paths call these methods directly (no extra lookups per request): one
+connector resolution, then the executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TypeAlias
+
+from llmrelay.domain.actions_settings import ActionsSettings
+from llmrelay.domain.connectors import Connector
+from llmrelay.domain.event_documents import execute_document, start_document
+from llmrelay.domain.events import ExecutionRecord
+from llmrelay.errors import DecryptionError
+from llmrelay.execution.executor import Executor
+from llmrelay.execution.gateway import GatewayResult, apply_model, split_model
+from llmrelay.execution.results import ExecutionContext, ExecutionResult
+from llmrelay.execution.streaming import ChunkIterator, TappedStream
+from llmrelay.metrics import RelayMetrics
+from llmrelay.service.connectors import ConnectorService, ConnectorView
+from llmrelay.store.event_writer import EventWriter
+
+Stream: TypeAlias = TappedStream | ChunkIterator
+"""What a streamed execution's ``data`` holds: upstream SSE bytes, or parsed chunks."""
+
+
+class ExecutionService:
+    """Runs connectors for the actions API and the ``/v1`` gateway."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        connectors: ConnectorService,
+        preconfigured: Mapping[str, Connector],
+    ) -> None:
+        self._executor = executor
+        self._connectors = connectors
+        self._preconfigured = preconfigured
+
+    async def execute(
+        self, space_id: str, connector_id: str, params: object, context: ExecutionContext
+    ) -> ExecutionResult:
+        """``_execute``: Kibana's envelope; a connector whose secrets no longer decrypt is
+        an error envelope too (framework error), as Kibana answers it."""
+        try:
+            connector = await self._connectors.resolve(space_id, connector_id)
+        except DecryptionError as err:
+            return ExecutionResult(
+                "error", connector_id, message=str(err), retry=False, error_source="framework"
+            )
+        return await self._executor.execute_params(connector, params, context=context)
+
+    async def chat_completions(
+        self, space_id: str, body: Mapping[str, object], model: str, context: ExecutionContext
+    ) -> GatewayResult:
+        """``/v1/chat/completions``: ``model`` names the connector (``<id>`` or
+        ``<id>/<model name>``); ``ConnectorNotFoundError`` when it names none."""
+        connector_id, model_name = split_model(model, self._preconfigured)
+        connector = await self._connectors.resolve(space_id, connector_id)
+        return await self._executor.chat_completions(
+            connector,
+            apply_model(body, model_name),
+            stream=body.get("stream") is True,
+            context=context,
+        )
+
+    async def model(self, space_id: str, model: str) -> ConnectorView:
+        """``/v1/models/{model}``: the connector ``model`` names (``ConnectorNotFoundError``)."""
+        connector_id, _ = split_model(model, self._preconfigured)
+        return await self._connectors.get(space_id, connector_id)
+
+
+def stream_of(result: ExecutionResult) -> Stream | None:
+    """The stream a successful streamed execution returns, else None."""
+    if result.ok and isinstance(result.data, TappedStream | ChunkIterator):
+        return result.data
+    return None
+
+
+class _EventLogSink:
+    """Turns execution records into Kibana event documents on the writer's queue.
+
+    (``bench/relay_launcher.py`` replaces its methods by this name to switch the event
+    log off.)
+    """
+
+    def __init__(
+        self, writer: EventWriter, metrics: RelayMetrics, *, server_uuid: str, version: str
+    ) -> None:
+        self._writer = writer
+        self._metrics = metrics
+        self._server = {"server_uuid": server_uuid, "version": version}
+
+    def started(self, record: ExecutionRecord) -> None:
+        self._writer.submit(start_document(record, **self._server))
+
+    def finished(self, record: ExecutionRecord) -> None:
+        self._writer.submit(execute_document(record, **self._server))
+        self._metrics.observe(record)
+
+
+class _LastRecord:
+    """An event sink that keeps the finished record (a run without an event log)."""
+
+    def __init__(self) -> None:
+        self.record: ExecutionRecord | None = None
+
+    def started(self, record: ExecutionRecord) -> None:
+        return None
+
+    def finished(self, record: ExecutionRecord) -> None:
+        self.record = record
+
+
+async def run_without_store(
+    connector: Connector,
+    sub_action: str,
+    params: Mapping[str, object],
+    *,
+    settings: ActionsSettings | None = None,
+    on_chunk: Callable[[object], None],
+    source: str = "cli",
+) -> tuple[ExecutionResult, ExecutionRecord | None]:
+    """One execution with a fresh executor and no store (``llmrelay execute`` / ``demo``):
+    a streamed answer goes chunk by chunk to ``on_chunk`` (bytes or parsed chunks) and
+    the result keeps no data; the execution's record comes back instead of an event."""
+    sink = _LastRecord()
+    async with Executor(settings or ActionsSettings(), sink=sink) as executor:
+        result = await executor.execute(
+            connector, sub_action, params, context=ExecutionContext(source=source)
+        )
+        stream = stream_of(result)
+        if stream is not None:
+            try:
+                async for chunk in stream:
+                    on_chunk(chunk)
+            finally:
+                await stream.aclose()
+            result.data = None
+    return result, sink.record
