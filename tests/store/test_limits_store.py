@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from llmrelay.domain.limits import Limit, StoredLimit, parse_limit
-from llmrelay.errors import ConfigurationError, StoreError
+from llmrelay.errors import ConfigurationError, LimitNotFoundError, StoreError
 from llmrelay.store import Store, create_engine, open_store
 from llmrelay.store.limit_counters import LimitCounters
 from llmrelay.store.limit_guard import GuardedCounters, OutagePolicy
-from llmrelay.store.limits import LimitNotFoundError, LimitRepository
+from llmrelay.store.limits import LimitRepository
 from tests.store.conftest import KEY, Database
 
 AT = datetime(2030, 6, 15, 12, 30, 30, 500_000, tzinfo=UTC)  # 29.5 s left in the minute
@@ -313,9 +313,12 @@ class FakeClock:
 
 
 def _broken_counters(tmp_path: Path) -> LimitCounters:
-    """Counters on a "database" that cannot be opened (a directory), like a store that is
-    down: every call raises StoreError."""
-    return LimitCounters(create_engine(f"sqlite:///{tmp_path}"))
+    """Counters on a file that is not a database, like a store that is down: every call
+    raises StoreError. (A path that cannot be opened at all kills aiosqlite's connection
+    thread with an unhandled exception instead, which says nothing about our code.)"""
+    broken = tmp_path / "not-a-database.db"
+    broken.write_bytes(b"this is not an SQLite database file " * 64)
+    return LimitCounters(create_engine(f"sqlite:///{broken}"))
 
 
 def _any_limit() -> StoredLimit:

@@ -23,7 +23,7 @@ from pydantic import BeforeValidator, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from llmrelay.domain.validation import StrictModel, issue, issues_from, join_issues, json_type
-from llmrelay.errors import LlmrelayError
+from llmrelay.errors import LimitValidationError
 
 __all__ = [
     "FIGURES",
@@ -62,10 +62,6 @@ NAME_MAX_LENGTH = 256
 _MAX_FIGURE = 2**53  # JSON's safe integers; also far inside the store's BIGINT counters
 _SCOPE_LIST = ", ".join(f'"{kind}"' for kind in SCOPE_KINDS)
 _FIGURE_LIST = ", ".join(field for field, _, _ in FIGURES)
-
-
-class LimitValidationError(LlmrelayError, ValueError):
-    """A limit definition that is not valid (HTTP 400); the message names the field."""
 
 
 # --- field checks ---------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from llmrelay.domain.limits import (
     retry_after_seconds,
     window_start,
 )
+from llmrelay.errors import LimitReachedError
 from llmrelay.store.schema import LIMIT_WINDOW_KEY, limit_windows, limits
 from llmrelay.store.sql import dialect_insert, insert_adding_on_conflict, reading, writing
 
@@ -111,13 +112,6 @@ def _in(window: _Window) -> Any:
     )
 
 
-class _Refused(Exception):
-    """Raised inside the admission transaction to roll it back."""
-
-    def __init__(self, window: _Window) -> None:
-        self.window = window
-
-
 def current_use(stored: StoredLimit, rows: Iterable[Any], now: datetime) -> dict[str, object]:
     """The API's ``"current"``: requests, tokens and USD of each window the limit has
     (``requests_this_minute``, ``tokens_today``, ``cost_usd_this_month``, ...)."""
@@ -151,7 +145,7 @@ class LimitCounters:
             async with writing(self._engine) as conn:
                 for window in windows:
                     await self._count_request(conn, window)
-        except _Refused as refused:
+        except LimitReachedError as refused:
             return Admission(admitted=False, refusal=await self._refusal(windows, refused, now))
         return Admission.ok()
 
@@ -171,7 +165,7 @@ class LimitCounters:
         ).returning(t.c.requests)
         counted = (await conn.execute(statement)).scalar()
         if counted is None:
-            raise _Refused(window)
+            raise LimitReachedError(window)
         if counted == 1:  # the first request of this window: drop the limit's older ones
             await conn.execute(
                 delete(t).where(
@@ -181,7 +175,9 @@ class LimitCounters:
                 )
             )
 
-    async def _refusal(self, windows: list[_Window], refused: _Refused, now: datetime) -> Refusal:
+    async def _refusal(
+        self, windows: list[_Window], refused: LimitReachedError, now: datetime
+    ) -> Refusal:
         """The refusal that lasts longest among the caps reached now (so ``Retry-After``
         is not followed by another refusal from a longer window)."""
         async with reading(self._engine) as conn:

@@ -15,16 +15,12 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from llmrelay.domain.limits import Limit, StoredLimit
-from llmrelay.errors import StoreError
+from llmrelay.errors import LimitNotFoundError
 from llmrelay.store.schema import LIMIT_FIGURES, limit_windows
 from llmrelay.store.schema import limits as t
 from llmrelay.store.sql import reading, utcnow, writing
 
-__all__ = ["LimitNotFoundError", "LimitRepository"]
-
-
-class LimitNotFoundError(StoreError):
-    """No limit with this id in this space (HTTP 404)."""
+__all__ = ["LimitRepository"]
 
 
 def _not_found(limit_id: str) -> LimitNotFoundError:
