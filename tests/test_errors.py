@@ -82,6 +82,9 @@ def test_each_class_declares_its_answer(cls: type[BaseException]) -> None:
         ("UnknownSubActionError", 400),
         ("ResponseValidationError", 502),
         ("ActionTypeDisabledError", 403),
+        ("LimitValidationError", 400),
+        ("LimitNotFoundError", 404),
+        ("LimitReachedError", 429),
     ],
 )
 def test_statuses_the_api_answers(name: str, status: int) -> None:

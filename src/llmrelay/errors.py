@@ -21,6 +21,7 @@ _KIBANA_ERRORS: Final = {
     404: "Not Found",
     409: "Conflict",
     413: "Request Entity Too Large",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Unavailable",
@@ -83,6 +84,10 @@ class SubActionParamsError(LlmrelayError, ValueError, http_status=400):
     def __init__(self, detail: str) -> None:
         self.detail = detail
         super().__init__(f"Request validation failed ({detail})")
+
+
+class LimitValidationError(LlmrelayError, ValueError, http_status=400):
+    """A limit definition that is not valid; the message names the field."""
 
 
 class UrlError(LlmrelayError, ValueError, http_status=400):
@@ -296,6 +301,20 @@ class DecryptionError(StoreError, http_status=500):
 
 class UserExistsError(StoreError, http_status=409):
     pass
+
+
+class LimitReachedError(LlmrelayError, http_status=429):
+    """A window of a limit is full; raised inside the admission transaction to roll it
+    back. ``window`` is the store's description of it (typed loosely: this module sits
+    below ``store``)."""
+
+    def __init__(self, window: Any) -> None:
+        super().__init__("limit reached")
+        self.window = window
+
+
+class LimitNotFoundError(StoreError, http_status=404):
+    """No limit with this id in this space."""
 
 
 class UserNotFoundError(StoreError, http_status=404):

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Dialect,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -204,4 +205,43 @@ Index(
     usage_rollups.c.interval,
     usage_rollups.c.space_id,
     usage_rollups.c.bucket,
+)
+
+# --- limits (migration 3) ---------------------------------------------------------------------
+LIMIT_FIGURES = (
+    "requests_per_minute",
+    "tokens_per_minute",
+    "tokens_per_day",
+    "tokens_per_month",
+    "cost_usd_per_day",
+    "cost_usd_per_month",
+)
+
+limits = Table(
+    "limits",
+    metadata,
+    Column("space_id", Text, nullable=False),
+    Column("id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("scope_kind", String(16), nullable=False),  # connector | user | api_key | space
+    Column("scope_id", Text, nullable=False),
+    *(Column(name, BigInteger, nullable=True) for name in LIMIT_FIGURES[:4]),
+    *(Column(name, Double, nullable=True) for name in LIMIT_FIGURES[4:]),  # USD
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("space_id", "id", name="pk_limits"),
+)
+
+LIMIT_WINDOW_KEY = ("limit_id", "kind", "window_start")
+
+limit_windows = Table(
+    "limit_windows",
+    metadata,
+    Column("limit_id", Text, nullable=False),  # limits.id (UUIDs: unique across spaces)
+    Column("kind", String(8), nullable=False),  # minute | day | month
+    Column("window_start", UtcDateTime, nullable=False),  # UTC start of the calendar window
+    Column("requests", BigInteger, nullable=False),
+    Column("tokens", BigInteger, nullable=False),
+    Column("cost_nano_usd", BigInteger, nullable=False),  # 1e-9 USD: exact integer sums
+    PrimaryKeyConstraint(*LIMIT_WINDOW_KEY, name="pk_limit_windows"),
 )

@@ -1,0 +1,262 @@
+"""The shared window counters of the limits: admission and accounting, exact across processes.
+
+One row per (limit id, window kind, window start) holds the requests, tokens and cost
+(integer nano-USD, so sums are exact and equal on both backends) counted in that calendar
+window. Every process and replica counts in the same rows, so a limit holds across
+``--workers`` and behind a load balancer.
+
+:meth:`LimitCounters.admit` is one write transaction: per (limit, window), in one fixed
+order, a single ``INSERT ... ON CONFLICT DO UPDATE SET requests = requests + 1 WHERE
+<every figure of that window is still below its limit> RETURNING requests``. The row is
+locked by the statement itself (PostgreSQL) or by the transaction's ``BEGIN IMMEDIATE``
+(SQLite), so the check and the increment cannot be split by another process: a request is
+admitted only when all its windows are under their figures, and ``requests_per_minute`` is
+never exceeded (overshoot bound 0). When one window refuses, the transaction is rolled back
+and nothing is counted. The fixed order (limit id, then minute/day/month) keeps concurrent
+admissions and recordings from deadlocking on PostgreSQL.
+
+Tokens and cost are added by :meth:`record` when the execution ends, so one execution can
+take a token or cost window past its figure by its own size; the next is then refused.
+
+State stays bounded: the first admission in a new window deletes the limit's older rows
+of that kind, and :meth:`prune` (for periodic maintenance) deletes every row of a past
+window and the rows of deleted limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from llmrelay.domain.limits import (
+    WINDOWS,
+    Admission,
+    Cap,
+    Refusal,
+    StoredLimit,
+    WindowKind,
+    retry_after_seconds,
+    window_start,
+)
+from llmrelay.errors import LimitReachedError
+from llmrelay.store.schema import LIMIT_WINDOW_KEY, limit_windows, limits
+from llmrelay.store.sql import dialect_insert, insert_adding_on_conflict, reading, writing
+
+__all__ = ["NANO_USD", "LimitCounters", "current_use", "nano_usd"]
+
+t = limit_windows
+NANO_USD = 10**9  # counter units per USD
+_SUFFIX: dict[WindowKind, str] = {"minute": "this_minute", "day": "today", "month": "this_month"}
+
+
+def nano_usd(usd: float | int) -> int:
+    """USD as integer nano-USD, rounded to the nearest (exact for the decimal text)."""
+    return int((Decimal(str(usd)) * NANO_USD).to_integral_value())
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """One counter row an admission touches, with the figures checked in it."""
+
+    limit: StoredLimit
+    kind: WindowKind
+    start: datetime
+    caps: tuple[Cap, ...]
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.limit.id, WINDOWS.index(self.kind))
+
+
+def _windows(limits: Iterable[StoredLimit], now: datetime) -> list[_Window]:
+    """Every (limit, window) of ``limits`` in the one lock order."""
+    found: dict[tuple[str, int], _Window] = {}
+    for stored in limits:
+        caps = stored.limit.caps()
+        for kind in stored.limit.windows():
+            window = _Window(
+                stored, kind, window_start(kind, now), tuple(c for c in caps if c.window == kind)
+            )
+            found[window.key] = window
+    return [found[key] for key in sorted(found)]
+
+
+def _below(cap: Cap) -> Any:
+    """``column < figure``: the window still admits under this cap."""
+    if cap.metric == "requests":
+        return t.c.requests < int(cap.figure)
+    if cap.metric == "tokens":
+        return t.c.tokens < int(cap.figure)
+    return t.c.cost_nano_usd < nano_usd(cap.figure)
+
+
+def _reached(cap: Cap, row: Any) -> bool:
+    if cap.metric == "requests":
+        return int(row.requests) >= cap.figure
+    if cap.metric == "tokens":
+        return int(row.tokens) >= cap.figure
+    return int(row.cost_nano_usd) >= nano_usd(cap.figure)
+
+
+def _in(window: _Window) -> Any:
+    return and_(
+        t.c.limit_id == window.limit.id,
+        t.c.kind == window.kind,
+        t.c.window_start == window.start,
+    )
+
+
+def current_use(stored: StoredLimit, rows: Iterable[Any], now: datetime) -> dict[str, object]:
+    """The API's ``"current"``: requests, tokens and USD of each window the limit has
+    (``requests_this_minute``, ``tokens_today``, ``cost_usd_this_month``, ...)."""
+    by_window = {(row.kind, row.window_start): row for row in rows}
+    use: dict[str, object] = {}
+    for kind in stored.limit.windows():
+        row = by_window.get((kind, window_start(kind, now)))
+        suffix = _SUFFIX[kind]
+        use[f"requests_{suffix}"] = int(row.requests) if row else 0
+        use[f"tokens_{suffix}"] = int(row.tokens) if row else 0
+        use[f"cost_usd_{suffix}"] = int(row.cost_nano_usd) / NANO_USD if row else 0.0
+    return use
+
+
+class LimitCounters:
+    """Admission and accounting against the shared counters (see the module docstring).
+
+    Every method raises :class:`~llmrelay.errors.StoreError` when the database fails; what
+    to do then is the outage policy's business (``limit_guard.py``).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def admit(self, limits: Sequence[StoredLimit], now: datetime) -> Admission:
+        """Count one request in every window of ``limits`` if all of them admit it."""
+        windows = _windows(limits, now)
+        if not windows:
+            return Admission.ok()
+        try:
+            async with writing(self._engine) as conn:
+                for window in windows:
+                    await self._count_request(conn, window)
+        except LimitReachedError as refused:
+            return Admission(admitted=False, refusal=await self._refusal(windows, refused, now))
+        return Admission.ok()
+
+    async def _count_request(self, conn: AsyncConnection, window: _Window) -> None:
+        insert = dialect_insert(conn, t).values(
+            limit_id=window.limit.id,
+            kind=window.kind,
+            window_start=window.start,
+            requests=1,
+            tokens=0,
+            cost_nano_usd=0,
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=list(LIMIT_WINDOW_KEY),
+            set_={"requests": t.c.requests + 1},
+            where=and_(*(_below(cap) for cap in window.caps)),
+        ).returning(t.c.requests)
+        counted = (await conn.execute(statement)).scalar()
+        if counted is None:
+            raise LimitReachedError(window)
+        if counted == 1:  # the first request of this window: drop the limit's older ones
+            await conn.execute(
+                delete(t).where(
+                    t.c.limit_id == window.limit.id,
+                    t.c.kind == window.kind,
+                    t.c.window_start < window.start,
+                )
+            )
+
+    async def _refusal(
+        self, windows: list[_Window], refused: LimitReachedError, now: datetime
+    ) -> Refusal:
+        """The refusal that lasts longest among the caps reached now (so ``Retry-After``
+        is not followed by another refusal from a longer window)."""
+        async with reading(self._engine) as conn:
+            rows = {
+                (row.limit_id, row.kind): row
+                for row in await conn.execute(select(t).where(or_(*(_in(w) for w in windows))))
+            }
+        candidates: list[tuple[_Window, Cap]] = []
+        for window in windows:
+            row = rows.get((window.limit.id, window.kind))
+            if row is not None:
+                candidates += [(window, cap) for cap in window.caps if _reached(cap, row)]
+        if not any(window is refused.window for window, _ in candidates):
+            # the refusing row changed since (another window began): report it as it was
+            candidates.append((refused.window, refused.window.caps[0]))
+        window, cap = max(candidates, key=lambda pair: retry_after_seconds(pair[0].kind, now))
+        return Refusal(
+            limit_id=window.limit.id,
+            limit_name=window.limit.limit.name,
+            cap=cap,
+            retry_after=retry_after_seconds(window.kind, now),
+        )
+
+    async def record(
+        self,
+        limits: Sequence[StoredLimit],
+        *,
+        tokens: int,
+        cost_usd: float | None,
+        now: datetime,
+    ) -> None:
+        """Add an ended execution's tokens and cost (None: unknown, adds nothing) to the
+        windows of ``limits`` that contain ``now``."""
+        cost = nano_usd(cost_usd) if cost_usd is not None and cost_usd > 0 else 0
+        tokens = max(0, tokens)
+        windows = _windows(limits, now)
+        if not windows or (tokens == 0 and cost == 0):
+            return
+        rows = [
+            {
+                "limit_id": w.limit.id,
+                "kind": w.kind,
+                "window_start": w.start,
+                "requests": 0,
+                "tokens": tokens,
+                "cost_nano_usd": cost,
+            }
+            for w in windows
+        ]
+        async with writing(self._engine) as conn:
+            statement = insert_adding_on_conflict(
+                conn, t, LIMIT_WINDOW_KEY, ("tokens", "cost_nano_usd")
+            )
+            for row in rows:  # one by one, in the lock order
+                await conn.execute(statement.values(**row))
+
+    async def current(
+        self, limits: Sequence[StoredLimit], now: datetime
+    ) -> dict[str, dict[str, object]]:
+        """Limit id -> its :func:`current_use`, in one query."""
+        if not limits:
+            return {}
+        ids = [stored.id for stored in limits]
+        async with reading(self._engine) as conn:
+            rows = list(await conn.execute(select(t).where(t.c.limit_id.in_(ids))))
+        return {
+            stored.id: current_use(stored, (r for r in rows if r.limit_id == stored.id), now)
+            for stored in limits
+        }
+
+    async def prune(self, now: datetime) -> int:
+        """Delete the rows of past windows and of deleted limits; returns how many."""
+        past = or_(
+            *(
+                and_(t.c.kind == kind, t.c.window_start < window_start(kind, now))
+                for kind in WINDOWS
+            ),
+            t.c.limit_id.not_in(select(limits.c.id)),
+        )
+        async with writing(self._engine) as conn:
+            result = await conn.execute(delete(t).where(past))
+            return int(result.rowcount)
