@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from llmrelay.domain.validation import json_type
 from llmrelay.errors import RequestBodyError
 
 __all__ = [
@@ -31,17 +32,8 @@ def js_type(value: object) -> str:
     """The type name config-schema puts in ``but got [...]`` for a parsed JSON value."""
     if value is _MISSING:
         return "undefined"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "Array"
-    return "Object"
+    name = json_type(value)  # zod's lower-case names; config-schema capitalises two
+    return {"array": "Array", "object": "Object"}.get(name, name)
 
 
 def _where(key: str | None = None) -> str:
