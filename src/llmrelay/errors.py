@@ -75,6 +75,21 @@ class GatewayRequestError(LlmrelayError, http_status=400):
         super().__init__(message)
 
 
+class EndpointUnavailableError(GatewayRequestError, http_status=404):
+    """A ``/v1`` endpoint (``embeddings``, ``completions``) whose upstream URL the
+    connector's ``apiUrl`` does not tell: refused rather than guessed."""
+
+    def __init__(self, connector_id: str, endpoint: str, reason: str) -> None:
+        self.connector_id = connector_id
+        self.endpoint = endpoint
+        super().__init__(
+            404,
+            f"Connector `{connector_id}` cannot serve /v1/{endpoint}: {reason}.",
+            param="model",
+            code="endpoint_not_supported",
+        )
+
+
 class SubActionParamsError(LlmrelayError, ValueError, http_status=400):
     """``subActionParams`` do not match the sub-action's schema (a user error, no retry).
 

@@ -81,6 +81,7 @@ def test_success_document_exact() -> None:
             "model": "gpt-4o",
             "usage_source": "response",
             "stream_cancelled": False,
+            "endpoint": "chat",
         },
     }
 
@@ -173,7 +174,21 @@ def test_estimated_stream_usage_and_cancel() -> None:
         "usage_source": "estimated",
         "tokenizer": "cl100k_base",
         "stream_cancelled": True,
+        "endpoint": "chat",
     }
+
+
+def test_embeddings_executions_name_their_endpoint_on_the_execute_document() -> None:
+    usage = TokenUsage(6, 0, 6, "estimated", tokenizer="cl100k_base")
+    gateway = record(usage=usage, sub_action="embeddings", endpoint="embeddings")
+    doc = execute_document(gateway, **SERVER)
+    assert doc["llmrelay"]["endpoint"] == "embeddings"
+    assert doc["kibana"]["action"]["execution"]["gen_ai"]["usage"] == {
+        "prompt_tokens": 6,
+        "completion_tokens": 0,
+        "total_tokens": 6,
+    }
+    assert "endpoint" not in start_document(gateway, **SERVER)["llmrelay"]
 
 
 def test_duration_never_negative() -> None:

@@ -145,13 +145,15 @@ def test_every_error_llmrelay_builds_conforms(service: Service, upstream: FakeUp
         answers.append(client.post("/chat/completions", content=b"{nope"))
         answers.append(client.post("/chat/completions", json=[1]))
         answers.append(client.post("/chat/completions", json={**chat, "model": "missing"}))
-        answers.append(client.post("/embeddings", json={"input": "x"}))
+        answers.append(client.post("/embeddings", json={"model": "missing", "input": "x"}))
+        answers.append(client.post("/completions", json={"prompt": "x"}))
+        answers.append(client.post("/images/generations", json={"prompt": "x"}))
         answers.append(client.get("/models/missing"))
         answers.append(client.post("/chat/completions", json=chat, headers={"Authorization": "x"}))
     with httpx.Client(base_url=base_url(service, "es-theirs"), timeout=30, headers=auth) as client:
         answers.append(client.get("/models"))
     statuses = [a.status_code for a in answers]
-    assert statuses == [503, 429, 502, 400, 400, 400, 404, 404, 404, 401, 403]
+    assert statuses == [503, 429, 502, 400, 400, 400, 404, 404, 400, 404, 404, 401, 403]
     for answer in answers:
         assert set(answer.json()) == {"error"}
         conforms(answer.json()["error"])

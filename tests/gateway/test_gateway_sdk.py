@@ -306,7 +306,7 @@ def test_openai_error_shape_for_bad_requests_and_unknown_paths(service: Service)
     with httpx.Client(base_url=f"{service.url}/v1", timeout=30, headers=auth) as client:
         no_model = client.post("/chat/completions", json={"messages": HELLO})
         not_json = client.post("/chat/completions", content=b"{nope")
-        unknown = client.post("/embeddings", json={"model": "x", "input": "y"})
+        unknown = client.post("/images/generations", json={"model": "x", "prompt": "y"})
         no_auth = client.post("/chat/completions", json={}, headers={"Authorization": ""})
     assert no_model.status_code == 400
     assert no_model.json()["error"]["param"] == "model"
@@ -314,7 +314,7 @@ def test_openai_error_shape_for_bad_requests_and_unknown_paths(service: Service)
     assert not_json.status_code == 400
     assert set(not_json.json()["error"]) == {"message", "type", "param", "code"}
     assert unknown.status_code == 404
-    assert unknown.json()["error"]["message"] == "Invalid URL (POST /v1/embeddings)"
+    assert unknown.json()["error"]["message"] == "Invalid URL (POST /v1/images/generations)"
     assert no_auth.status_code == 401
     assert no_auth.json()["error"]["code"] == "invalid_api_key"
 

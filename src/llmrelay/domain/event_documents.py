@@ -7,6 +7,8 @@ e.g. when a spool file is replayed, is recognisably the same event.
 Fields of our own, under ``llmrelay`` (not in Kibana's mapping):
 
 - ``llmrelay.sub_action``: the sub-action run (``run``, ``invokeAI``, ``stream``...).
+- ``llmrelay.endpoint`` (``execute`` only): the OpenAI API called: ``chat`` (every
+  sub-action and ``/v1/chat/completions``), ``embeddings`` or ``completions``.
 - ``llmrelay.model``: the model sent upstream or reported back, when known.
 - ``llmrelay.usage_source`` (``execute`` only): where ``gen_ai.usage`` came from:
   ``response``, ``stream``, ``estimated``; ``missing`` when no usage is recorded.
@@ -150,6 +152,7 @@ def execute_document(record: ExecutionRecord, *, server_uuid: str, version: str)
     if usage_recorded and record.usage.usage_source == "estimated" and record.usage.tokenizer:
         doc["llmrelay"]["tokenizer"] = record.usage.tokenizer
     doc["llmrelay"]["stream_cancelled"] = record.cancelled
+    doc["llmrelay"]["endpoint"] = record.endpoint
     if record.upstream_request_id:
         doc["llmrelay"]["upstream_request_id"] = record.upstream_request_id
     return doc

@@ -7,6 +7,11 @@ from typing import Literal
 
 UsageSource = Literal["response", "stream", "estimated", "missing"]
 
+Endpoint = Literal["chat", "embeddings", "completions"]
+"""The OpenAI API an execution called (``llmrelay.endpoint``): every ``_execute``
+sub-action and ``/v1/chat/completions`` is ``chat``; the ``/v1`` gateway also forwards
+``embeddings`` and legacy ``completions``."""
+
 
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
@@ -52,6 +57,7 @@ class ExecutionRecord:
     connector_name: str
     connector_type_id: str
     sub_action: str
+    endpoint: Endpoint = "chat"
     space_id: str = "default"
     is_preconfigured: bool = False
     source: str = "http_request"

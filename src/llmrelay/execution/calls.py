@@ -23,6 +23,7 @@ from llmrelay.errors import (
     UpstreamProtocolError,
     status_error,
 )
+from llmrelay.execution.endpoint_usage import completion_prompts
 from llmrelay.execution.errors import (
     EXECUTION_FAILED,
     error_kind,
@@ -161,12 +162,19 @@ class Calls:
         prompt_style: str,
         strip_usage_chunk: bool,
     ) -> TappedStream:
-        """The stream over a sent call's answer; the event is written when it ends."""
-        messages = (call.json_body or {}).get("messages")
-        prompt = prompt_text(
-            messages if isinstance(messages, list) else [],
-            "invoke" if prompt_style == "invoke" else "stream",
-        )
+        """The stream over a sent call's answer; the event is written when it ends.
+        ``prompt_style``: how the prompt is counted for an estimate (``invoke``, ``stream``:
+        chat messages, see ``prompt_text``; ``completions``: a legacy ``prompt``)."""
+        body = call.json_body or {}
+        prompt: str | list[str]
+        if prompt_style == "completions":
+            prompt = completion_prompts(body.get("prompt"))
+        else:
+            messages = body.get("messages")
+            prompt = prompt_text(
+                messages if isinstance(messages, list) else [],
+                "invoke" if prompt_style == "invoke" else "stream",
+            )
         collector = StreamUsageCollector(prompt=prompt, model=call.model)
         tokenize_url = provider_for(connector).tokenizer_url(connector)
 

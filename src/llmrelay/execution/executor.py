@@ -18,6 +18,7 @@ import orjson
 
 from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.connectors import Connector
+from llmrelay.domain.events import Endpoint
 from llmrelay.domain.params import validate_execute_params, validate_params
 from llmrelay.domain.subactions import INVOKE_ASYNC_ITERATOR
 from llmrelay.errors import (
@@ -28,13 +29,20 @@ from llmrelay.errors import (
     UpstreamError,
 )
 from llmrelay.execution.calls import Calls, DashboardAccess, OpenAccess
+from llmrelay.execution.endpoints import forward_endpoint
 from llmrelay.execution.errors import FRAMEWORK_ERRORS, error_kind, failure_result
 from llmrelay.execution.gateway import (
     GATEWAY_SOURCE,
     GATEWAY_SUB_ACTION,
     GatewayResult,
 )
-from llmrelay.execution.records import EventSink, NullSink, finish_record, new_record
+from llmrelay.execution.records import (
+    EventSink,
+    NullSink,
+    finish_gateway_failure,
+    finish_record,
+    new_record,
+)
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
 from llmrelay.execution.subactions import TABLE
@@ -199,10 +207,22 @@ class Executor:
             timeout = calls.timeout(None, self.settings.defaultTimeoutMs)
             response, raw, _ = await calls.read_json(connector, call, timeout, record)
         except UpstreamError as err:
-            record.error_kind = error_kind(err)
-            pki = connector.pki() is not None
-            failed = failure_result(connector.id, err, FRAMEWORK_ERRORS, pki=pki)
-            finish_record(calls.sink, record, failed)
+            finish_gateway_failure(calls.sink, connector, record, err)
             raise
         finish_record(calls.sink, record, ExecutionResult("ok", connector.id))
         return GatewayResult(response.status, response.headers, body=raw)
+
+    async def endpoint(
+        self,
+        connector: Connector,
+        endpoint: Endpoint,
+        body: Mapping[str, object],
+        *,
+        context: ExecutionContext | None = None,
+    ) -> GatewayResult:
+        """``/v1/embeddings`` and ``/v1/completions``: as :meth:`chat_completions`, to the
+        endpoint beside the connector's chat URL (see ``execution.endpoints``)."""
+        if not self.settings.action_type_enabled(connector.connector_type_id):
+            raise ActionTypeDisabledError(connector.connector_type_id)
+        ctx = context or ExecutionContext(source=GATEWAY_SOURCE)
+        return await forward_endpoint(self._calls, connector, endpoint, body, ctx)

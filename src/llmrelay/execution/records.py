@@ -9,10 +9,16 @@ from typing import Protocol
 
 from llmrelay.domain.connectors import Connector
 from llmrelay.domain.events import ExecutionRecord, TokenUsage
-from llmrelay.execution.errors import event_error_message
+from llmrelay.errors import UpstreamError
+from llmrelay.execution.errors import (
+    FRAMEWORK_ERRORS,
+    error_kind,
+    event_error_message,
+    failure_result,
+)
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 
-__all__ = ["EventSink", "NullSink", "finish_record", "new_record"]
+__all__ = ["EventSink", "NullSink", "finish_gateway_failure", "finish_record", "new_record"]
 
 
 class EventSink(Protocol):
@@ -63,3 +69,13 @@ def finish_record(sink: EventSink, record: ExecutionRecord, result: ExecutionRes
             result.message or "", result.service_message, result.retry
         )
     sink.finished(record)
+
+
+def finish_gateway_failure(
+    sink: EventSink, connector: Connector, record: ExecutionRecord, err: UpstreamError
+) -> None:
+    """Close a ``/v1`` gateway record whose upstream call failed (the error is re-raised
+    to the caller, who answers it in OpenAI's shape): Kibana's ``stream`` wording."""
+    record.error_kind = error_kind(err)
+    failed = failure_result(connector.id, err, FRAMEWORK_ERRORS, pki=connector.pki() is not None)
+    finish_record(sink, record, failed)

@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 _CHUNK_OBJECT = "chat.completion.chunk"
+_TEXT_COMPLETION = "text_completion"  # legacy /completions chunks: ``choices[].text``
 
 
 def usage_from_response(payload: object) -> TokenUsage:
@@ -119,7 +120,8 @@ class StreamUsageCollector:
 
     Chunks are accepted as in Kibana (``object == "chat.completion.chunk"``), and also
     objects with no ``object`` field that carry ``choices``: many local servers (llama.cpp
-    builds, proxies) omit it. ``[DONE]`` and other objects are ignored; the final
+    builds, proxies) omit it. Legacy completions' ``text_completion`` chunks count their
+    ``choices[].text``. ``[DONE]`` and other objects are ignored; the final
     ``include_usage`` chunk with empty ``choices`` is used for its usage.
     """
 
@@ -230,7 +232,11 @@ class StreamUsageCollector:
             return
         kind = obj.get("object")
         choices = obj.get("choices")
-        if kind != _CHUNK_OBJECT and (kind is not None or choices is None):
+        if (
+            kind != _CHUNK_OBJECT
+            and (kind is not None or choices is None)
+            and kind != _TEXT_COMPLETION
+        ):
             return
         usage = obj.get("usage")
         if isinstance(usage, dict):
@@ -242,9 +248,12 @@ class StreamUsageCollector:
 
     def _choice(self, choice: dict[str, object], position: int) -> None:
         delta = choice.get("delta")
-        if not isinstance(delta, dict):
-            return
         index = choice.get("index", position)
+        if not isinstance(delta, dict):
+            text = choice.get("text")  # a legacy completion's chunk
+            if isinstance(text, str) and text:
+                (self._content if index == 0 else self._other).append(text)
+            return
         content = delta.get("content")
         if isinstance(content, str) and content:
             (self._content if index == 0 else self._other).append(content)

@@ -20,6 +20,12 @@ from llmrelay.providers.base import (
     unchanged_call,
     verbatim_call,
 )
+from llmrelay.providers.endpoints import (
+    beside_chat_url,
+    endpoint_call,
+    split_api_url,
+    with_path,
+)
 
 if TYPE_CHECKING:
     from llmrelay.domain.connectors import Connector
@@ -27,7 +33,7 @@ if TYPE_CHECKING:
 # The three deployment routes, anywhere in the path (custom domains and API gateways
 # included); the route must end the path, so ".../not-completions" does not match.
 DEPLOYMENT_ROUTE = re.compile(
-    r"/openai/deployments/[^/]+/(?:chat/completions|completions|extensions/chat/completions)/?$"
+    r"(/openai/deployments/[^/]+)/(?:chat/completions|completions|extensions/chat/completions)/?$"
 )
 
 
@@ -38,6 +44,18 @@ def is_deployment_url(url: str) -> bool:
     except ValueError:
         return False
     return DEPLOYMENT_ROUTE.search(path) is not None
+
+
+def endpoint_url(connector: Connector, endpoint: str) -> str:
+    """``.../openai/deployments/<d>/<endpoint>?api-version=...`` for a deployment URL;
+    another URL ending in ``/chat/completions`` (the ``/openai/v1`` API) gets the
+    endpoint beside it; anything else cannot be derived."""
+    parts = split_api_url(connector, endpoint)
+    deployment = DEPLOYMENT_ROUTE.search(parts.path)
+    if deployment is None:
+        return beside_chat_url(connector, endpoint)
+    path = parts.path[: deployment.start()] + f"{deployment.group(1)}/{endpoint}"
+    return with_path(parts, path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +91,13 @@ class AzureProvider:
             body, configured_model=connector.config.defaultModel, default_model=default_model
         )
         return json_call(connector.config.apiUrl, self.headers(connector), sent, "")
+
+    def prepare_endpoint(
+        self, connector: Connector, endpoint: str, body: Mapping[str, object]
+    ) -> PreparedCall:
+        """The deployment's ``/<endpoint>`` with the same ``api-version``; the deployment
+        decides the model, so none is injected."""
+        return endpoint_call(endpoint_url(connector, endpoint), self.headers(connector), body, None)
 
     def stream_usage(self, connector: Connector) -> bool:
         """The API sends a usage chunk when asked (``stream_options.include_usage``)."""

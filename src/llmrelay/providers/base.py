@@ -54,6 +54,13 @@ class Provider(Protocol):
         """invokeAsyncIterator: the SDK-shaped streaming request."""
         ...
 
+    def prepare_endpoint(
+        self, connector: Connector, endpoint: str, body: Mapping[str, object]
+    ) -> PreparedCall:
+        """``/v1/embeddings`` / ``/v1/completions``: the caller's body to the endpoint beside
+        the connector's chat URL; ``EndpointUnavailableError`` when its URL is not known."""
+        ...
+
     def stream_usage(self, connector: Connector) -> bool:
         """Whether the upstream may be asked for a final usage chunk on streams
         (``stream_options.include_usage``)."""

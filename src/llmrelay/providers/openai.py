@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from llmrelay.domain.connectors import OpenAIConfig
 from llmrelay.providers.base import PreparedCall, chat_call
 from llmrelay.providers.bearer import connector_headers, sdk_stream_call
+from llmrelay.providers.endpoints import beside_chat_url, endpoint_call
 
 if TYPE_CHECKING:
     from llmrelay.domain.connectors import Connector
@@ -57,6 +58,12 @@ class OpenAIProvider:
         self, connector: Connector, body: Mapping[str, object], *, default_model: str
     ) -> PreparedCall:
         return sdk_stream_call(self.headers(connector), connector, body, default_model)
+
+    def prepare_endpoint(
+        self, connector: Connector, endpoint: str, body: Mapping[str, object]
+    ) -> PreparedCall:
+        url = beside_chat_url(connector, endpoint)
+        return endpoint_call(url, self.headers(connector), body, connector.config.defaultModel)
 
     def stream_usage(self, connector: Connector) -> bool:
         """The API sends a usage chunk when asked (``stream_options.include_usage``)."""

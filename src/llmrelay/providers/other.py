@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from llmrelay.domain.connectors import OtherConfig
 from llmrelay.providers.base import PreparedCall, chat_call, server_root_url
 from llmrelay.providers.bearer import connector_headers, sdk_stream_call
+from llmrelay.providers.endpoints import beside_chat_url, endpoint_call
 
 if TYPE_CHECKING:
     from llmrelay.domain.connectors import Connector
@@ -41,6 +42,12 @@ class OtherProvider:
         self, connector: Connector, body: Mapping[str, object], *, default_model: str
     ) -> PreparedCall:
         return sdk_stream_call(connector_headers(connector), connector, body, default_model)
+
+    def prepare_endpoint(
+        self, connector: Connector, endpoint: str, body: Mapping[str, object]
+    ) -> PreparedCall:
+        url = beside_chat_url(connector, endpoint)
+        return endpoint_call(url, connector_headers(connector), body, connector.config.defaultModel)
 
     def stream_usage(self, connector: Connector) -> bool:
         """Only when the connector says its server supports ``stream_options``

@@ -13,7 +13,7 @@ from typing import TypeAlias
 from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.connectors import Connector
 from llmrelay.domain.event_documents import execute_document, start_document
-from llmrelay.domain.events import ExecutionRecord
+from llmrelay.domain.events import Endpoint, ExecutionRecord
 from llmrelay.errors import DecryptionError
 from llmrelay.execution.executor import Executor
 from llmrelay.execution.gateway import GatewayResult, apply_model, split_model
@@ -66,6 +66,22 @@ class ExecutionService:
             stream=body.get("stream") is True,
             context=context,
         )
+
+    async def endpoint(
+        self,
+        space_id: str,
+        endpoint: Endpoint,
+        body: Mapping[str, object],
+        model: str,
+        context: ExecutionContext,
+    ) -> GatewayResult:
+        """``/v1/embeddings`` and ``/v1/completions``: ``model`` as for chat; also
+        ``EndpointUnavailableError`` when the connector's URL does not tell where the
+        endpoint is."""
+        connector_id, model_name = split_model(model, self._preconfigured)
+        connector = await self._connectors.resolve(space_id, connector_id)
+        sent = apply_model(body, model_name)
+        return await self._executor.endpoint(connector, endpoint, sent, context=context)
 
     async def model(self, space_id: str, model: str) -> ConnectorView:
         """``/v1/models/{model}``: the connector ``model`` names (``ConnectorNotFoundError``)."""

@@ -12,6 +12,10 @@ Default behaviour (nothing scripted):
 * Any other method on any path (``/v1/chat/completions``, Azure deployment paths, custom paths):
   a body that is not a JSON object gets a 400 in OpenAI's error shape; ``"stream": true`` gets an
   SSE stream; anything else gets a ``chat.completion`` JSON.
+* ``…/embeddings`` and legacy ``…/completions`` (OpenAI's paths and Azure's deployment paths)
+  answer in those APIs' shapes: deterministic vectors (:func:`embedding_vector`, ``dimensions``
+  and ``encoding_format: "base64"`` honoured) and ``text_completion`` answers or streams; see
+  ``llmrelay.testing.endpoints``. ``without_usage()`` leaves their usage out too.
 * Reply (:meth:`FakeUpstream.reply_text`): ``"You said: <text>"`` where ``<text>`` is the text of
   the last ``user`` message with whitespace collapsed, or ``"Hello! How can I help you today?"``
   when there is none. Streams carry it one word per chunk (each chunk keeps its leading space,
@@ -36,11 +40,22 @@ Every request is recorded as a :class:`RecordedRequest` (``client_port`` tells c
 apart, e.g. to prove keep-alive reuse).
 
 Modules: ``server`` (ServerThread), ``upstream`` (FakeUpstream), ``protocol`` (OpenAI payloads),
-``streams`` (SSE writing, delays, connection resets).
+``endpoints`` (embeddings and legacy completions), ``streams`` (SSE writing, delays,
+connection resets).
 """
 
+from llmrelay.testing.endpoints import EMBEDDING_DIMENSIONS, embedding_vector, reply_to_prompt
 from llmrelay.testing.protocol import CREATED, DEFAULT_REPLY, RecordedRequest
 from llmrelay.testing.server import ServerThread
 from llmrelay.testing.upstream import FakeUpstream
 
-__all__ = ["CREATED", "DEFAULT_REPLY", "FakeUpstream", "RecordedRequest", "ServerThread"]
+__all__ = [
+    "CREATED",
+    "DEFAULT_REPLY",
+    "EMBEDDING_DIMENSIONS",
+    "FakeUpstream",
+    "RecordedRequest",
+    "ServerThread",
+    "embedding_vector",
+    "reply_to_prompt",
+]

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmrelay.testing import protocol
+from llmrelay.testing import endpoints, protocol
 from llmrelay.testing.protocol import RecordedRequest
 from llmrelay.testing.scripts import Exchange, Handler, Script, fixed, json_response
 from llmrelay.testing.server import ServerThread
@@ -320,6 +320,9 @@ class FakeUpstream:
         if not isinstance(payload, dict):
             bad_json = protocol.error_body(protocol.BAD_JSON, "invalid_request_error")
             return json_response(bad_json, 400)
+        endpoint = endpoints.endpoint_of(request.path)
+        if endpoint is not None:
+            return self._endpoint(endpoint, payload, usage)
         messages = payload.get("messages")
         reply = protocol.reply_text(messages)
         if payload.get("stream") is True:
@@ -333,6 +336,19 @@ class FakeUpstream:
             reply,
             protocol.usage_for(messages, reply) if usage else None,
         )
+        return json_response(orjson.dumps(answer))
+
+    def _endpoint(self, endpoint: str, payload: dict[str, Any], usage: bool) -> Response:
+        model = protocol.model_of(payload, self.model)
+        if endpoint == "embeddings":
+            status, body = endpoints.embeddings_answer(payload, model, usage=usage)
+            return json_response(body, status)
+        completion_id = f"cmpl-fake-{next(self._ids):06d}"
+        if payload.get("stream") is True:
+            include = usage and protocol.wants_usage(payload)
+            events = endpoints.completion_events(completion_id, model, payload, include)
+            return EventStream(self._running(), events, 0.0, None)
+        answer = endpoints.text_completion(completion_id, model, payload, usage=usage)
         return json_response(orjson.dumps(answer))
 
     def _next_id(self) -> str:

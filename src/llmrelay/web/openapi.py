@@ -183,12 +183,42 @@ def _paths() -> dict[str, Any]:
 
 def _operability_and_gateway() -> dict[str, Any]:
     # OpenAI's own body: open-ended, forwarded after the connector's rules (no model here)
+    model = {"type": "string", "description": "<connector id> or <connector id>/<model>"}
     chat = {
         "type": "object",
         "required": ["model", "messages"],
         "properties": {
-            "model": {"type": "string", "description": "<connector id> or <connector id>/<model>"},
+            "model": model,
             "messages": {"type": "array", "items": {"type": "object"}},
+            "stream": {"type": "boolean"},
+        },
+        "additionalProperties": True,
+    }
+    embed = {
+        "type": "object",
+        "required": ["model", "input"],
+        "properties": {
+            "model": model,
+            "input": {
+                "description": "a string, a list of strings, or token arrays",
+                "oneOf": [
+                    {"type": "string"},
+                    {"type": "array", "items": {"type": "string"}},
+                    {"type": "array", "items": {"type": "integer"}},
+                    {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+                ],
+            },
+            "encoding_format": {"type": "string", "enum": ["float", "base64"]},
+            "dimensions": {"type": "integer", "minimum": 1},
+        },
+        "additionalProperties": True,
+    }
+    complete = {
+        "type": "object",
+        "required": ["model", "prompt"],
+        "properties": {
+            "model": model,
+            "prompt": {"description": "a string, a list of strings, or token arrays"},
             "stream": {"type": "boolean"},
         },
         "additionalProperties": True,
@@ -198,6 +228,24 @@ def _operability_and_gateway() -> dict[str, Any]:
         "content": {"application/json": {"schema": {"type": "object"}}},
     }
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
+
+    def gateway_post(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "summary": summary,
+            "security": bearer,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+            "responses": {
+                "200": {
+                    "description": "The upstream's answer (JSON or text/event-stream)",
+                    "content": {
+                        "application/json": {"schema": {"type": "object"}},
+                        "text/event-stream": {"schema": {"type": "string"}},
+                    },
+                },
+                **{code: openai_error for code in ("400", "401", "403", "404", "429", "502")},
+            },
+        }
+
     return {
         "/api/openapi.json": {
             "get": {
@@ -223,24 +271,13 @@ def _operability_and_gateway() -> dict[str, Any]:
             }
         },
         "/v1/chat/completions": {
-            "post": {
-                "summary": "OpenAI-compatible chat completions through a connector",
-                "security": bearer,
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": chat}},
-                },
-                "responses": {
-                    "200": {
-                        "description": "The upstream's answer (JSON or text/event-stream)",
-                        "content": {
-                            "application/json": {"schema": {"type": "object"}},
-                            "text/event-stream": {"schema": {"type": "string"}},
-                        },
-                    },
-                    **{code: openai_error for code in ("400", "401", "403", "404", "429", "502")},
-                },
-            }
+            "post": gateway_post("OpenAI-compatible chat completions through a connector", chat)
+        },
+        "/v1/embeddings": {
+            "post": gateway_post("OpenAI-compatible embeddings through a connector", embed)
+        },
+        "/v1/completions": {
+            "post": gateway_post("Legacy OpenAI completions through a connector", complete)
         },
         "/v1/models": {
             "get": {

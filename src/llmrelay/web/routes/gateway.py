@@ -1,9 +1,11 @@
-"""OpenAI-compatible ``/v1`` gateway: ``POST /chat/completions``, ``GET /models``.
+"""OpenAI-compatible ``/v1`` gateway: ``POST /chat/completions``, ``/embeddings`` and
+``/completions`` (legacy), ``GET /models``.
 
 ``model`` names the connector (``<id>`` or ``<id>/<model name>``); the caller is an
 llmrelay API key sent as ``Authorization: Bearer <key>`` (or ``ApiKey <key>``). Every
-call runs through :meth:`ExecutionService.chat_completions`, so the networking stack, usage and
-events are those of ``_execute``. Errors always come back in OpenAI's shape.
+call runs through :meth:`ExecutionService.chat_completions` (or ``.endpoint``), so the
+networking stack, usage and events are those of ``_execute``. Errors always come back
+in OpenAI's shape.
 
 Credentials are read from the ``Authorization`` header only (never a cookie), so no
 ``kbn-xsrf`` header is required here, as no browser can send one cross-site.
@@ -17,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from llmrelay.domain.events import Endpoint
 from llmrelay.errors import ConnectorNotFoundError, GatewayRequestError, UpstreamStatusError
 from llmrelay.service import (
     GATEWAY_SOURCE,
@@ -24,6 +27,7 @@ from llmrelay.service import (
     AccessService,
     ConnectorView,
     ExecutionContext,
+    GatewayResult,
     Principal,
 )
 from llmrelay.web.context import relay_of, space_of
@@ -95,40 +99,79 @@ def _model_not_found(model: str) -> GatewayRequestError:
     )
 
 
+def _body_and_model(body: object) -> tuple[dict[str, object], str]:
+    """A gateway body and its ``model``, refused in OpenAI's shape when unusable."""
+    if not isinstance(body, dict):
+        raise GatewayRequestError(400, "The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise GatewayRequestError(
+            400,
+            "You must provide a model parameter: a connector id, or <connector id>/<model name>.",
+            param="model",
+        )
+    return body, model
+
+
+def _context(principal: Principal, space: str) -> ExecutionContext:
+    return ExecutionContext(
+        user_name=principal.name,
+        space_id=space,
+        source=GATEWAY_SOURCE,
+        can_read_usage=principal.can("usage.read", space),
+        api_key_id=principal.api_key_id,
+        api_key_name=principal.api_key_name,
+    )
+
+
+def _answer(result: GatewayResult) -> Response:
+    """The upstream's answer as it came (JSON or SSE), with the forwarded headers."""
+    if result.stream is not None:
+        return _forward_headers(sse_response(result.stream), result.headers)
+    response = Response(result.body, status_code=result.status, media_type="application/json")
+    return _forward_headers(response, result.headers)
+
+
 async def chat_completions(request: Request) -> Response:
     try:
         principal = await _principal(request)
         space = space_of(request)
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise GatewayRequestError(400, "The request body must be a JSON object.")
-        model = body.get("model")
-        if not isinstance(model, str) or not model.strip():
-            raise GatewayRequestError(
-                400,
-                "You must provide a model parameter: a connector id, or "
-                "<connector id>/<model name>.",
-                param="model",
-            )
+        body, model = _body_and_model(await read_json(request))
         _require_execute(principal, space)
-        context = ExecutionContext(
-            user_name=principal.name,
-            space_id=space,
-            source=GATEWAY_SOURCE,
-            can_read_usage=principal.can("usage.read", space),
-            api_key_id=principal.api_key_id,
-            api_key_name=principal.api_key_name,
-        )
+        context = _context(principal, space)
         try:
             result = await relay_of(request).execution.chat_completions(space, body, model, context)
         except ConnectorNotFoundError:
             raise _model_not_found(model) from None
     except Exception as err:  # every failure answers in OpenAI's shape
         return _error_response(err)
-    if result.stream is not None:
-        return _forward_headers(sse_response(result.stream), result.headers)
-    response = Response(result.body, status_code=result.status, media_type="application/json")
-    return _forward_headers(response, result.headers)
+    return _answer(result)
+
+
+async def _endpoint(request: Request, endpoint: Endpoint) -> Response:
+    """``/v1/embeddings`` and ``/v1/completions``: the same door as chat (regular routes)."""
+    try:
+        principal = await _principal(request)
+        space = space_of(request)
+        body, model = _body_and_model(await read_json(request))
+        _require_execute(principal, space)
+        context = _context(principal, space)
+        execution = relay_of(request).execution
+        try:
+            result = await execution.endpoint(space, endpoint, body, model, context)
+        except ConnectorNotFoundError:
+            raise _model_not_found(model) from None
+    except Exception as err:
+        return _error_response(err)
+    return _answer(result)
+
+
+async def embeddings(request: Request) -> Response:
+    return await _endpoint(request, "embeddings")
+
+
+async def completions(request: Request) -> Response:
+    return await _endpoint(request, "completions")
 
 
 def _model_entry(view: ConnectorView) -> dict[str, object]:
@@ -181,6 +224,8 @@ async def not_found(request: Request) -> Response:
 
 routes: list[BaseRoute] = [
     Route("/chat/completions", chat_completions, methods=["POST"]),
+    Route("/embeddings", embeddings, methods=["POST"]),
+    Route("/completions", completions, methods=["POST"]),
     Route("/models", list_models, methods=["GET"]),
     Route("/models/{model:path}", get_model, methods=["GET"]),
     Route(
