@@ -44,6 +44,8 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/status"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
     ("POST", "/v1/chat/completions"): "connectors.execute",
+    ("POST", "/v1/embeddings"): "connectors.execute",
+    ("POST", "/v1/completions"): "connectors.execute",
     ("GET", "/v1/models"): "connectors.execute",
     ("GET", "/v1/models/{model}"): "connectors.execute",
 }
@@ -165,6 +167,10 @@ def _request(world: World, method: str, path: str, role: str) -> httpx.Response:
         }
     elif key == ("POST", "/v1/chat/completions"):
         body = {"model": existing, "messages": MESSAGES}
+    elif key == ("POST", "/v1/embeddings"):
+        body = {"model": existing, "input": "access table"}
+    elif key == ("POST", "/v1/completions"):
+        body = {"model": existing, "prompt": "access table"}
     return world.clients[role].request(method, url, json=body)
 
 
