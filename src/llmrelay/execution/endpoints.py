@@ -11,17 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from llmrelay.domain.connectors import Connector
-from llmrelay.domain.events import Endpoint, ExecutionRecord
+from llmrelay.domain.events import Endpoint
 from llmrelay.errors import UpstreamError
 from llmrelay.execution.calls import Calls
 from llmrelay.execution.endpoint_usage import embedding_usage
 from llmrelay.execution.gateway import GatewayResult
 from llmrelay.execution.records import finish_gateway_failure, finish_record, new_record
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
-from llmrelay.providers.base import PreparedCall, ask_usage_chunk, asks_usage_chunk
+from llmrelay.providers.base import ask_usage_chunk, asks_usage_chunk
 from llmrelay.providers.registry import provider_for
 
-__all__ = ["STREAMING_ENDPOINTS", "forward_call", "forward_endpoint"]
+__all__ = ["STREAMING_ENDPOINTS", "forward_endpoint"]
 
 STREAMING_ENDPOINTS: frozenset[Endpoint] = frozenset({"completions"})
 """Endpoints whose ``"stream": true`` answers an SSE stream (embeddings never stream)."""
@@ -50,37 +50,19 @@ async def forward_endpoint(
     call = provider.prepare_endpoint(connector, endpoint, sent)
     record = new_record(connector, endpoint, context)
     record.endpoint = endpoint
-    return await forward_call(
-        calls, connector, call, record, stream=stream, caller_wants_usage=caller_wants_usage
-    )
-
-
-async def forward_call(
-    calls: Calls,
-    connector: Connector,
-    call: PreparedCall,
-    record: ExecutionRecord,
-    *,
-    stream: bool,
-    caller_wants_usage: bool,
-) -> GatewayResult:
-    """Send a prepared /v1 call and answer it as it came: a tapped stream (its event when
-    it ends) or the JSON body (its event now); an upstream failure is raised after its
-    failure event. Shared by chat and the other endpoints."""
     calls.sink.started(record)
     try:
         if stream:
             response = await calls.send(connector, call, calls.timeout(None, 0), record)
             strip = call.usage_requested and not caller_wants_usage
-            style = "stream" if record.endpoint == "chat" else "completions"
-            tapped = calls.tap(connector, call, response, record, style, strip)
+            tapped = calls.tap(connector, call, response, record, "completions", strip)
             return GatewayResult(200, response.headers, stream=tapped)
         timeout = calls.timeout(None, calls.settings.defaultTimeoutMs)
         response, raw, _ = await calls.read_json(connector, call, timeout, record)
     except UpstreamError as err:
         finish_gateway_failure(calls.sink, connector, record, err)
         raise
-    if record.endpoint == "embeddings" and not record.usage.known:
+    if endpoint == "embeddings" and not record.usage.known:
         record.usage = embedding_usage(call.json_body, record.model)
     finish_record(calls.sink, record, ExecutionResult("ok", connector.id))
     return GatewayResult(response.status, response.headers, body=raw)

@@ -29,7 +29,7 @@ from llmrelay.errors import (
     UpstreamError,
 )
 from llmrelay.execution.calls import Calls, DashboardAccess, OpenAccess
-from llmrelay.execution.endpoints import forward_call, forward_endpoint
+from llmrelay.execution.endpoints import forward_endpoint
 from llmrelay.execution.errors import FRAMEWORK_ERRORS, error_kind, failure_result
 from llmrelay.execution.gateway import (
     GATEWAY_SOURCE,
@@ -39,6 +39,7 @@ from llmrelay.execution.gateway import (
 from llmrelay.execution.records import (
     EventSink,
     NullSink,
+    finish_gateway_failure,
     finish_record,
     new_record,
 )
@@ -196,9 +197,20 @@ class Executor:
             ask_usage_chunk(sent)
         call = provider.prepare(connector, orjson.dumps(sent).decode(), stream=stream)
         record = new_record(connector, GATEWAY_SUB_ACTION, ctx)
-        return await forward_call(
-            calls, connector, call, record, stream=stream, caller_wants_usage=caller_wants_usage
-        )
+        calls.sink.started(record)
+        try:
+            if stream:
+                response = await calls.send(connector, call, calls.timeout(None, 0), record)
+                strip = call.usage_requested and not caller_wants_usage
+                tapped = calls.tap(connector, call, response, record, "stream", strip)
+                return GatewayResult(200, response.headers, stream=tapped)
+            timeout = calls.timeout(None, self.settings.defaultTimeoutMs)
+            response, raw, _ = await calls.read_json(connector, call, timeout, record)
+        except UpstreamError as err:
+            finish_gateway_failure(calls.sink, connector, record, err)
+            raise
+        finish_record(calls.sink, record, ExecutionResult("ok", connector.id))
+        return GatewayResult(response.status, response.headers, body=raw)
 
     async def endpoint(
         self,
