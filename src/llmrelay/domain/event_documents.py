@@ -17,6 +17,7 @@ Fields of our own, under ``llmrelay`` (not in Kibana's mapping):
 - ``llmrelay.stream_cancelled`` (``execute`` only): the caller stopped a stream early.
 - ``llmrelay.upstream_request_id`` (``execute`` only, when the upstream sent one): its id
   of the request (``x-request-id``, or Azure's ``apim-request-id``).
+- ``llmrelay.refused_by`` (``execute`` only): the id of the limit that refused the request.
 """
 
 from __future__ import annotations
@@ -155,6 +156,8 @@ def execute_document(record: ExecutionRecord, *, server_uuid: str, version: str)
     doc["llmrelay"]["endpoint"] = record.endpoint
     if record.upstream_request_id:
         doc["llmrelay"]["upstream_request_id"] = record.upstream_request_id
+    if record.refused_by:
+        doc["llmrelay"]["refused_by"] = record.refused_by
     return doc
 
 

@@ -8,19 +8,28 @@ connector resolution, then the executor.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import TypeAlias
 
 from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.connectors import Connector
 from llmrelay.domain.event_documents import execute_document, start_document
 from llmrelay.domain.events import Endpoint, ExecutionRecord
+from llmrelay.domain.prices import DEFAULT_PRICES, Price, execution_cost
+from llmrelay.domain.subactions import GET_DASHBOARD
 from llmrelay.errors import DecryptionError
 from llmrelay.execution.executor import Executor
-from llmrelay.execution.gateway import GatewayResult, apply_model, split_model
+from llmrelay.execution.gateway import (
+    GATEWAY_SUB_ACTION,
+    GatewayResult,
+    apply_model,
+    split_model,
+)
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
 from llmrelay.metrics import RelayMetrics
 from llmrelay.service.connectors import ConnectorService, ConnectorView
+from llmrelay.service.limits import LimitService
 from llmrelay.store.event_writer import EventWriter
 
 Stream: TypeAlias = TappedStream | ChunkIterator
@@ -35,10 +44,12 @@ class ExecutionService:
         executor: Executor,
         connectors: ConnectorService,
         preconfigured: Mapping[str, Connector],
+        limits: LimitService | None = None,
     ) -> None:
         self._executor = executor
         self._connectors = connectors
         self._preconfigured = preconfigured
+        self._limits = limits
 
     async def execute(
         self, space_id: str, connector_id: str, params: object, context: ExecutionContext
@@ -51,6 +62,10 @@ class ExecutionService:
             return ExecutionResult(
                 "error", connector_id, message=str(err), retry=False, error_source="framework"
             )
+        if self._limits is not None:
+            sub_action = params.get("subAction") if isinstance(params, Mapping) else None
+            if isinstance(sub_action, str) and sub_action != GET_DASHBOARD:
+                await self._limits.admit(connector, context, sub_action)
         return await self._executor.execute_params(connector, params, context=context)
 
     async def chat_completions(
@@ -58,8 +73,7 @@ class ExecutionService:
     ) -> GatewayResult:
         """``/v1/chat/completions``: ``model`` names the connector (``<id>`` or
         ``<id>/<model name>``); ``ConnectorNotFoundError`` when it names none."""
-        connector_id, model_name = split_model(model, self._preconfigured)
-        connector = await self._connectors.resolve(space_id, connector_id)
+        connector, model_name = await self._gateway_connector(space_id, model, context, "chat")
         return await self._executor.chat_completions(
             connector,
             apply_model(body, model_name),
@@ -78,10 +92,21 @@ class ExecutionService:
         """``/v1/embeddings`` and ``/v1/completions``: ``model`` as for chat; also
         ``EndpointUnavailableError`` when the connector's URL does not tell where the
         endpoint is."""
-        connector_id, model_name = split_model(model, self._preconfigured)
-        connector = await self._connectors.resolve(space_id, connector_id)
+        connector, model_name = await self._gateway_connector(space_id, model, context, endpoint)
         sent = apply_model(body, model_name)
         return await self._executor.endpoint(connector, endpoint, sent, context=context)
+
+    async def _gateway_connector(
+        self, space_id: str, model: str, context: ExecutionContext, endpoint: Endpoint
+    ) -> tuple[Connector, str | None]:
+        """The one door of every ``/v1`` execution: the connector ``model`` names, and
+        the request admitted by the limits that cover it (``LimitExceededError``)."""
+        connector_id, model_name = split_model(model, self._preconfigured)
+        connector = await self._connectors.resolve(space_id, connector_id)
+        if self._limits is not None:
+            sub_action = GATEWAY_SUB_ACTION if endpoint == "chat" else endpoint
+            await self._limits.admit(connector, context, sub_action, endpoint)
+        return connector, model_name
 
     async def model(self, space_id: str, model: str) -> ConnectorView:
         """``/v1/models/{model}``: the connector ``model`` names (``ConnectorNotFoundError``)."""
@@ -104,18 +129,30 @@ class _EventLogSink:
     """
 
     def __init__(
-        self, writer: EventWriter, metrics: RelayMetrics, *, server_uuid: str, version: str
+        self,
+        writer: EventWriter,
+        metrics: RelayMetrics,
+        *,
+        server_uuid: str,
+        version: str,
+        prices: Mapping[str, Price] = DEFAULT_PRICES,
+        on_finished: Callable[[ExecutionRecord, Decimal | None], None] = lambda r, c: None,
     ) -> None:
         self._writer = writer
         self._metrics = metrics
         self._server = {"server_uuid": server_uuid, "version": version}
+        self._prices = prices
+        self._on_finished = on_finished  # the limits count the execution's tokens and cost
 
     def started(self, record: ExecutionRecord) -> None:
         self._writer.submit(start_document(record, **self._server))
 
     def finished(self, record: ExecutionRecord) -> None:
+        # the execution's one cost: computed here, once, from what its event records
+        cost = execution_cost(record.model, record.recorded_usage, self._prices)
         self._writer.submit(execute_document(record, **self._server))
         self._metrics.observe(record)
+        self._on_finished(record, cost)
 
 
 class _LastRecord:

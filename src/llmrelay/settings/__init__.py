@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     version: str = Field(default_factory=package_version)
     event_log_retention: timedelta = DEFAULT_EVENT_LOG_RETENTION
     connector_revalidate_after: timedelta = DEFAULT_CONNECTOR_REVALIDATE_AFTER
+    # what limits do while their counters cannot be reached (docs/limits.md)
+    limits_on_store_outage: Literal["open", "closed"] = "open"
 
     @classmethod
     def settings_customise_sources(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmrelay.web.openapi_limits import LIMIT, LIMIT_BODY, limit_paths
 from llmrelay.web.openapi_schemas import component_schemas
 
 
@@ -312,7 +313,7 @@ def _in_space(paths: dict[str, Any]) -> dict[str, Any]:
 
 
 def openapi_document(version: str) -> dict[str, Any]:
-    paths = _paths()
+    paths = {**_paths(), **limit_paths()}
     keep = {
         "name": "keep_secrets",
         "in": "query",
@@ -331,7 +332,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             "description": "Kibana-compatible actions API for OpenAI connectors, event log, usage.",
         },
         "components": {
-            "schemas": component_schemas(),
+            "schemas": {**component_schemas(), "Limit": LIMIT, "LimitBody": LIMIT_BODY},
             "securitySchemes": {
                 "basic": {"type": "http", "scheme": "basic"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "Authorization"},

@@ -1,0 +1,204 @@
+"""Limits: their API per space (definitions with current use) and their enforcement on
+both doors (``_execute`` and ``/v1``), see docs/limits.md.
+
+The request path reads the space's limits from memory: a request no limit covers costs a
+dict lookup and nothing else. The cache is reloaded at once after a change made here and,
+for changes made by other processes, in the background when it is older than
+``revalidate_after`` (a request never waits for that reload). Admission and accounting go
+through the process's local shares (``store/limit_shares.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from llmrelay.domain.connectors import Connector
+from llmrelay.domain.events import Endpoint, ExecutionRecord
+from llmrelay.domain.limits import Caller, Refusal, StoredLimit, parse_limit
+from llmrelay.domain.prices import usd_number
+from llmrelay.errors import LimitExceededError, LimitsUnavailableError, StoreError
+from llmrelay.execution.records import new_record
+from llmrelay.execution.results import ExecutionContext
+from llmrelay.store.limit_counters import LimitCounters
+from llmrelay.store.limit_shares import LocalShares
+from llmrelay.store.limits import LimitRepository
+
+__all__ = ["LimitService"]
+
+log = logging.getLogger("llmrelay.limits")
+
+_NONE: tuple[StoredLimit, ...] = ()
+_View = dict[str, object]
+_Views = list[_View]  # (``list`` is a method name in the class below)
+
+
+class LimitService:
+    """``relay.limits``: list/get/create/update/delete a space's limits; admit and count
+    executions."""
+
+    def __init__(
+        self,
+        repository: LimitRepository,
+        counters: LimitCounters,
+        shares: LocalShares,
+        *,
+        revalidate_after: float,
+    ) -> None:
+        self._repository = repository
+        self._counters = counters
+        self._shares = shares
+        self._revalidate_after = revalidate_after
+        self._by_space: dict[str, tuple[StoredLimit, ...]] = {}
+        self._loaded_at = -math.inf
+        self._reloading: asyncio.Task[None] | None = None
+        self._reload_failed = False
+        self._on_refusal: Callable[[ExecutionRecord], None] = lambda record: None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def start(self, on_refusal: Callable[[ExecutionRecord], None]) -> None:
+        """Load every space's limits and start counting; ``on_refusal`` gets the
+        ``execute`` record of each refused request (the event log)."""
+        self._on_refusal = on_refusal
+        await self._reload()
+        self._shares.start()
+
+    async def stop(self) -> None:
+        if self._reloading is not None:
+            self._reloading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reloading
+        await self._shares.stop()
+
+    async def _reload(self) -> None:
+        started = time.monotonic()
+        by_space: dict[str, list[StoredLimit]] = {}
+        for stored in await self._repository.list_all():
+            by_space.setdefault(stored.space_id, []).append(stored)
+        self._by_space = {space: tuple(found) for space, found in by_space.items()}
+        self._loaded_at = started
+
+    async def _background_reload(self) -> None:
+        try:
+            await self._reload()
+        except StoreError as err:
+            self._loaded_at = time.monotonic()  # keep what is known; try again later
+            if not self._reload_failed:
+                log.warning("limits: cannot reload the limits (%s); enforcing the known ones", err)
+            self._reload_failed = True
+        else:
+            if self._reload_failed:
+                log.warning("limits: reloaded the limits again")
+            self._reload_failed = False
+
+    def _space_limits(self, space_id: str) -> tuple[StoredLimit, ...]:
+        if time.monotonic() - self._loaded_at >= self._revalidate_after and (
+            self._reloading is None or self._reloading.done()
+        ):
+            self._reloading = asyncio.get_running_loop().create_task(
+                self._background_reload(), name="llmrelay-limits-reload"
+            )
+        return self._by_space.get(space_id, _NONE)
+
+    # --- the API -----------------------------------------------------------------------
+    async def list(self, space_id: str) -> _Views:
+        """The space's limits, each with its ``current`` use, by name."""
+        return await self._views(await self._repository.list(space_id))
+
+    async def get(self, space_id: str, limit_id: str) -> _View:
+        """One limit with its current use (``LimitNotFoundError``)."""
+        return (await self._views([await self._repository.get(space_id, limit_id)]))[0]
+
+    async def create(self, space_id: str, body: object) -> _View:
+        """A new limit from an API body (``LimitValidationError`` naming the field)."""
+        stored = await self._repository.create(space_id, parse_limit(body, space_id=space_id))
+        await self._reload()
+        return (await self._views([stored]))[0]
+
+    async def update(self, space_id: str, limit_id: str, body: object) -> _View:
+        """Replace a limit's definition (``PUT``): counts go on unless the scope changes."""
+        limit = parse_limit(body, space_id=space_id)
+        stored = await self._repository.update(space_id, limit_id, limit)
+        await self._reload()
+        return (await self._views([stored]))[0]
+
+    async def delete(self, space_id: str, limit_id: str) -> None:
+        await self._repository.delete(space_id, limit_id)
+        await self._reload()
+
+    async def _views(self, limits: Sequence[StoredLimit]) -> _Views:
+        await self._shares.flush()  # this process's counts first
+        current = await self._counters.current(limits, datetime.now(UTC))
+        return [{**stored.to_dict(), "current": current[stored.id]} for stored in limits]
+
+    # --- enforcement -------------------------------------------------------------------
+    async def admit(
+        self,
+        connector: Connector,
+        context: ExecutionContext,
+        sub_action: str,
+        endpoint: Endpoint = "chat",
+    ) -> None:
+        """Count the request in every limit that covers it, or raise
+        :class:`LimitExceededError` (its ``execute`` event written) or, when the store
+        is down and the policy is ``closed``, :class:`LimitsUnavailableError`."""
+        space = self._space_limits(context.space_id)
+        if not space:
+            return
+        caller = Caller(context.space_id, connector.id, context.user_name, context.api_key_id)
+        limits = [stored for stored in space if stored.applies_to(caller)]
+        if not limits:
+            return
+        admission = await self._shares.admit(limits, datetime.now(UTC))
+        if admission.admitted:
+            return
+        if admission.refusal is None:
+            raise LimitsUnavailableError(admission.retry_after or 1)
+        self._record_refusal(connector, context, sub_action, endpoint, admission.refusal)
+        refusal = admission.refusal
+        raise LimitExceededError(
+            refusal.message,
+            limit_id=refusal.limit_id,
+            retry_after=refusal.retry_after,
+            budget=refusal.is_budget,
+        )
+
+    def _record_refusal(
+        self,
+        connector: Connector,
+        context: ExecutionContext,
+        sub_action: str,
+        endpoint: Endpoint,
+        refusal: Refusal,
+    ) -> None:
+        record = new_record(connector, sub_action, context)
+        record.endpoint = endpoint
+        record.ended_ns = record.started_ns
+        record.outcome = "failure"
+        record.error_message = refusal.message
+        record.refused_by = refusal.limit_id
+        self._on_refusal(record)
+
+    def finished(self, record: ExecutionRecord, cost: Decimal | None) -> None:
+        """An execution ended: its tokens and cost count in the limits that cover it."""
+        space = self._by_space.get(record.space_id, _NONE)
+        if not space:
+            return
+        usage = record.recorded_usage
+        if not usage.known:
+            return
+        caller = Caller(record.space_id, record.connector_id, record.user_name, record.api_key_id)
+        limits = [stored for stored in space if stored.applies_to(caller)]
+        if limits:
+            self._shares.record(
+                limits,
+                tokens=usage.total_tokens,
+                cost_usd=usd_number(cost),
+                now=datetime.now(UTC),
+            )

@@ -1,0 +1,219 @@
+"""Admission from a local share of the shared counters, and batched accounting.
+
+One store transaction per request costs about 5 ms on SQLite and serialises every worker
+(docs/limits.md, "Speed"), so a process takes a *share* of each window it admits into
+(:meth:`LimitCounters.take`) and admits from memory until it is used up or the window
+ends:
+
+- a window that caps requests (``requests_per_minute``) reserves
+  ``min(share, figure - counted)`` requests in the store: no process ever admits past the
+  figure; a share is ``figure / 20`` requests (at least 1, at most 64), so while other
+  processes hold unused reserved requests a refusal can come early by at most
+  ``(processes - 1) x (share - 1)``: under 5% of the figure per other process;
+- any other window grants :data:`OPEN_SHARE` admissions; its requests are counted as they
+  are admitted (batched, below);
+- every take brings back the window's tokens and cost; the process adds its own as its
+  executions end and refuses from that view, so besides the one-call overshoot each other
+  process may start up to a share's calls after a token or cost figure was reached.
+
+Requests of uncapped windows, tokens and cost are added to the store in batches, every
+:data:`FLUSH_SECONDS` and when the service stops (so a restart keeps them). A batch that
+fails while the store is down is dropped (the outage policy logs it): limits under-count
+an outage, never over-count it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from llmrelay.domain.limits import (
+    WINDOWS,
+    Admission,
+    Refusal,
+    StoredLimit,
+    WindowKind,
+    retry_after_seconds,
+    window_start,
+)
+from llmrelay.errors import StoreError
+from llmrelay.store.limit_counters import LimitCounters, Window, nano_usd, windows_of
+from llmrelay.store.limit_guard import OutagePolicy
+from llmrelay.tasks import BackgroundTasks
+
+__all__ = ["FLUSH_SECONDS", "MAX_SHARE", "OPEN_SHARE", "LocalShares", "share_size"]
+
+log = logging.getLogger("llmrelay.limits")
+
+MAX_SHARE = 64
+SHARE_DIVISOR = 20
+OPEN_SHARE = 16
+FLUSH_SECONDS = 0.5
+
+_Key = tuple[str, int]
+_PendingKey = tuple[str, WindowKind, datetime]
+
+
+def share_size(window: Window) -> int:
+    """Admissions one take asks for in ``window`` (see the module docstring)."""
+    caps = [int(cap.figure) for cap in window.caps if cap.metric == "requests"]
+    if not caps:
+        return OPEN_SHARE
+    return max(1, min(MAX_SHARE, min(caps) // SHARE_DIVISOR))
+
+
+def _caps_requests(window: Window) -> bool:
+    return any(cap.metric == "requests" for cap in window.caps)
+
+
+@dataclass(slots=True)
+class _Share:
+    start: datetime
+    left: int
+    tokens: int  # the store's at the take, plus this process's since
+    cost_nano_usd: int
+
+
+class LocalShares:
+    """Admits requests and counts executions against the shared counters, sparing the
+    store as described above; never raises :class:`StoreError` (the outage policy)."""
+
+    def __init__(
+        self, counters: LimitCounters, policy: OutagePolicy, *, flush_every: float = FLUSH_SECONDS
+    ) -> None:
+        self._counters = counters
+        self.policy = policy
+        self._flush_every = flush_every
+        self._shares: dict[_Key, _Share] = {}
+        self._pending: dict[_PendingKey, list[int]] = {}  # requests, tokens, nano-USD
+        self._taking = asyncio.Lock()
+        self._tasks = BackgroundTasks()
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self._tasks:
+            self._tasks.start(self._run(), name="llmrelay-limit-counts")
+
+    async def stop(self) -> None:
+        for err in await self._tasks.stop():
+            log.error("limits: counting failed: %s", type(err).__name__)
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_every)
+            await self.flush()
+
+    # --- admission -------------------------------------------------------------------------
+    async def admit(self, limits: Sequence[StoredLimit], now: datetime) -> Admission:
+        windows = windows_of(limits, now)
+        if not windows:
+            return Admission.ok()
+        if any(not self._usable(w) for w in windows):
+            async with self._taking:  # one take at a time; waiters reuse what it brought
+                needed = [w for w in windows if not self._usable(w)]
+                if needed:
+                    refused = await self._take(needed, now)
+                    if refused is not None:
+                        return refused
+        refusal = self._local_refusal(windows, now)
+        if refusal is not None:
+            return Admission(admitted=False, refusal=refusal)
+        for window in windows:
+            self._shares[window.key].left -= 1
+            if not _caps_requests(window):
+                self._amounts(window)[0] += 1
+        return Admission.ok()
+
+    def _usable(self, window: Window) -> bool:
+        share = self._shares.get(window.key)
+        return share is not None and share.start == window.start and share.left > 0
+
+    async def _take(self, needed: list[Window], now: datetime) -> Admission | None:
+        try:
+            taken = await self._counters.take([(w, share_size(w)) for w in needed], now)
+        except StoreError as err:
+            return self.policy.on_store_error(err)
+        self.policy.on_store_ok()
+        if isinstance(taken, Refusal):
+            return Admission(admitted=False, refusal=taken)
+        for window in needed:
+            got = taken[window.key]
+            pending = self._pending.get((window.limit.id, window.kind, window.start))
+            tokens, cost = (pending[1], pending[2]) if pending else (0, 0)
+            self._shares[window.key] = _Share(
+                window.start, got.granted, got.tokens + tokens, got.cost_nano_usd + cost
+            )
+        return None
+
+    def _local_refusal(self, windows: list[Window], now: datetime) -> Refusal | None:
+        """The longest-lasting token or cost figure this process knows to be reached."""
+        found: list[Refusal] = []
+        for window in windows:
+            share = self._shares[window.key]
+            for cap in window.caps:
+                used = {"tokens": share.tokens, "cost_usd": share.cost_nano_usd}.get(cap.metric)
+                figure = nano_usd(cap.figure) if cap.metric == "cost_usd" else int(cap.figure)
+                if used is not None and used >= figure:
+                    found.append(
+                        Refusal(
+                            window.limit.id,
+                            window.limit.limit.name,
+                            cap,
+                            retry_after_seconds(window.kind, now),
+                        )
+                    )
+        return max(found, key=lambda r: r.retry_after) if found else None
+
+    # --- accounting ------------------------------------------------------------------------
+    def record(
+        self, limits: Sequence[StoredLimit], *, tokens: int, cost_usd: float | None, now: datetime
+    ) -> None:
+        """An execution ended: its tokens and cost (None: unknown, adds nothing) count in
+        the windows of ``limits`` that contain ``now``; stored with the next batch."""
+        cost = nano_usd(cost_usd) if cost_usd is not None and cost_usd > 0 else 0
+        tokens = max(0, tokens)
+        if tokens == 0 and cost == 0:
+            return
+        for window in windows_of(limits, now):
+            amounts = self._amounts(window)
+            amounts[1] += tokens
+            amounts[2] += cost
+            share = self._shares.get(window.key)
+            if share is not None and share.start == window.start:
+                share.tokens += tokens
+                share.cost_nano_usd += cost
+
+    def _amounts(self, window: Window) -> list[int]:
+        key = (window.limit.id, window.kind, window.start)
+        amounts = self._pending.get(key)
+        if amounts is None:
+            amounts = self._pending[key] = [0, 0, 0]
+        return amounts
+
+    async def flush(self) -> None:
+        """Store the batch; forget shares of past windows."""
+        pending, self._pending = self._pending, {}
+        now = datetime.now(UTC)
+        self._shares = {
+            key: share for key, share in self._shares.items() if _current(share, key, now)
+        }
+        rows = [
+            (lid, kind, start, requests, tokens, cost)
+            for (lid, kind, start), (requests, tokens, cost) in pending.items()
+        ]
+        if not rows:
+            return
+        try:
+            await self._counters.add(rows)
+        except StoreError as err:
+            self.policy.on_store_error(err)
+            return
+        self.policy.on_store_ok()
+
+
+def _current(share: _Share, key: _Key, now: datetime) -> bool:
+    return share.start == window_start(WINDOWS[key[1]], now)
