@@ -68,3 +68,30 @@ def run_body(text: str = "Hello limits") -> dict[str, Any]:
             "subActionParams": {"body": json.dumps({"messages": messages})},
         }
     }
+
+
+def away_from_minute_end(margin: float = 12.0) -> None:
+    """Wait for the next minute when fewer than ``margin`` seconds are left of this one, so
+    a test's per-minute counts all fall into one calendar window (not a timing check)."""
+    import time
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    left = 60 - now.second - now.microsecond / 1e6
+    if left < margin:
+        time.sleep(left + 0.05)
+
+
+def execute_events(service: Service, space: str, connector_id: str, count: int) -> list[Any]:
+    """The connector's ``execute`` documents, newest first, once ``count`` are written."""
+    import time
+
+    deadline = time.monotonic() + 10
+    with api(service, space) as client:
+        while True:
+            page = client.get(f"/api/event_log/connector/{connector_id}/_find?per_page=1000")
+            docs = [d for d in page.json()["data"] if d["event"]["action"] == "execute"]
+            if len(docs) >= count or time.monotonic() > deadline:
+                assert len(docs) == count, docs
+                return docs
+            time.sleep(0.05)
