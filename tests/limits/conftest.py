@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from tests.fixtures.service import Service
+from tests.scale.conftest import relay_process  # noqa: F401  (real serve processes)
 
 XSRF = {"kbn-xsrf": "true"}
 HELLO = [{"role": "user", "content": "Hello limits"}]

@@ -3,8 +3,9 @@ both doors (``_execute`` and ``/v1``), see docs/limits.md.
 
 The request path reads the space's limits from memory: a request no limit covers costs a
 dict lookup and nothing else. The cache is reloaded at once after a change made here and,
-for changes made by other processes, in the background when it is older than
-``revalidate_after`` (a request never waits for that reload). Admission and accounting go
+for changes made by other processes, when it is older than ``revalidate_after``
+(``llmrelay.connectorCache.revalidateAfter``, one read per interval, shared by the
+requests that arrive meanwhile). Admission and accounting go
 through the process's local shares (``store/limit_shares.py``).
 """
 
@@ -84,7 +85,7 @@ class LimitService:
         self._by_space = {space: tuple(found) for space, found in by_space.items()}
         self._loaded_at = started
 
-    async def _background_reload(self) -> None:
+    async def _checked_reload(self) -> None:
         try:
             await self._reload()
         except StoreError as err:
@@ -97,13 +98,16 @@ class LimitService:
                 log.warning("limits: reloaded the limits again")
             self._reload_failed = False
 
-    def _space_limits(self, space_id: str) -> tuple[StoredLimit, ...]:
-        if time.monotonic() - self._loaded_at >= self._revalidate_after and (
-            self._reloading is None or self._reloading.done()
-        ):
-            self._reloading = asyncio.get_running_loop().create_task(
-                self._background_reload(), name="llmrelay-limits-reload"
-            )
+    async def _space_limits(self, space_id: str) -> tuple[StoredLimit, ...]:
+        """The space's limits; older than ``revalidate_after``, they are reloaded first
+        (one read, shared by every request waiting for it; the known ones when the store
+        does not answer)."""
+        if time.monotonic() - self._loaded_at >= self._revalidate_after:
+            if self._reloading is None or self._reloading.done():
+                self._reloading = asyncio.get_running_loop().create_task(
+                    self._checked_reload(), name="llmrelay-limits-reload"
+                )
+            await asyncio.shield(self._reloading)
         return self._by_space.get(space_id, _NONE)
 
     # --- the API -----------------------------------------------------------------------
@@ -148,7 +152,7 @@ class LimitService:
         """Count the request in every limit that covers it, or raise
         :class:`LimitExceededError` (its ``execute`` event written) or, when the store
         is down and the policy is ``closed``, :class:`LimitsUnavailableError`."""
-        space = self._space_limits(context.space_id)
+        space = await self._space_limits(context.space_id)
         if not space:
             return
         caller = Caller(context.space_id, connector.id, context.user_name, context.api_key_id)
