@@ -27,7 +27,6 @@ from llmrelay.domain.prices import usd_number
 from llmrelay.errors import LimitExceededError, LimitsUnavailableError, StoreError
 from llmrelay.execution.records import new_record
 from llmrelay.execution.results import ExecutionContext
-from llmrelay.store.limit_counters import LimitCounters
 from llmrelay.store.limit_shares import LocalShares
 from llmrelay.store.limits import LimitRepository
 
@@ -47,13 +46,11 @@ class LimitService:
     def __init__(
         self,
         repository: LimitRepository,
-        counters: LimitCounters,
         shares: LocalShares,
         *,
         revalidate_after: float,
     ) -> None:
         self._repository = repository
-        self._counters = counters
         self._shares = shares
         self._revalidate_after = revalidate_after
         self._by_space: dict[str, tuple[StoredLimit, ...]] = {}
@@ -137,8 +134,7 @@ class LimitService:
         await self._reload()
 
     async def _views(self, limits: Sequence[StoredLimit]) -> _Views:
-        await self._shares.flush()  # this process's counts first
-        current = await self._counters.current(limits, datetime.now(UTC))
+        current = await self._shares.current(limits, datetime.now(UTC))
         return [{**stored.to_dict(), "current": current[stored.id]} for stored in limits]
 
     # --- enforcement -------------------------------------------------------------------

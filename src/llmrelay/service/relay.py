@@ -68,7 +68,6 @@ class Relay:
         counters = LimitCounters(store.engine)
         self.limits = LimitService(
             LimitRepository(store.engine),
-            counters,
             LocalShares(counters, OutagePolicy.from_setting(settings.limits_on_store_outage)),
             revalidate_after=settings.connector_revalidate_after.total_seconds(),
         )

@@ -48,11 +48,24 @@ from llmrelay.errors import LimitReachedError
 from llmrelay.store.schema import LIMIT_WINDOW_KEY, limit_windows, limits
 from llmrelay.store.sql import dialect_insert, insert_adding_on_conflict, reading, writing
 
-__all__ = ["NANO_USD", "LimitCounters", "Taken", "Window", "current_use", "nano_usd", "windows_of"]
+__all__ = [
+    "NANO_USD",
+    "WINDOW_SUFFIX",
+    "LimitCounters",
+    "Taken",
+    "Window",
+    "current_use",
+    "nano_usd",
+    "windows_of",
+]
 
 t = limit_windows
 NANO_USD = 10**9  # counter units per USD
-_SUFFIX: dict[WindowKind, str] = {"minute": "this_minute", "day": "today", "month": "this_month"}
+WINDOW_SUFFIX: dict[WindowKind, str] = {
+    "minute": "this_minute",
+    "day": "today",
+    "month": "this_month",
+}
 
 
 def nano_usd(usd: float | int) -> int:
@@ -129,7 +142,7 @@ def current_use(stored: StoredLimit, rows: Iterable[Any], now: datetime) -> dict
     use: dict[str, object] = {}
     for kind in stored.limit.windows():
         row = by_window.get((kind, window_start(kind, now)))
-        suffix = _SUFFIX[kind]
+        suffix = WINDOW_SUFFIX[kind]
         use[f"requests_{suffix}"] = int(row.requests) if row else 0
         use[f"tokens_{suffix}"] = int(row.tokens) if row else 0
         use[f"cost_usd_{suffix}"] = int(row.cost_nano_usd) / NANO_USD if row else 0.0

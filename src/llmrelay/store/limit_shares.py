@@ -40,7 +40,13 @@ from llmrelay.domain.limits import (
     window_start,
 )
 from llmrelay.errors import StoreError
-from llmrelay.store.limit_counters import LimitCounters, Window, nano_usd, windows_of
+from llmrelay.store.limit_counters import (
+    WINDOW_SUFFIX,
+    LimitCounters,
+    Window,
+    nano_usd,
+    windows_of,
+)
 from llmrelay.store.limit_guard import OutagePolicy
 from llmrelay.tasks import BackgroundTasks
 
@@ -167,6 +173,23 @@ class LocalShares:
                         )
                     )
         return max(found, key=lambda r: r.retry_after) if found else None
+
+    async def current(
+        self, limits: Sequence[StoredLimit], now: datetime
+    ) -> dict[str, dict[str, object]]:
+        """Each limit's use (``LimitCounters.current``) after this process's batch, less
+        the requests it has reserved and not used yet (other processes' reserves show)."""
+        await self.flush()
+        use = await self._counters.current(limits, now)
+        for window in windows_of(limits, now):
+            share = self._shares.get(window.key)
+            if share is None or share.start != window.start or not _caps_requests(window):
+                continue
+            field = f"requests_{WINDOW_SUFFIX[window.kind]}"
+            counted = use[window.limit.id].get(field)
+            if isinstance(counted, int):
+                use[window.limit.id][field] = max(0, counted - share.left)
+        return use
 
     # --- accounting ------------------------------------------------------------------------
     def record(
