@@ -13,6 +13,7 @@ idle again, so its leftover work does not fall into the next target's run. Scena
 5. event log on vs off (same code, the sink switched off): throughput ratio;
 6. the usage dashboard over N million events (bench/dashboard.py);
 7. cold start: process start to first answered chat completion;
+8. three limits active (connector, user, API key) vs none at c=16 (bench/limits_scenario.py);
 
 plus a py-spy profile of the llmrelay process under load. Results go to
 ``bench/results/<timestamp>.json``; ``python -m bench.report`` turns the newest into
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import baseline, compare, dashboard, targets
+from bench.limits_scenario import limits_scenario
 from bench.load import (
     Request,
     many_open_streams,
@@ -169,6 +171,7 @@ class Bench:
         )
         self.home_off = self.home_on.copy(self.work / "home-off")
         self.home_fresh = self.home_on.copy(self.work / "home-fresh")
+        self.home_limits = self.home_on.copy(self.work / "home-limits")
         self.floor = targets.floor_proc(self.mock.port, self.logs)
         self.relay = targets.relay_proc(self.home_on, self.logs, name="relay")
         self.relay_off = targets.relay_proc(
@@ -690,7 +693,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: throughput,streams,eventlog,profile,open,dashboard,cold",
+        help="comma list: throughput,streams,eventlog,limits,profile,open,dashboard,cold",
     )
     parser.add_argument("--dashboard-events", type=int, default=0)
     parser.add_argument("--no-report", action="store_true")
@@ -747,6 +750,9 @@ def main() -> None:
         if want("eventlog"):
             print("scenario 5: event log on vs off")
             scen["event_log"] = bench.event_log()
+        if want("limits"):
+            print("scenario 8: three limits active vs none (c=16)")
+            scen["limits"] = limits_scenario(bench)
         if want("streams"):
             print("scenario 3: streams")
             scen["streams"] = bench.streams()

@@ -3,6 +3,7 @@ SDK (OpenAI's 429 shapes), Retry-After, streams' tokens, cost, refusal events, s
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import openai
@@ -26,6 +27,16 @@ from tests.limits.conftest import (
 def sdk(service: Service, space: str, key: str) -> openai.OpenAI:
     base = f"{service.url}/v1" if space == "default" else f"{service.url}/s/{space}/v1"
     return openai.OpenAI(base_url=base, api_key=key, max_retries=0, timeout=30)
+
+
+def counted_tokens(service: Service, space: str, limit_id: str, expected: int) -> bool:
+    """Whether the limit's ``tokens_today`` reaches ``expected`` within 10 s (poll)."""
+    deadline = time.monotonic() + 10
+    while True:
+        tokens = limit_of(service, space, limit_id)["current"]["tokens_today"]
+        if tokens >= expected or time.monotonic() > deadline:
+            return bool(tokens == expected)
+        time.sleep(0.05)
 
 
 def execute(service: Service, space: str, connector_id: str, body: Any = None) -> Any:
@@ -119,10 +130,11 @@ def test_streamed_tokens_count_and_a_budget_refuses(
             stream_options={"include_usage": True},
         )
         usage = [chunk.usage for chunk in stream if chunk.usage is not None]
+        assert usage and usage[0].total_tokens > 5
+        # counted when the execution ends, which the server sees just after the last byte
+        assert counted_tokens(service, space, limit["id"], usage[0].total_tokens)
         with pytest.raises(openai.RateLimitError) as refused:
             client.chat.completions.create(model=connector_id, messages=HELLO)  # type: ignore[arg-type]
-    assert usage and usage[0].total_tokens > 5
-    assert limit_of(service, space, limit["id"])["current"]["tokens_today"] == usage[0].total_tokens
     assert refused.value.response.json()["error"] == {
         "message": 'Limit "bea daily" reached: 5 tokens per day',
         "type": "insufficient_quota",

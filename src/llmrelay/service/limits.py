@@ -35,6 +35,8 @@ __all__ = ["LimitService"]
 log = logging.getLogger("llmrelay.limits")
 
 _NONE: tuple[StoredLimit, ...] = ()
+_CallerKey = tuple[str, str, str | None, str | None]
+_MAX_CALLERS = 10_000
 _View = dict[str, object]
 _Views = list[_View]  # (``list`` is a method name in the class below)
 
@@ -54,6 +56,8 @@ class LimitService:
         self._shares = shares
         self._revalidate_after = revalidate_after
         self._by_space: dict[str, tuple[StoredLimit, ...]] = {}
+        # (space, connector, user, API key) -> the limits covering such a request
+        self._covering: dict[_CallerKey, tuple[StoredLimit, ...]] = {}
         self._loaded_at = -math.inf
         self._reloading: asyncio.Task[None] | None = None
         self._reload_failed = False
@@ -80,6 +84,7 @@ class LimitService:
         for stored in await self._repository.list_all():
             by_space.setdefault(stored.space_id, []).append(stored)
         self._by_space = {space: tuple(found) for space, found in by_space.items()}
+        self._covering = {}
         self._loaded_at = started
 
     async def _checked_reload(self) -> None:
@@ -148,11 +153,11 @@ class LimitService:
         """Count the request in every limit that covers it, or raise
         :class:`LimitExceededError` (its ``execute`` event written) or, when the store
         is down and the policy is ``closed``, :class:`LimitsUnavailableError`."""
-        space = await self._space_limits(context.space_id)
-        if not space:
+        if not await self._space_limits(context.space_id):
             return
-        caller = Caller(context.space_id, connector.id, context.user_name, context.api_key_id)
-        limits = [stored for stored in space if stored.applies_to(caller)]
+        limits = self._limits_for(
+            (context.space_id, connector.id, context.user_name, context.api_key_id)
+        )
         if not limits:
             return
         admission = await self._shares.admit(limits, datetime.now(UTC))
@@ -168,6 +173,19 @@ class LimitService:
             retry_after=refusal.retry_after,
             budget=refusal.is_budget,
         )
+
+    def _limits_for(self, key: _CallerKey) -> tuple[StoredLimit, ...]:
+        """The limits covering a request of this caller (the same tuple until the next
+        reload: the local shares key their windows on it)."""
+        limits = self._covering.get(key)
+        if limits is None:
+            caller = Caller(*key)
+            space = self._by_space.get(key[0], _NONE)
+            limits = tuple(stored for stored in space if stored.applies_to(caller))
+            if len(self._covering) >= _MAX_CALLERS:
+                self._covering.clear()
+            self._covering[key] = limits
+        return limits
 
     def _record_refusal(
         self,
@@ -187,14 +205,14 @@ class LimitService:
 
     def finished(self, record: ExecutionRecord, cost: Decimal | None) -> None:
         """An execution ended: its tokens and cost count in the limits that cover it."""
-        space = self._by_space.get(record.space_id, _NONE)
-        if not space:
+        if record.space_id not in self._by_space:
             return
         usage = record.recorded_usage
         if not usage.known:
             return
-        caller = Caller(record.space_id, record.connector_id, record.user_name, record.api_key_id)
-        limits = [stored for stored in space if stored.applies_to(caller)]
+        limits = self._limits_for(
+            (record.space_id, record.connector_id, record.user_name, record.api_key_id)
+        )
         if limits:
             self._shares.record(
                 limits,

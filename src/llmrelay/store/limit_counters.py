@@ -26,7 +26,7 @@ window and the rows of deleted limits.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -81,10 +81,19 @@ class Window:
     kind: WindowKind
     start: datetime
     caps: tuple[Cap, ...]
+    # derived once (the request path reads them): the figure of each metric, or None
+    key: tuple[str, int] = field(init=False)
+    requests_figure: int | None = field(init=False)
+    tokens_figure: int | None = field(init=False)
+    cost_figure: int | None = field(init=False)  # nano-USD
 
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.limit.id, WINDOWS.index(self.kind))
+    def __post_init__(self) -> None:
+        figures = {cap.metric: cap.figure for cap in self.caps}
+        requests, tokens, cost = (figures.get(m) for m in ("requests", "tokens", "cost_usd"))
+        object.__setattr__(self, "key", (self.limit.id, WINDOWS.index(self.kind)))
+        object.__setattr__(self, "requests_figure", None if requests is None else int(requests))
+        object.__setattr__(self, "tokens_figure", None if tokens is None else int(tokens))
+        object.__setattr__(self, "cost_figure", None if cost is None else nano_usd(cost))
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,12 +302,15 @@ class LimitCounters:
             index_elements=list(LIMIT_WINDOW_KEY), set_={"requests": t.c.requests}
         ).returning(t.c.requests, t.c.tokens, t.c.cost_nano_usd)
         row = (await conn.execute(locked)).one()
-        if any(_reached(cap, row) for cap in window.caps):
+        # want 0: a refresh of the tokens and cost only (the requests were reserved before)
+        checked = [cap for cap in window.caps if want > 0 or cap.metric != "requests"]
+        if any(_reached(cap, row) for cap in checked):
             raise LimitReachedError(window)
         granted = want
         request_caps = [int(cap.figure) for cap in window.caps if cap.metric == "requests"]
         if request_caps:
             granted = min(want, min(request_caps) - int(row.requests))
+        if request_caps and granted > 0:
             await conn.execute(
                 t.update().where(_in(window)).values(requests=t.c.requests + granted)
             )
