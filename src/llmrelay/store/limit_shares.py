@@ -1,25 +1,32 @@
 """Admission from a local share of the shared counters, and batched accounting.
 
-One store transaction per request costs about 5 ms on SQLite and serialises every worker
+One store transaction per request costs 5-25 ms on SQLite and serialises every worker
 (docs/limits.md, "Speed"), so a process takes a *share* of each window it admits into
-(:meth:`LimitCounters.take`) and admits from memory until it is used up or the window
-ends:
+(:meth:`LimitCounters.take`, one transaction for all of a request's windows) and admits
+from memory:
 
 - a window that caps requests (``requests_per_minute``) reserves
-  ``min(share, figure - counted)`` requests in the store: no process ever admits past the
-  figure; a share is ``figure / 20`` requests (at least 1, at most 64), so while other
-  processes hold unused reserved requests a refusal can come early by at most
-  ``(processes - 1) x (share - 1)``: under 5% of the figure per other process;
+  ``min(share, figure - counted)`` requests in the store, so no process ever admits past
+  the figure; a share is ``figure / 30`` requests (at least 1, at most :data:`MAX_SHARE`)
+  and is topped up beside the requests when half of it is left, so a process holds at most
+  1.5 shares: while others hold unused reserved requests a refusal can come early by at
+  most 5% of the figure per other process;
 - any other window grants :data:`OPEN_SHARE` admissions; its requests are counted as they
   are admitted (batched, below);
-- every take brings back the window's tokens and cost; the process adds its own as its
-  executions end and refuses from that view, so besides the one-call overshoot each other
-  process may start up to a share's calls after a token or cost figure was reached.
+- every take brings back the window's tokens and cost, and a share older than
+  :data:`SHARE_SECONDS` is refreshed beside the requests; the process adds its own tokens
+  and cost as its executions end and refuses from that view. So besides the one-call
+  overshoot of every gateway, another process may admit calls for about a second after a
+  token or cost figure was reached.
+
+A request waits for the store only when it has no share of a window (its first request,
+a new minute) or a share ran out before its top-up came back.
 
 Requests of uncapped windows, tokens and cost are added to the store in batches, every
 :data:`FLUSH_SECONDS` and when the service stops (so a restart keeps them). A batch that
 fails while the store is down is dropped (the outage policy logs it): limits under-count
-an outage, never over-count it.
+an outage, never over-count it. While the store is down, a process spends the shares it
+holds, then the outage policy decides.
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ SHARE_DIVISOR = 30
 OPEN_SHARE = 4096
 SHARE_SECONDS = 1.0
 FLUSH_SECONDS = 0.5
+PRUNE_SECONDS = 3600.0
 _TAKES = 3  # tries to hold a share of every window at once
 
 _Key = tuple[str, int]
@@ -114,9 +122,16 @@ class LocalShares:
         await self.flush()
 
     async def _run(self) -> None:
+        pruned = time.monotonic()
         while True:
             await asyncio.sleep(self._flush_every)
             await self.flush()
+            if time.monotonic() - pruned >= PRUNE_SECONDS:
+                pruned = time.monotonic()
+                try:  # rows of past windows and of deleted limits
+                    await self._counters.prune(datetime.now(UTC))
+                except StoreError as err:
+                    log.warning("limits: removing old counts failed (%s); retrying later", err)
 
     def _windows_of(self, limits: Sequence[StoredLimit], now: datetime) -> list[Window]:
         """``windows_of``, computed once a minute per sequence of limits (the service
