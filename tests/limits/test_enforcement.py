@@ -29,11 +29,13 @@ def sdk(service: Service, space: str, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=base, api_key=key, max_retries=0, timeout=30)
 
 
-def counted_tokens(service: Service, space: str, limit_id: str, expected: int) -> bool:
-    """Whether the limit's ``tokens_today`` reaches ``expected`` within 10 s (poll)."""
+def counted_tokens(
+    service: Service, space: str, limit_id: str, expected: int, field: str = "tokens_today"
+) -> bool:
+    """Whether the limit's ``field`` reaches ``expected`` within 10 s (poll)."""
     deadline = time.monotonic() + 10
     while True:
-        tokens = limit_of(service, space, limit_id)["current"]["tokens_today"]
+        tokens = limit_of(service, space, limit_id)["current"][field]
         if tokens >= expected or time.monotonic() > deadline:
             return bool(tokens == expected)
         time.sleep(0.05)
@@ -174,3 +176,32 @@ def test_limit_changes_apply_at_once(service: Service, upstream: FakeUpstream) -
     with api(service, space) as client:
         assert client.delete(f"/api/llmrelay/limits/{limit['id']}").status_code == 204
     assert execute(service, space, connector_id).status_code == 200
+
+
+def test_a_cancelled_stream_counts_what_was_streamed(
+    service: Service, upstream: FakeUpstream
+) -> None:
+    space = "lim-cancel"
+    connector_id = connector(service, space, upstream.url())
+    key_id, key = key_with_id(service, space)
+    limit = create_limit(
+        service, space, {"name": "key", "scope": {"api_key": key_id}, "tokens_per_month": 10**6}
+    )
+    upstream.stream([f" w{i}" for i in range(50)], chunk_delay=0.05)
+    with sdk(service, space, key) as client:
+        stream = client.chat.completions.create(model=connector_id, messages=HELLO, stream=True)  # type: ignore[arg-type]
+        seen = ""
+        for chunk in stream:
+            seen += chunk.choices[0].delta.content or "" if chunk.choices else ""
+            if "w2" in seen:
+                break
+        stream.close()
+    end = execute_events(service, space, connector_id, 1)[0]
+    assert end["llmrelay"]["stream_cancelled"] is True
+    usage = end["kibana"]["action"]["execution"]["gen_ai"]["usage"]
+    assert 0 < usage["completion_tokens"] < 50
+    total = usage["total_tokens"]
+    assert counted_tokens(service, space, limit["id"], total, "tokens_this_month")
+    current = limit_of(service, space, limit["id"])["current"]
+    assert current["tokens_this_month"] == usage["total_tokens"]
+    assert current["requests_this_month"] == 1
