@@ -17,6 +17,10 @@ Fields of our own, under ``llmrelay`` (not in Kibana's mapping):
 - ``llmrelay.stream_cancelled`` (``execute`` only): the caller stopped a stream early.
 - ``llmrelay.upstream_request_id`` (``execute`` only, when the upstream sent one): its id
   of the request (``x-request-id``, or Azure's ``apim-request-id``).
+- ``llmrelay.route_id``: the route (``.llmrelay-route``) the caller named, on the events
+  of the connectors it ran (their tokens count for the route) and of inner routes.
+- ``llmrelay.route`` (a route's own ``execute``): ``attempts`` (``connector_id``,
+  ``outcome``, ``duration_ms``, ``error``) and ``target``, the connector that answered.
 """
 
 from __future__ import annotations
@@ -101,6 +105,8 @@ def _base(
     }
     if record.model:
         doc["llmrelay"]["model"] = record.model
+    if record.route_id:
+        doc["llmrelay"]["route_id"] = record.route_id
     if record.user_name:
         doc["user"] = {"name": record.user_name}
     if record.api_key_id:
@@ -155,6 +161,11 @@ def execute_document(record: ExecutionRecord, *, server_uuid: str, version: str)
     doc["llmrelay"]["endpoint"] = record.endpoint
     if record.upstream_request_id:
         doc["llmrelay"]["upstream_request_id"] = record.upstream_request_id
+    if record.route_attempts is not None:
+        route: dict[str, Any] = {"attempts": [a.as_document() for a in record.route_attempts]}
+        if record.route_target:
+            route["target"] = record.route_target
+        doc["llmrelay"]["route"] = route
     return doc
 
 
