@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from llmrelay.domain.validation import (
     StrictModel,
@@ -54,7 +54,7 @@ class RouteConfig(StrictModel):
     """``targets`` by weight, then ``fallbacks`` in order; ``retries`` per connector."""
 
     targets: list[RouteTarget]
-    fallbacks: list[str] = []
+    fallbacks: list[str] = Field(default_factory=list)
     retries: int = 0
     cooldownSeconds: int | float = DEFAULT_COOLDOWN_SECONDS
 

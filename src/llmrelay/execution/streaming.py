@@ -8,6 +8,7 @@ drops that one SSE event (and nothing else) from what the caller receives.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
@@ -65,10 +66,8 @@ class TappedStream:
         """Wait for the first bytes, kept for the next read: a stream that fails before
         them raises here, while the caller has seen nothing (a route then moves on)."""
         if self._primed is None and not self._done:
-            try:
+            with contextlib.suppress(StopAsyncIteration):  # an empty stream is an answer
                 self._primed = await self.__anext__()
-            except StopAsyncIteration:
-                pass
 
     async def __anext__(self) -> bytes:
         if self._primed is not None:

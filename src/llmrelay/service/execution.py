@@ -14,8 +14,8 @@ from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.connectors import Connector
 from llmrelay.domain.event_documents import execute_document, start_document
 from llmrelay.domain.events import Endpoint, ExecutionRecord
-from llmrelay.errors import DecryptionError
 from llmrelay.domain.routes import Route
+from llmrelay.errors import DecryptionError
 from llmrelay.execution.executor import EventSink, Executor, NullSink
 from llmrelay.execution.gateway import GatewayResult, apply_model, split_model
 from llmrelay.execution.results import ExecutionContext, ExecutionResult

@@ -61,7 +61,7 @@ class RouteRunner:
         self._executor = executor
         self._resolve = resolve
         self._sink = sink
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # noqa: S311 (load spreading, not secrecy)
         self.breaker = breaker or CircuitBreaker()
         self._sleep = sleep
 
