@@ -11,7 +11,15 @@ import httpx
 import pytest
 
 from llmrelay.testing import FakeUpstream
-from tests.routes.conftest import create_route, events, executes, gen_ai, route_config, run
+from tests.routes.conftest import (
+    XSRF,
+    create_route,
+    events,
+    executes,
+    gen_ai,
+    route_config,
+    run,
+)
 
 
 @pytest.mark.parametrize("status", [500, 503, 429])
@@ -210,3 +218,20 @@ def test_a_route_of_routes(
     assert inner_event["llmrelay"]["route_id"] == outer
     (answered,) = executes(client, b, 1)
     assert answered["llmrelay"]["route_id"] == outer
+
+
+def test_a_bad_envelope_is_refused_without_events(
+    client: httpx.Client, upstream: FakeUpstream
+) -> None:
+    a = gen_ai(client, upstream.url(), "a")
+    route_id = create_route(client, route_config([a]))
+    refused = client.post(
+        f"/api/actions/connector/{route_id}/_execute", json={"params": {}}, headers=XSRF
+    ).json()
+    assert refused["status"] == "error"
+    assert refused["connector_id"] == route_id
+    assert refused["errorSource"] == "user"
+    assert upstream.requests == []
+    assert run(client, route_id)["status"] == "ok"
+    # written in order: had the refusal left events, they would be counted here
+    assert len(events(client, route_id, 2)) == 2

@@ -19,8 +19,9 @@ from typing import TypeVar
 
 from llmrelay.domain.connector_types import Runnable
 from llmrelay.domain.events import Endpoint, ExecutionRecord, RouteAttempt
+from llmrelay.domain.params import validate_execute_params
 from llmrelay.domain.routes import Route
-from llmrelay.errors import LlmrelayError, RouteUnavailableError
+from llmrelay.errors import ActionTypeDisabledError, LlmrelayError, RouteUnavailableError
 from llmrelay.execution.errors import FRAMEWORK_ERRORS, error_kind, failure_result
 from llmrelay.execution.executor import EventSink, Executor
 from llmrelay.execution.gateway import GATEWAY_SUB_ACTION, GatewayResult
@@ -69,8 +70,13 @@ class RouteRunner:
         self, route: Route, space_id: str, params: object, ctx: ExecutionContext, depth: int = 0
     ) -> ExecutionResult:
         """``_execute`` through the route: the envelope of the connector that answered, or
-        of the last failure, under the route's id."""
-        sub_action = params.get("subAction") if isinstance(params, Mapping) else None
+        of the last failure, under the route's id. A bad envelope or a disabled type is
+        refused before anything runs, without events (as for a connector)."""
+        try:
+            sub_action, _ = validate_execute_params(params)
+            self._ensure_enabled(route)
+        except LlmrelayError as err:
+            return failure_result(route.id, err, FRAMEWORK_ERRORS, pki=False)
 
         async def run(target: Runnable, sub_ctx: ExecutionContext) -> _Tried:
             if isinstance(target, Route):
@@ -88,9 +94,8 @@ class RouteRunner:
             err = result.error
             return _Tried(result, err, True, err is not None and is_retryable(err))
 
-        name = sub_action if isinstance(sub_action, str) else ""
         try:
-            tried = await self._walk(route, space_id, ctx, name, "chat", depth, run)
+            tried = await self._walk(route, space_id, ctx, sub_action, "chat", depth, run)
         except RouteUnavailableError as err:
             return ExecutionResult(
                 "error", route.id, message=str(err), retry=True, error_source="framework", error=err
@@ -150,6 +155,8 @@ class RouteRunner:
         depth: int,
         call: Callable[[Runnable, ExecutionContext], Awaitable[GatewayResult]],
     ) -> GatewayResult:
+        self._ensure_enabled(route)
+
         async def run(target: Runnable, sub_ctx: ExecutionContext) -> _Tried:
             try:
                 result = await call(target, sub_ctx)
@@ -221,6 +228,10 @@ class RouteRunner:
             return last
         finally:
             _finish(self._sink, record)
+
+    def _ensure_enabled(self, route: Route) -> None:
+        if not self._executor.settings.action_type_enabled(route.connector_type_id):
+            raise ActionTypeDisabledError(route.connector_type_id)
 
     async def _target(self, space_id: str, target_id: str, depth: int) -> Runnable | None:
         """The connector (or route) to try, or None when it no longer exists or cannot
