@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 import random
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import pytest
 
