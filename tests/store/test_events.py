@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from llmrelay.domain.event_documents import execute_document, start_document
 from llmrelay.domain.events import ExecutionRecord, TokenUsage, UsageSource
+from llmrelay.domain.prices import execution_cost
 from llmrelay.errors import InvalidEventError
 from llmrelay.store import Store, open_store
 from llmrelay.store.events import INTERVALS, GroupBy, Interval
@@ -61,7 +62,9 @@ def make_record(
 def docs(*records: ExecutionRecord) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for rec in records:
-        out += [start_document(rec, **SERVER), execute_document(rec, **SERVER)]
+        # priced as the event sink prices it (the shipped table)
+        cost = execution_cost(rec.model, rec.recorded_usage)
+        out += [start_document(rec, **SERVER), execute_document(rec, cost=cost, **SERVER)]
     return out
 
 
@@ -204,7 +207,8 @@ async def test_find_pages_newest_first(store: Store) -> None:
     assert total == 14  # start and execute documents
     timestamps = [d["@timestamp"] for d in all_docs]
     assert timestamps == sorted(timestamps, reverse=True)
-    assert all_docs[0] == execute_document(records[6], **SERVER)
+    cost = execution_cost(records[6].model, records[6].recorded_usage)
+    assert all_docs[0] == execute_document(records[6], cost=cost, **SERVER)
 
 
 async def test_find_time_filter_and_space(store: Store) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import Column, Connection, MetaData, Text, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llmrelay.store import create_engine, schema
-from llmrelay.store.migrations import MIGRATIONS, migrate, v2_events_by_time
+from llmrelay.store.migrations import MIGRATIONS, migrate
 from llmrelay.store.sql import utcnow
 from tests.fixtures.postgres import PostgresCluster
 
@@ -166,47 +166,6 @@ async def test_fresh_database_equals_one_upgraded_step_by_step(
     assert_same(await catalog(upgraded), await catalog(fresh))
     async with upgraded.connect() as conn:  # and the upgrade kept the row
         assert (await conn.execute(text("SELECT event_id FROM events"))).all() == [("e1",)]
-
-
-# the tables of schema.py that existed at version 2 (later migrations add others)
-TABLES_AT_V2 = (
-    "schema_version",
-    "connectors",
-    "users",
-    "user_grants",
-    "api_keys",
-    "api_key_grants",
-    "events",
-    "usage_rollups",
-)
-
-
-def _create_all_then_step_2(conn: Connection) -> None:
-    """How llmrelay made databases before the DDL was frozen: migration 1 ran
-    ``create()`` for the tables of ``schema.py``; migration 2 was what it still is."""
-    schema.metadata.create_all(conn, tables=[schema.metadata.tables[n] for n in TABLES_AT_V2])
-    v2_events_by_time.apply(conn)
-    for step in MIGRATIONS[:2]:
-        conn.execute(
-            schema.schema_version.insert().values(
-                version=step.version, name=step.name, applied_at=utcnow()
-            )
-        )
-
-
-async def test_frozen_ddl_is_what_create_all_made(engines: Callable[[], AsyncEngine]) -> None:
-    """Databases created before the freeze are exactly version 2 of the frozen steps.
-
-    The baseline is ``schema.py`` as it is at version 2: the migration that first changes a
-    table there also deletes this test (from then on the frozen DDL is version 2).
-    """
-    old, frozen = engines(), engines()
-    async with old.begin() as conn:
-        await conn.run_sync(_create_all_then_step_2)
-    assert await migrate(frozen, MIGRATIONS[:2]) == [1, 2]
-    assert_same(await catalog(frozen), await catalog(old))
-    # and such a database is at version 2 for the frozen steps: 1 and 2 never rerun
-    assert await migrate(old) == [m.version for m in MIGRATIONS[2:]]
 
 
 async def test_editing_schema_py_does_not_change_the_migrations(
