@@ -12,9 +12,12 @@ from llmrelay.domain.prices import (
     PRICES_SOURCES,
     Price,
     cost_usd,
+    execution_cost,
     merge_prices,
     price_for,
 )
+from llmrelay.domain.events import TokenUsage
+from llmrelay.domain.usage import usage_from_payload
 from llmrelay.errors import ConfigurationError
 
 REQUIRED = [
@@ -172,3 +175,34 @@ def test_price_to_dict() -> None:
         "cached_input_per_million": 0.075,
     }
     assert "cached_input_per_million" not in DEFAULT_PRICES["gpt-4"].to_dict()
+
+
+def test_execution_cost_is_exact_and_agrees_with_cost_usd() -> None:
+    usage = TokenUsage(1000, 500, 1500, "response", cached_tokens=600)
+    assert execution_cost("gpt-4o", usage) == Decimal("0.00675")
+    assert float(Decimal("0.00675")) == cost_usd("gpt-4o", 1000, 500, cached_tokens=600)
+    assert execution_cost("llama-3-8b-instruct", usage) is None
+    assert execution_cost("gpt-4o", TokenUsage()) == 0  # priced, nothing used: 0, not None
+    table = merge_prices({"gpt-4o": None})
+    assert execution_cost("gpt-4o-2024-08-06", usage, table) is None
+
+
+def test_cached_tokens_are_read_from_the_usage_object() -> None:
+    usage = usage_from_payload(
+        {
+            "usage": {
+                "prompt_tokens": 1000,
+                "completion_tokens": 500,
+                "total_tokens": 1500,
+                "prompt_tokens_details": {"cached_tokens": 600},
+            }
+        }
+    )
+    assert usage.cached_tokens == 600
+    assert usage.as_gen_ai() == {
+        "prompt_tokens": 1000,
+        "completion_tokens": 500,
+        "total_tokens": 1500,
+    }
+    odd = usage_from_payload({"usage": {"prompt_tokens": 5, "prompt_tokens_details": None}})
+    assert odd.cached_tokens == 0

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Connection, MetaData, Text, bindparam, text
+from sqlalchemy import Column, Connection, MetaData, Text, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llmrelay.store import create_engine, schema
@@ -186,3 +186,39 @@ async def test_editing_schema_py_does_not_change_the_migrations(
 
 def test_versions_are_consecutive_from_1() -> None:
     assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+
+
+def _insert_v3_rollup(conn: Connection) -> None:
+    """One rollup row as versions 1-3 store it (raw SQL: ``schema.py`` is the latest)."""
+    conn.execute(
+        text(
+            "INSERT INTO usage_rollups (interval, bucket, space_id, connector_id, model, "
+            "user_name, usage_source, prompt_tokens, completion_tokens, total_tokens, "
+            "executions, failures) VALUES ('hour', :at, 'default', 'c1', 'gpt-4o', 'alice', "
+            "'response', 10, 5, 15, 3, 1)"
+        ).bindparams(bindparam("at", type_=schema.UtcDateTime())),
+        {"at": utcnow().replace(minute=0, second=0, microsecond=0)},
+    )
+
+
+async def test_v4_keeps_rollups_as_chat_without_a_cost(
+    engines: Callable[[], AsyncEngine],
+) -> None:
+    """Rows of earlier versions were chat executions (the only endpoint there was) whose
+    cost nobody computed: after migration 4 they are chat, outside any route, unpriced."""
+    engine = engines()
+    assert await migrate(engine, MIGRATIONS[:3]) == [1, 2, 3]
+    async with engine.begin() as conn:
+        await conn.run_sync(_insert_v3_rollup)
+    assert await migrate(engine) == [4]
+    r = schema.usage_rollups.c
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    r.model, r.endpoint, r.route_id, r.total_tokens, r.executions,
+                    r.cost_nano_usd, r.unpriced_tokens, r.unpriced_executions,
+                )  # fmt: skip
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [("gpt-4o", "chat", "", 15, 3, 0, 15, 3)]
