@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from llmrelay.domain.events import TokenUsage
 from llmrelay.domain.prices import (
     DEFAULT_PRICES,
     PRICES_AS_OF,
@@ -16,7 +17,6 @@ from llmrelay.domain.prices import (
     merge_prices,
     price_for,
 )
-from llmrelay.domain.events import TokenUsage
 from llmrelay.domain.usage import usage_from_payload
 from llmrelay.errors import ConfigurationError
 

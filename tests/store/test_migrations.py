@@ -216,9 +216,15 @@ async def test_v4_keeps_rollups_as_chat_without_a_cost(
         rows = (
             await conn.execute(
                 select(
-                    r.model, r.endpoint, r.route_id, r.total_tokens, r.executions,
-                    r.cost_nano_usd, r.unpriced_tokens, r.unpriced_executions,
-                )  # fmt: skip
+                    r.model,
+                    r.endpoint,
+                    r.route_id,
+                    r.total_tokens,
+                    r.executions,
+                    r.cost_nano_usd,
+                    r.unpriced_tokens,
+                    r.unpriced_executions,
+                )
             )
         ).all()
     assert [tuple(row) for row in rows] == [("gpt-4o", "chat", "", 15, 3, 0, 15, 3)]
