@@ -12,6 +12,7 @@ from llmrelay.domain.prices import (
     PRICES_AS_OF,
     PRICES_SOURCES,
     Price,
+    PriceBook,
     cost_usd,
     execution_cost,
     merge_prices,
@@ -206,3 +207,13 @@ def test_cached_tokens_are_read_from_the_usage_object() -> None:
     }
     odd = usage_from_payload({"usage": {"prompt_tokens": 5, "prompt_tokens_details": None}})
     assert odd.cached_tokens == 0
+
+
+def test_a_price_book_answers_what_execution_cost_answers() -> None:
+    table = merge_prices({"my-finetune": {"input_per_million": 3, "output_per_million": 12}})
+    book = PriceBook(table, memo=2)
+    usage = TokenUsage(1000, 500, 1500, "response", cached_tokens=100)
+    models = ["gpt-4o-2024-08-06", "my-finetune-v2", "llama-3", None, "gpt-4o-2024-08-06"]
+    for model in models * 2:  # past its memo of 2: evicted names are matched again
+        assert book.cost(model, usage) == execution_cost(model, usage, table)
+    assert book.cost("my-finetune-v2", usage) == Decimal("0.009")  # 1000 x 3 + 500 x 12
