@@ -33,7 +33,7 @@ _COST = "cost_nano_usd"  # summed exactly as integers; answered as ``cost_usd``
 __all__ = ["ENDPOINTS", "GROUPS", "INTERVALS", "TOTALS", "GroupBy", "Interval", "UsageService"]
 
 
-def cost_usd(cost_nano_usd: int, executions: int, unpriced_executions: int) -> float | None:
+def _cost_usd(cost_nano_usd: int, executions: int, unpriced_executions: int) -> float | None:
     """The cost of priced executions in USD; None when no execution was priced (the cost
     of what was unpriced is unknown, never 0; ``unpriced_tokens`` says how much)."""
     if executions <= unpriced_executions:
@@ -44,7 +44,7 @@ def cost_usd(cost_nano_usd: int, executions: int, unpriced_executions: int) -> f
 def _answered(sums: Mapping[str, Any]) -> dict[str, Any]:
     """A bucket or the totals as the API answers them: ``cost_usd`` for the nano-USD sum."""
     out = {key: value for key, value in sums.items() if key != _COST}
-    out["cost_usd"] = cost_usd(
+    out["cost_usd"] = _cost_usd(
         int(sums.get(_COST) or 0),
         int(sums.get("executions") or 0),
         int(sums.get("unpriced_executions") or 0),

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from llmrelay.errors import InvalidEventError
+from llmrelay.store.limit_counters import NANO_USD
 from llmrelay.store.schema import EPOCH, ROLLUP_KEY, ROLLUP_SUMS
 
 # the order of parse_event's row tuples (tests/store/test_event_rows.py holds it to schema.py)
@@ -65,7 +66,7 @@ def _nano_usd(value: Any) -> int | None:
     arithmetic, not Decimal: it is exact to the nano-USD for any single call's cost, and
     this runs for every document the writer stores."""
     if (type(value) is float or type(value) is int) and 0 <= value < _MAX_COST_USD:
-        return round(value * 1_000_000_000)
+        return round(value * NANO_USD)
     return None
 
 
