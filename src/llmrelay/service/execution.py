@@ -14,6 +14,7 @@ from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.connectors import Connector
 from llmrelay.domain.event_documents import execute_document, start_document
 from llmrelay.domain.events import Endpoint, ExecutionRecord
+from llmrelay.domain.prices import DEFAULT_PRICES, Price, PriceBook
 from llmrelay.domain.routes import Route
 from llmrelay.errors import DecryptionError
 from llmrelay.execution.executor import EventSink, Executor, NullSink
@@ -112,17 +113,26 @@ class _EventLogSink:
     """
 
     def __init__(
-        self, writer: EventWriter, metrics: RelayMetrics, *, server_uuid: str, version: str
+        self,
+        writer: EventWriter,
+        metrics: RelayMetrics,
+        *,
+        server_uuid: str,
+        version: str,
+        prices: Mapping[str, Price] = DEFAULT_PRICES,
     ) -> None:
         self._writer = writer
         self._metrics = metrics
         self._server = {"server_uuid": server_uuid, "version": version}
+        self._prices = PriceBook(prices)
 
     def started(self, record: ExecutionRecord) -> None:
         self._writer.submit(start_document(record, **self._server))
 
     def finished(self, record: ExecutionRecord) -> None:
-        self._writer.submit(execute_document(record, **self._server))
+        # the execution's one cost: computed here, once, from what its event records
+        cost = self._prices.cost(record.model, record.recorded_usage)
+        self._writer.submit(execute_document(record, cost=cost, **self._server))
         self._metrics.observe(record)
 
 

@@ -21,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from llmrelay.domain.routes import ROUTE
-from llmrelay.service import Principal
+from llmrelay.service import ENDPOINTS, Principal
 from llmrelay.web.ui.sessions import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -297,7 +297,10 @@ async def usage_page(request: Request) -> Response:
         request,
         "usage.html",
         "usage",
-        {"connector_filter": request.query_params.get("connector", "")[:200]},
+        {
+            "connector_filter": request.query_params.get("connector", "")[:200],
+            "endpoints": ENDPOINTS,
+        },
     )
 
 
