@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from llmrelay.testing import FakeUpstream
+from tests.fixtures.service import Service
 from tests.routes.conftest import (
     XSRF,
     create_route,
@@ -235,3 +236,30 @@ def test_a_bad_envelope_is_refused_without_events(
     assert run(client, route_id)["status"] == "ok"
     # written in order: had the refusal left events, they would be counted here
     assert len(events(client, route_id, 2)) == 2
+
+
+def test_usage_by_route_counts_the_answering_connectors_tokens(
+    route_service: Service, upstream: FakeUpstream, upstream_b: FakeUpstream
+) -> None:
+    with route_service.client(route_service.admin, base="/s/route-usage") as client:
+        a = gen_ai(client, upstream.url(), "a")
+        b = gen_ai(client, upstream_b.url(), "b")
+        route_id = create_route(client, route_config([a], [b]))
+        upstream.fail(500, times=2)
+        for _ in range(2):
+            assert run(client, route_id)["status"] == "ok"
+        answered = executes(client, b, 2)
+        executes(client, a, 2)
+        executes(client, route_id, 2)
+        tokens = sum(
+            e["kibana"]["action"]["execution"]["gen_ai"]["usage"]["total_tokens"] for e in answered
+        )
+        report = client.get("/api/llmrelay/usage?start=now-1h&group_by=route").json()
+    by_route: dict[str | None, dict[str, int]] = {}
+    for bucket in report["buckets"]:
+        row = by_route.setdefault(bucket["key"], {"executions": 0, "total_tokens": 0})
+        row["executions"] += bucket["executions"]
+        row["total_tokens"] += bucket["total_tokens"]
+    assert report["totals"]["total_tokens"] == tokens  # counted once
+    assert by_route[route_id] == {"executions": 4, "total_tokens": tokens}  # 2 answered, 2 failed
+    assert by_route[None] == {"executions": 2, "total_tokens": 0}  # the route's own events
