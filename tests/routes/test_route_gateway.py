@@ -114,3 +114,12 @@ def test_embeddings_through_a_route(
     answer = sdk.embeddings.create(model=route_id, input="hello")
     assert len(answer.data) == 1
     assert upstream_b.last_request.path.endswith("/embeddings")
+
+
+def test_models_lists_and_shows_a_route(
+    client: httpx.Client, sdk: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    a = gen_ai(client, upstream.url(), "a")
+    route_id = create_route(client, route_config([a]), "listed route")
+    assert route_id in {m.id for m in sdk.models.list()}
+    assert sdk.models.retrieve(route_id).id == route_id
