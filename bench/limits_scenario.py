@@ -1,4 +1,4 @@
-"""Scenario 8: three limits active (connector, user, API key) vs none, c=16, one worker.
+"""Scenario 9: three limits active (connector, user, API key) vs none, c=16, one worker.
 
 A copy of the relay's home gets three limits through the HTTP API (figures far above what a
 run can reach, so nothing is refused and every request passes admission and accounting);

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache, partial
 
 from llmrelay.domain.events import TokenUsage
 from llmrelay.errors import ConfigurationError
@@ -34,6 +35,7 @@ __all__ = [
     "PRICES_AS_OF",
     "PRICES_SOURCES",
     "Price",
+    "PriceBook",
     "cost_usd",
     "execution_cost",
     "merge_prices",
@@ -206,16 +208,33 @@ def _exact_cost(
     ) / _MILLION
 
 
+def _usage_cost(price: Price | None, usage: TokenUsage) -> Decimal | None:
+    if price is None:
+        return None
+    return _exact_cost(price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+
+
 def execution_cost(
     model: str | None, usage: TokenUsage, prices: Mapping[str, Price] = DEFAULT_PRICES
 ) -> Decimal | None:
     """The exact cost in USD of an execution that used ``usage`` on ``model``; None when
     the model has no price. The one cost of an execution: its ``execute`` event carries
     it (``llmrelay.cost_usd``) and cost limits count it."""
-    price = price_for(model, prices)
-    if price is None:
-        return None
-    return _exact_cost(price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+    return _usage_cost(price_for(model, prices), usage)
+
+
+class PriceBook:
+    """A price table for the request path: :func:`execution_cost` with a bounded memo of
+    model name -> price. A name the table does not hold exactly (a dated snapshot, a local
+    model) is matched by scanning the table, ~10 µs; a process sees few distinct models."""
+
+    def __init__(self, prices: Mapping[str, Price] = DEFAULT_PRICES, *, memo: int = 1024) -> None:
+        self.prices = prices
+        self._price_of = lru_cache(maxsize=memo)(partial(price_for, prices=prices))
+
+    def cost(self, model: str | None, usage: TokenUsage) -> Decimal | None:
+        """What :func:`execution_cost` answers for this table."""
+        return _usage_cost(self._price_of(model), usage)
 
 
 def cost_usd(

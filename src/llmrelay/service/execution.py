@@ -15,10 +15,11 @@ from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.connectors import Connector
 from llmrelay.domain.event_documents import execute_document, start_document
 from llmrelay.domain.events import Endpoint, ExecutionRecord
-from llmrelay.domain.prices import DEFAULT_PRICES, Price, execution_cost
+from llmrelay.domain.prices import DEFAULT_PRICES, Price, PriceBook
+from llmrelay.domain.routes import Route
 from llmrelay.domain.subactions import GET_DASHBOARD
 from llmrelay.errors import DecryptionError
-from llmrelay.execution.executor import Executor
+from llmrelay.execution.executor import EventSink, Executor, NullSink
 from llmrelay.execution.gateway import (
     GATEWAY_SUB_ACTION,
     GatewayResult,
@@ -30,6 +31,7 @@ from llmrelay.execution.streaming import ChunkIterator, TappedStream
 from llmrelay.metrics import RelayMetrics
 from llmrelay.service.connectors import ConnectorService, ConnectorView
 from llmrelay.service.limits import LimitService
+from llmrelay.service.route_runner import RouteRunner
 from llmrelay.store.event_writer import EventWriter
 
 Stream: TypeAlias = TappedStream | ChunkIterator
@@ -44,12 +46,14 @@ class ExecutionService:
         executor: Executor,
         connectors: ConnectorService,
         preconfigured: Mapping[str, Connector],
+        sink: EventSink | None = None,
         limits: LimitService | None = None,
     ) -> None:
         self._executor = executor
         self._connectors = connectors
         self._preconfigured = preconfigured
         self._limits = limits
+        self._routes = RouteRunner(executor, connectors.resolve, sink or NullSink())
 
     async def execute(
         self, space_id: str, connector_id: str, params: object, context: ExecutionContext
@@ -66,6 +70,8 @@ class ExecutionService:
             sub_action = params.get("subAction") if isinstance(params, Mapping) else None
             if isinstance(sub_action, str) and sub_action != GET_DASHBOARD:
                 await self._limits.admit(connector, context, sub_action)
+        if isinstance(connector, Route):
+            return await self._routes.execute(connector, space_id, params, context)
         return await self._executor.execute_params(connector, params, context=context)
 
     async def chat_completions(
@@ -74,11 +80,11 @@ class ExecutionService:
         """``/v1/chat/completions``: ``model`` names the connector (``<id>`` or
         ``<id>/<model name>``); ``ConnectorNotFoundError`` when it names none."""
         connector, model_name = await self._gateway_connector(space_id, model, context, "chat")
+        sent, stream = apply_model(body, model_name), body.get("stream") is True
+        if isinstance(connector, Route):
+            return await self._routes.chat_completions(connector, space_id, sent, stream, context)
         return await self._executor.chat_completions(
-            connector,
-            apply_model(body, model_name),
-            stream=body.get("stream") is True,
-            context=context,
+            connector, sent, stream=stream, context=context
         )
 
     async def endpoint(
@@ -94,13 +100,16 @@ class ExecutionService:
         endpoint is."""
         connector, model_name = await self._gateway_connector(space_id, model, context, endpoint)
         sent = apply_model(body, model_name)
+        if isinstance(connector, Route):
+            return await self._routes.endpoint(connector, space_id, endpoint, sent, context)
         return await self._executor.endpoint(connector, endpoint, sent, context=context)
 
     async def _gateway_connector(
         self, space_id: str, model: str, context: ExecutionContext, endpoint: Endpoint
-    ) -> tuple[Connector, str | None]:
-        """The one door of every ``/v1`` execution: the connector ``model`` names, and
-        the request admitted by the limits that cover it (``LimitExceededError``)."""
+    ) -> tuple[Connector | Route, str | None]:
+        """The one door of every ``/v1`` execution: the connector (or route) ``model``
+        names, and the request admitted by the limits that cover it
+        (``LimitExceededError``)."""
         connector_id, model_name = split_model(model, self._preconfigured)
         connector = await self._connectors.resolve(space_id, connector_id)
         if self._limits is not None:
@@ -141,7 +150,7 @@ class _EventLogSink:
         self._writer = writer
         self._metrics = metrics
         self._server = {"server_uuid": server_uuid, "version": version}
-        self._prices = prices
+        self._prices = PriceBook(prices)
         self._on_finished = on_finished  # the limits count the execution's tokens and cost
 
     def started(self, record: ExecutionRecord) -> None:
@@ -149,8 +158,8 @@ class _EventLogSink:
 
     def finished(self, record: ExecutionRecord) -> None:
         # the execution's one cost: computed here, once, from what its event records
-        cost = execution_cost(record.model, record.recorded_usage, self._prices)
-        self._writer.submit(execute_document(record, **self._server))
+        cost = self._prices.cost(record.model, record.recorded_usage)
+        self._writer.submit(execute_document(record, cost=cost, **self._server))
         self._metrics.observe(record)
         self._on_finished(record, cost)
 

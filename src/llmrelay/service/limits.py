@@ -20,12 +20,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from llmrelay.domain.connectors import Connector
+from llmrelay.domain.connector_types import Runnable
 from llmrelay.domain.events import Endpoint, ExecutionRecord
 from llmrelay.domain.limits import Caller, Refusal, StoredLimit, parse_limit
 from llmrelay.domain.prices import usd_number
 from llmrelay.errors import LimitExceededError, LimitsUnavailableError, StoreError
-from llmrelay.execution.records import new_record
 from llmrelay.execution.results import ExecutionContext
 from llmrelay.store.limit_shares import LocalShares
 from llmrelay.store.limits import LimitRepository
@@ -35,7 +34,7 @@ __all__ = ["LimitService"]
 log = logging.getLogger("llmrelay.limits")
 
 _NONE: tuple[StoredLimit, ...] = ()
-_CallerKey = tuple[str, str, str | None, str | None]
+_CallerKey = tuple[str, str, str | None, str | None, str | None]  # ... and the route
 _MAX_CALLERS = 10_000
 _View = dict[str, object]
 _Views = list[_View]  # (``list`` is a method name in the class below)
@@ -145,7 +144,7 @@ class LimitService:
     # --- enforcement -------------------------------------------------------------------
     async def admit(
         self,
-        connector: Connector,
+        connector: Runnable,
         context: ExecutionContext,
         sub_action: str,
         endpoint: Endpoint = "chat",
@@ -156,7 +155,7 @@ class LimitService:
         if not await self._space_limits(context.space_id):
             return
         limits = self._limits_for(
-            (context.space_id, connector.id, context.user_name, context.api_key_id)
+            (context.space_id, connector.id, context.user_name, context.api_key_id, None)
         )
         if not limits:
             return
@@ -179,9 +178,12 @@ class LimitService:
         reload: the local shares key their windows on it)."""
         limits = self._covering.get(key)
         if limits is None:
-            caller = Caller(*key)
-            space = self._by_space.get(key[0], _NONE)
-            limits = tuple(stored for stored in space if stored.applies_to(caller))
+            space_id, connector_id, user, api_key_id, route_id = key
+            callers = [Caller(space_id, connector_id, user, api_key_id)]
+            if route_id is not None and route_id != connector_id:
+                callers.append(Caller(space_id, route_id, user, api_key_id))
+            space = self._by_space.get(space_id, _NONE)
+            limits = tuple(s for s in space if any(s.applies_to(c) for c in callers))
             if len(self._covering) >= _MAX_CALLERS:
                 self._covering.clear()
             self._covering[key] = limits
@@ -189,19 +191,34 @@ class LimitService:
 
     def _record_refusal(
         self,
-        connector: Connector,
+        connector: Runnable,
         context: ExecutionContext,
         sub_action: str,
         endpoint: Endpoint,
         refusal: Refusal,
     ) -> None:
-        record = new_record(connector, sub_action, context)
-        record.endpoint = endpoint
-        record.ended_ns = record.started_ns
-        record.outcome = "failure"
-        record.error_message = refusal.message
-        record.refused_by = refusal.limit_id
-        self._on_refusal(record)
+        now = time.time_ns()
+        self._on_refusal(
+            ExecutionRecord(
+                execution_id=context.execution_id,
+                connector_id=connector.id,
+                connector_name=connector.name,
+                connector_type_id=connector.connector_type_id,
+                sub_action=sub_action,
+                endpoint=endpoint,
+                space_id=context.space_id,
+                is_preconfigured=connector.is_preconfigured,
+                source=context.source,
+                user_name=context.user_name,
+                api_key_id=context.api_key_id,
+                api_key_name=context.api_key_name,
+                started_ns=now,
+                ended_ns=now,
+                outcome="failure",
+                error_message=refusal.message,
+                refused_by=refusal.limit_id,
+            )
+        )
 
     def finished(self, record: ExecutionRecord, cost: Decimal | None) -> None:
         """An execution ended: its tokens and cost count in the limits that cover it."""
@@ -210,8 +227,15 @@ class LimitService:
         usage = record.recorded_usage
         if not usage.known:
             return
+        # a route's target counts for the target and for the route the caller named
         limits = self._limits_for(
-            (record.space_id, record.connector_id, record.user_name, record.api_key_id)
+            (
+                record.space_id,
+                record.connector_id,
+                record.user_name,
+                record.api_key_id,
+                record.route_id,
+            )
         )
         if limits:
             self._shares.record(

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 
-from llmrelay.domain.connectors import Connector
+from llmrelay.domain.connector_types import Runnable
 from llmrelay.errors import ConfigurationError
 from llmrelay.execution.executor import DashboardAccess, Executor
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
@@ -76,13 +76,14 @@ class Relay:
             metrics,
             server_uuid=settings.server_uuid,
             version=settings.version,
+            prices=settings.prices,
             on_finished=self.limits.finished,
         )
         self._sink = sink
         self._executor = Executor(settings.actions, sink=sink, dashboard_access=dashboard_access)
         # validated connectors by (space, id): no DB I/O on a hit; kept coherent with the
         # other processes by the change feed (LISTEN/NOTIFY) and a bounded-age revision check
-        cache: ConnectorCache[Connector] = ConnectorCache(
+        cache: ConnectorCache[Runnable] = ConnectorCache(
             store.connectors,
             partial(runtime_connector, settings),
             revalidate_after=settings.connector_revalidate_after.total_seconds(),
@@ -95,7 +96,7 @@ class Relay:
         )
         self.connectors = ConnectorService(settings, store.connectors, preconfigured, cache)
         self.execution = ExecutionService(
-            self._executor, self.connectors, preconfigured, self.limits
+            self._executor, self.connectors, preconfigured, sink, self.limits
         )
         self.usage = UsageService(store.events, writer)
         self.access = AccessService(store.users)
