@@ -205,3 +205,45 @@ def test_a_cancelled_stream_counts_what_was_streamed(
     current = limit_of(service, space, limit["id"])["current"]
     assert current["tokens_this_month"] == usage["total_tokens"]
     assert current["requests_this_month"] == 1
+
+
+def test_a_route_is_limited_as_the_connector_named(
+    service: Service, upstream: FakeUpstream
+) -> None:
+    """A limit on a route admits by the route's id; the tokens of the connector that
+    answered count for the route's limit (and for the connector's own)."""
+    space = "lim-route"
+    target = connector(service, space, upstream.url())
+    with api(service, space) as client:
+        made = client.post(
+            "/api/actions/connector",
+            json={
+                "name": "route",
+                "connector_type_id": ".llmrelay-route",
+                "config": {"targets": [{"connectorId": target, "weight": 1}], "fallbacks": []},
+            },
+        )
+    assert made.status_code == 200, made.text
+    route_id = made.json()["id"]
+    on_route = create_limit(
+        service,
+        space,
+        {
+            "name": "route",
+            "scope": {"connector": route_id},
+            "requests_per_minute": 1,
+            "tokens_per_day": 10**6,
+        },
+    )
+    on_target = create_limit(
+        service, space, {"name": "target", "scope": {"connector": target}, "tokens_per_day": 10**6}
+    )
+    away_from_minute_end()
+    ran = execute(service, space, route_id)
+    assert ran.status_code == 200, ran.text
+    tokens = ran.json()["data"]["usage"]["total_tokens"]
+    refused = execute(service, space, route_id)
+    assert refused.status_code == 429
+    assert refused.json()["message"] == 'Limit "route" reached: 1 requests per minute'
+    assert counted_tokens(service, space, on_route["id"], tokens)
+    assert limit_of(service, space, on_target["id"])["current"]["tokens_today"] == tokens
