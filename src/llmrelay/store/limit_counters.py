@@ -83,6 +83,7 @@ class Window:
     caps: tuple[Cap, ...]
     # derived once (the request path reads them): the figure of each metric, or None
     key: tuple[str, int] = field(init=False)
+    row_key: tuple[str, WindowKind, datetime] = field(init=False)  # its counter row
     requests_figure: int | None = field(init=False)
     tokens_figure: int | None = field(init=False)
     cost_figure: int | None = field(init=False)  # nano-USD
@@ -91,6 +92,7 @@ class Window:
         figures = {cap.metric: cap.figure for cap in self.caps}
         requests, tokens, cost = (figures.get(m) for m in ("requests", "tokens", "cost_usd"))
         object.__setattr__(self, "key", (self.limit.id, WINDOWS.index(self.kind)))
+        object.__setattr__(self, "row_key", (self.limit.id, self.kind, self.start))
         object.__setattr__(self, "requests_figure", None if requests is None else int(requests))
         object.__setattr__(self, "tokens_figure", None if tokens is None else int(tokens))
         object.__setattr__(self, "cost_figure", None if cost is None else nano_usd(cost))
@@ -314,13 +316,14 @@ class LimitCounters:
             await conn.execute(
                 t.update().where(_in(window)).values(requests=t.c.requests + granted)
             )
-        await conn.execute(
-            delete(t).where(
-                t.c.limit_id == window.limit.id,
-                t.c.kind == window.kind,
-                t.c.window_start < window.start,
+        if not (row.requests or row.tokens or row.cost_nano_usd):  # a new window's row
+            await conn.execute(
+                delete(t).where(
+                    t.c.limit_id == window.limit.id,
+                    t.c.kind == window.kind,
+                    t.c.window_start < window.start,
+                )
             )
-        )
         return Taken(granted, int(row.tokens), int(row.cost_nano_usd))
 
     async def add(self, amounts: Sequence[tuple[str, WindowKind, datetime, int, int, int]]) -> None:
@@ -333,17 +336,18 @@ class LimitCounters:
             statement = insert_adding_on_conflict(
                 conn, t, LIMIT_WINDOW_KEY, ("requests", "tokens", "cost_nano_usd")
             )
-            for limit_id, kind, start, requests, tokens, cost in ordered:
-                await conn.execute(
-                    statement.values(
-                        limit_id=limit_id,
-                        kind=kind,
-                        window_start=start,
-                        requests=requests,
-                        tokens=tokens,
-                        cost_nano_usd=cost,
-                    )
-                )
+            rows = [
+                {
+                    "limit_id": limit_id,
+                    "kind": kind,
+                    "window_start": start,
+                    "requests": requests,
+                    "tokens": tokens,
+                    "cost_nano_usd": cost,
+                }
+                for limit_id, kind, start, requests, tokens, cost in ordered
+            ]
+            await conn.execute(statement, rows)  # one executemany, in the lock order
 
     async def current(
         self, limits: Sequence[StoredLimit], now: datetime

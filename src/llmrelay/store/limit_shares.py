@@ -198,7 +198,7 @@ class LocalShares:
         clock = time.monotonic()
         for window in needed:
             got = taken[window.key]
-            pending = self._pending.get((window.limit.id, window.kind, window.start))
+            pending = self._pending.get(window.row_key)
             tokens, cost = (pending[1], pending[2]) if pending else (0, 0)
             self._shares[window.key] = _Share(
                 window.start,
@@ -247,7 +247,7 @@ class LocalShares:
                 if share is None or share.start != window.start:
                     continue
                 got = taken[window.key]
-                pending = self._pending.get((window.limit.id, window.kind, window.start))
+                pending = self._pending.get(window.row_key)
                 tokens, cost = (pending[1], pending[2]) if pending else (0, 0)
                 uncapped = window.requests_figure is None
                 share.left = got.granted if uncapped else share.left + got.granted
@@ -309,7 +309,7 @@ class LocalShares:
                 share.cost_nano_usd += cost
 
     def _amounts(self, window: Window) -> list[int]:
-        key = (window.limit.id, window.kind, window.start)
+        key = window.row_key
         amounts = self._pending.get(key)
         if amounts is None:
             amounts = self._pending[key] = [0, 0, 0]
