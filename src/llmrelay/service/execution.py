@@ -17,6 +17,7 @@ from llmrelay.domain.events import Endpoint, ExecutionRecord
 from llmrelay.errors import DecryptionError
 from llmrelay.execution.executor import Executor
 from llmrelay.execution.gateway import GatewayResult, apply_model, split_model
+from llmrelay.execution.records import Durable
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
 from llmrelay.metrics import RelayMetrics
@@ -97,7 +98,9 @@ def stream_of(result: ExecutionResult) -> Stream | None:
 
 
 class _EventLogSink:
-    """Turns execution records into Kibana event documents on the writer's queue.
+    """Turns execution records into Kibana event documents on the writer's queue;
+    ``execute`` documents are journalled too (durability ``answer``), and ``finished``
+    returns what the answer waits for. ``execute-start`` documents stay asynchronous.
 
     (``bench/relay_launcher.py`` replaces its methods by this name to switch the event
     log off.)
@@ -113,9 +116,13 @@ class _EventLogSink:
     def started(self, record: ExecutionRecord) -> None:
         self._writer.submit(start_document(record, **self._server))
 
-    def finished(self, record: ExecutionRecord) -> None:
-        self._writer.submit(execute_document(record, **self._server))
+    def finished(self, record: ExecutionRecord) -> Durable:
+        durable = self._writer.submit_durable(execute_document(record, **self._server))
         self._metrics.observe(record)
+        return durable
+
+    def journaled(self, record: ExecutionRecord) -> Durable:
+        return self._writer.journal_only(execute_document(record, **self._server))
 
 
 class _LastRecord:
@@ -127,8 +134,12 @@ class _LastRecord:
     def started(self, record: ExecutionRecord) -> None:
         return None
 
-    def finished(self, record: ExecutionRecord) -> None:
+    def finished(self, record: ExecutionRecord) -> Durable:
         self.record = record
+        return None
+
+    def journaled(self, record: ExecutionRecord) -> Durable:
+        return None
 
 
 async def run_without_store(
