@@ -327,9 +327,7 @@ class Journal:
                     len(result.documents),
                 )
         if documents:
-            logger.info(
-                "event journal: replaying %d event(s) of process %s", len(documents), owner
-            )
+            logger.info("event journal: replaying %d event(s) of process %s", len(documents), owner)
         return documents
 
 
