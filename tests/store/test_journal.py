@@ -290,12 +290,7 @@ _FILL = textwrap.dedent(
 )
 
 
-async def test_a_full_disk_fails_the_call_naming_the_event_log_and_loses_nothing_journalled(
-    tmp_path: Path, small_disk: Path
-) -> None:
-    """Nothing is ever released here (no writer), so the journal fills the disk; the
-    process is then killed and a new one must replay every acknowledged document."""
-    directory = small_disk / "journal"
+def _fill_journal(directory: Path) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "-c", _FILL, str(directory)],
         capture_output=True,
@@ -304,9 +299,21 @@ async def test_a_full_disk_fails_the_call_naming_the_event_log_and_loses_nothing
         check=False,
     )
     assert done.returncode == -signal.SIGKILL, done.stderr
-    outcome = json.loads(done.stdout)
+    outcome: dict[str, object] = json.loads(done.stdout)
+    return outcome
+
+
+async def test_a_full_disk_fails_the_call_naming_the_event_log_and_loses_nothing_journalled(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """Nothing is ever released here (no writer), so the journal fills the disk; the
+    process is then killed and a new one must replay every acknowledged document."""
+    directory = small_disk / "journal"
+    outcome = _fill_journal(directory)
     acknowledged, message = outcome["acknowledged"], outcome["message"]
-    assert message is not None, "the 64 KiB disk never filled up"
+    assert isinstance(acknowledged, list) and isinstance(message, str), (
+        "the 64 KiB disk never filled up"
+    )
     assert 10 < len(acknowledged) < 64
     assert message.startswith("The event log could not record this execution")
     assert "No space left on device" in message
