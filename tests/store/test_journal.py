@@ -19,6 +19,7 @@ from llmrelay.store.event_writer import EventWriter
 from llmrelay.store.journal import Journal
 from llmrelay.store.journal_records import MAGIC, encode_record, read_records
 from llmrelay.store.spool import Spool
+from tests.helpers.tmpfs import small_tmpfs
 from tests.store.test_event_writer import FakeStore
 
 
@@ -247,20 +248,8 @@ async def test_a_live_process_journal_is_not_adopted(tmp_path: Path) -> None:
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs: the journal's disk fills up after a few dozen documents."""
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill up (needs root): {done.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small-disk") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 _FILL = textwrap.dedent(

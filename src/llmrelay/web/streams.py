@@ -28,7 +28,7 @@ def error_event(err: UpstreamError | EventLogUnavailableError) -> bytes:
             "message": str(err),
             "type": "server_error",
             "param": None,
-            "code": "event_log_unavailable",
+            "code": None,
         }
     else:
         error = {
