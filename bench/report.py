@@ -284,6 +284,43 @@ def render(data: dict[str, Any], source: Path) -> str:
             rows,
         )
 
+    du = sc.get("durability")
+    if du:
+        lines += [
+            "## 5b. Event durability: `answer` (journal before the answer) vs `async`",
+            "",
+        ]
+        rows = [
+            [
+                p,
+                f(v["p50_answer_ms"], 3),
+                f(v["p50_async_ms"], 3),
+                f(v["journal_added_p50_ms"], 3),
+                f(v["p99_answer_ms"], 3),
+                f(v["p99_async_ms"], 3),
+                f(v["journal_added_p99_ms"], 3),
+                f(v["rps_c16_answer"], 0),
+                f(v["rps_c16_async"], 0),
+                f(v["ratio_c16_answer_async"], 3),
+            ]
+            for p, v in du.items()
+        ]
+        lines += table(
+            [
+                "path",
+                "c=1 p50 answer ms",
+                "c=1 p50 async ms",
+                "journal added p50 ms",
+                "c=1 p99 answer ms",
+                "c=1 p99 async ms",
+                "journal added p99 ms",
+                "c=16 req/s answer",
+                "c=16 req/s async",
+                "answer / async (goal >= 0.9)",
+            ],
+            rows,
+        )
+
     db = sc.get("dashboard")
     if db:
         s = db["store"]

@@ -85,6 +85,9 @@ def test_a_full_disk_withholds_answers_naming_the_event_log(
             "code": None,
         }
 
+        core = client.get("/api/status").json()["status"]["core"]
+        assert core["eventWriter"]["meta"]["journal_failed"] == 3
+
         ballast.unlink()
         assert _execute(client, connector_id).json()["status"] == "ok"
         stream = _v1(client, connector_id, stream=True)

@@ -145,7 +145,7 @@ class TappedStream:
 def _ends_with_done(chunk: bytes) -> bool:
     """Whether ``chunk`` ends with the ``[DONE]`` line (in a JSON string it would be
     followed by a quote)."""
-    return chunk.rstrip()[-6:] == b"[DONE]"
+    return chunk[-16:].rstrip().endswith(b"[DONE]")
 
 
 class ChunkIterator:

@@ -93,6 +93,7 @@ class Journal:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._broken = False
         self.appended = self.failed = 0
         self.last_error: str | None = None
 
@@ -151,6 +152,11 @@ class Journal:
         future = self._loop.create_future()
         frame = encode_record(orjson.dumps(document))
         with self._cond:
+            if self._broken:
+                future.set_exception(
+                    EventLogUnavailableError.journal_unwritable(OSError("journal thread failed"))
+                )
+                return future
             entry = self._held.get(event_id)
             if entry is None:
                 entry = self._held[event_id] = _Entry()
@@ -191,6 +197,17 @@ class Journal:
     # --- the thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._loop_until_closed()
+        except BaseException:  # a bug: fail what waits rather than hang every answer
+            logger.exception("event journal thread failed")
+            with self._cond:
+                batch, self._pending = self._pending, _Batch()
+                self._broken = True
+            self._settle(batch.futures, OSError("the event journal thread failed"))
+            raise
+
+    def _loop_until_closed(self) -> None:
         while True:
             with self._cond:
                 while not (self._pending.frames or self._doomed or self._closing):
@@ -271,10 +288,14 @@ class Journal:
             loop.call_soon_threadsafe(_resolve, futures, error)
 
     def _delete(self, segment: _Segment) -> None:
-        for path in segment.paths:
-            path.unlink(missing_ok=True)
+        try:
+            for path in segment.paths:
+                path.unlink(missing_ok=True)
+            if segment.lock is not None:
+                Path(segment.lock.name).unlink(missing_ok=True)
+        except OSError as exc:  # left for a later start to adopt and delete again
+            logger.warning("event journal: could not delete a released file (%s)", exc.strerror)
         if segment.lock is not None:
-            Path(segment.lock.name).unlink(missing_ok=True)
             segment.lock.close()
             segment.lock = None
 
