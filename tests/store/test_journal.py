@@ -113,7 +113,7 @@ async def test_released_documents_are_truncated_and_a_clean_stop_leaves_no_file(
     tmp_path: Path,
 ) -> None:
     store = FakeStore()
-    writer = _writer(tmp_path, store, segment_bytes=2048)
+    writer = _writer(tmp_path, store, segment_bytes=2048, truncate_bytes=1024)
     await writer.start()
     for round_ in range(20):
         futures = [writer.submit_durable(_doc(round_ * 10 + i)) for i in range(10)]
@@ -121,6 +121,7 @@ async def test_released_documents_are_truncated_and_a_clean_stop_leaves_no_file(
         await writer.flush()
     # committed documents do not pile up: at most the live segment and one sealed one
     assert sum(p.stat().st_size for p in _journal_files(tmp_path / "journal")) < 3 * 2048
+    assert len(_journal_files(tmp_path / "journal")) <= 2
     await writer.stop()
     store.assert_exactly(200)
     assert list((tmp_path / "journal").iterdir()) == []

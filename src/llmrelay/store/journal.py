@@ -7,10 +7,11 @@ since its last turn, writes them with one ``write`` and one ``fdatasync`` (group
 so concurrent executions share the sync) and resolves their futures on the event loop.
 
 A document stays needed until the event writer has put it in the store (or in the
-spool), which it reports with :meth:`Journal.release`. A segment holding only released
-documents is truncated in place before the next write; one that grew past
-``segment_bytes`` while still needed is sealed and a new one begun; a sealed segment is
-deleted once everything in it is released. A process killed with ``SIGKILL`` loses its
+spool), which it reports with :meth:`Journal.release`. A segment past ``truncate_bytes``
+holding only released documents is truncated in place before the next write (not
+earlier: on ext4 a truncate makes the next ``fdatasync`` commit metadata, several times
+the cost of an append); one that grew past ``segment_bytes`` while still needed is sealed
+and a new one begun; a sealed segment is deleted once everything in it is released. A process killed with ``SIGKILL`` loses its
 ``flock``: the next process to start adopts its files (:meth:`Journal.open`), hands the
 documents back to its writer, and deletes them once released. Replays are idempotent
 because the store ignores ``event.id``s it holds.
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 Document = Mapping[str, object]
 
 DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024
+DEFAULT_TRUNCATE_BYTES = 1024 * 1024
 _LOCK_SUFFIX = ".lock"
 _SEGMENT_SUFFIX = ".journal"
 
@@ -76,11 +78,18 @@ class _Batch:
 class Journal:
     """One process's write-ahead journal of ``execute`` documents."""
 
-    def __init__(self, directory: Path, *, segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
-        if segment_bytes < 1:
-            raise ValueError("Journal needs segment_bytes >= 1")
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        truncate_bytes: int = DEFAULT_TRUNCATE_BYTES,
+    ) -> None:
+        if segment_bytes < 1 or truncate_bytes < 1:
+            raise ValueError("Journal needs segment_bytes >= 1 and truncate_bytes >= 1")
         self.directory = directory
         self._segment_bytes = segment_bytes
+        self._truncate_bytes = min(truncate_bytes, segment_bytes)
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._cond = threading.Condition(threading.Lock())
         self._pending = _Batch()
@@ -228,7 +237,7 @@ class Journal:
         if not batch.frames:
             return False, False
         current = self._current
-        truncate = current.size > 0 and current.needed == 0
+        truncate = current.size >= self._truncate_bytes and current.needed == 0
         rotate = not truncate and current.size >= self._segment_bytes
         if rotate:
             current.sealed = True
