@@ -407,6 +407,15 @@ def render(data: dict[str, Any], source: Path) -> str:
                 "%",
                 at_most=False,
             )
+        if du:
+            goal(
+                rows,
+                f"{name}: throughput at c=16, durability answer / async",
+                100 * du["v1" if t == "relay_v1" else "execute"]["ratio_c16_answer_async"],
+                90,
+                "%",
+                at_most=False,
+            )
         if st and t in st:
             rows.append(
                 [
