@@ -17,15 +17,19 @@ Fields of our own, under ``llmrelay`` (not in Kibana's mapping):
 - ``llmrelay.stream_cancelled`` (``execute`` only): the caller stopped a stream early.
 - ``llmrelay.upstream_request_id`` (``execute`` only, when the upstream sent one): its id
   of the request (``x-request-id``, or Azure's ``apim-request-id``).
+- ``llmrelay.cost_usd`` (``execute`` only): the execution's cost in USD from its recorded
+  usage and the model's price (``domain/prices.py``); ``null`` when the model has no price.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from llmrelay.domain.events import ExecutionRecord
+from llmrelay.domain.prices import usd_number
 
 ECS_VERSION = "1.8.0"
 DEFAULT_SPACE = "default"
@@ -121,8 +125,15 @@ def start_document(record: ExecutionRecord, *, server_uuid: str, version: str) -
     return doc
 
 
-def execute_document(record: ExecutionRecord, *, server_uuid: str, version: str) -> dict[str, Any]:
-    """The final ``execute`` document: timing, outcome, usage or error."""
+def execute_document(
+    record: ExecutionRecord,
+    *,
+    server_uuid: str,
+    version: str,
+    cost: Decimal | None = None,
+) -> dict[str, Any]:
+    """The final ``execute`` document: timing, outcome, usage or error, and ``cost`` (of
+    ``record.recorded_usage``; None: the model has no price)."""
     doc = _base(
         record,
         action="execute",
@@ -153,6 +164,7 @@ def execute_document(record: ExecutionRecord, *, server_uuid: str, version: str)
         doc["llmrelay"]["tokenizer"] = record.usage.tokenizer
     doc["llmrelay"]["stream_cancelled"] = record.cancelled
     doc["llmrelay"]["endpoint"] = record.endpoint
+    doc["llmrelay"]["cost_usd"] = usd_number(cost)
     if record.upstream_request_id:
         doc["llmrelay"]["upstream_request_id"] = record.upstream_request_id
     return doc

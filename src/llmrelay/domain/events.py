@@ -19,6 +19,8 @@ class TokenUsage:
 
     ``response``: the body's ``usage``; ``stream``: a usage chunk of the SSE stream;
     ``estimated``: counted locally (``tokenizer`` says with what); ``missing``: none known.
+    ``cached_tokens`` (part of ``prompt_tokens``, from ``prompt_tokens_details``) only
+    prices the execution; the event's ``gen_ai.usage`` keeps Kibana's three counts.
     """
 
     prompt_tokens: int = 0
@@ -26,6 +28,7 @@ class TokenUsage:
     total_tokens: int = 0
     usage_source: UsageSource = "missing"
     tokenizer: str | None = None
+    cached_tokens: int = 0
 
     @classmethod
     def missing(cls) -> TokenUsage:
@@ -42,6 +45,9 @@ class TokenUsage:
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
         }
+
+
+_NO_USAGE = TokenUsage()
 
 
 @dataclass(slots=True)
@@ -80,6 +86,14 @@ class ExecutionRecord:
     @property
     def duration_ns(self) -> int:
         return max(0, self.ended_ns - self.started_ns)
+
+    @property
+    def recorded_usage(self) -> TokenUsage:
+        """The usage the ``execute`` event records (and that is priced): a success's known
+        usage; nothing for failures, as in Kibana's event log."""
+        if self.outcome == "success" and self.usage.known:
+            return self.usage
+        return _NO_USAGE
 
     @property
     def added_ns(self) -> int:

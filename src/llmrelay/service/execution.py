@@ -14,6 +14,7 @@ from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.connectors import Connector
 from llmrelay.domain.event_documents import execute_document, start_document
 from llmrelay.domain.events import Endpoint, ExecutionRecord
+from llmrelay.domain.prices import DEFAULT_PRICES, Price, PriceBook
 from llmrelay.errors import DecryptionError
 from llmrelay.execution.executor import Executor
 from llmrelay.execution.gateway import GatewayResult, apply_model, split_model
@@ -107,22 +108,34 @@ class _EventLogSink:
     """
 
     def __init__(
-        self, writer: EventWriter, metrics: RelayMetrics, *, server_uuid: str, version: str
+        self,
+        writer: EventWriter,
+        metrics: RelayMetrics,
+        *,
+        server_uuid: str,
+        version: str,
+        prices: Mapping[str, Price] = DEFAULT_PRICES,
     ) -> None:
         self._writer = writer
         self._metrics = metrics
         self._server = {"server_uuid": server_uuid, "version": version}
+        self._prices = PriceBook(prices)
 
     def started(self, record: ExecutionRecord) -> None:
         self._writer.submit(start_document(record, **self._server))
 
     def finished(self, record: ExecutionRecord) -> Durable:
-        durable = self._writer.submit_durable(execute_document(record, **self._server))
+        durable = self._writer.submit_durable(self._execute_document(record))
         self._metrics.observe(record)
         return durable
 
     def journaled(self, record: ExecutionRecord) -> Durable:
-        return self._writer.journal_only(execute_document(record, **self._server))
+        return self._writer.journal_only(self._execute_document(record))
+
+    def _execute_document(self, record: ExecutionRecord) -> dict[str, object]:
+        # the execution's cost, from what its event records (a recount changes it)
+        cost = self._prices.cost(record.model, record.recorded_usage)
+        return execute_document(record, cost=cost, **self._server)
 
 
 class _LastRecord:

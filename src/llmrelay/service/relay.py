@@ -61,7 +61,11 @@ class Relay:
         self._writer = writer
         metrics = RelayMetrics(lambda: writer.stats)
         sink = _EventLogSink(
-            writer, metrics, server_uuid=settings.server_uuid, version=settings.version
+            writer,
+            metrics,
+            server_uuid=settings.server_uuid,
+            version=settings.version,
+            prices=settings.prices,
         )
         self._executor = Executor(settings.actions, sink=sink, dashboard_access=dashboard_access)
         # validated connectors by (space, id): no DB I/O on a hit; kept coherent with the

@@ -47,6 +47,7 @@ SETTINGS: dict[str, _Kind] = {
     "llmrelay.eventLog.retention": "scalar",
     "llmrelay.eventLog.durability": "str",
     "llmrelay.connectorCache.revalidateAfter": "scalar",
+    "llmrelay.prices": "map",
     "server.host": "str",
     "server.port": "scalar",
     "server.uuid": "str",
@@ -86,6 +87,7 @@ FIELD_KEYS = {
     "event_log_retention": "llmrelay.eventLog.retention",
     "event_log_durability": "llmrelay.eventLog.durability",
     "connector_revalidate_after": "llmrelay.connectorCache.revalidateAfter",
+    "prices": "llmrelay.prices",
 }
 
 # Our knobs that live in ``ActionsSettings`` next to Kibana's, by field name.

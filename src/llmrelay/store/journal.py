@@ -11,10 +11,11 @@ spool), which it reports with :meth:`Journal.release`. A segment past ``truncate
 holding only released documents is truncated in place before the next write (not
 earlier: on ext4 a truncate makes the next ``fdatasync`` commit metadata, several times
 the cost of an append); one that grew past ``segment_bytes`` while still needed is sealed
-and a new one begun; a sealed segment is deleted once everything in it is released. A process killed with ``SIGKILL`` loses its
-``flock``: the next process to start adopts its files (:meth:`Journal.open`), hands the
-documents back to its writer, and deletes them once released. Replays are idempotent
-because the store ignores ``event.id``s it holds.
+and a new one begun; a sealed segment is deleted once everything in it is released.
+A process killed with ``SIGKILL`` loses its ``flock``: the next process to start adopts
+its files (:meth:`Journal.open`), hands the documents back to its writer, and deletes
+them once released. Replays are idempotent because the store ignores ``event.id``s it
+holds.
 
 Records are framed as ``magic, length, crc32(payload)`` then the JSON payload
 (:mod:`llmrelay.store.journal_records`), so a record cut by a crash or damaged on disk is

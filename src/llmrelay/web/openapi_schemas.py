@@ -60,6 +60,48 @@ _EXECUTE_RESULT = {
 }
 
 
+_COUNT = {"type": "integer", "minimum": 0}
+_USAGE_SUMS: dict[str, Any] = {
+    "prompt_tokens": _COUNT,
+    "completion_tokens": _COUNT,
+    "total_tokens": _COUNT,
+    "executions": _COUNT,
+    "failures": _COUNT,
+    "estimated_tokens": _COUNT,
+    "reported_tokens": _COUNT,
+    "cost_usd": {
+        "type": ["number", "null"],
+        "description": "USD of the priced executions; null when none was priced",
+    },
+    "unpriced_tokens": {**_COUNT, "description": "tokens of executions without a price"},
+    "unpriced_executions": _COUNT,
+}
+_USAGE_REPORT = {
+    "type": "object",
+    "required": ["start", "end", "interval", "totals", "buckets"],
+    "properties": {
+        "start": {"type": "string"},
+        "end": {"type": "string"},
+        "interval": {"type": "string"},
+        "group_by": {"type": ["string", "null"]},
+        "connector_id": {"type": ["string", "null"]},
+        "endpoint": {"type": ["string", "null"]},
+        "totals": {"type": "object", "properties": _USAGE_SUMS},
+        "buckets": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "bucket": {"type": "string"},
+                    "key": {"type": ["string", "null"]},
+                    **_USAGE_SUMS,
+                },
+            },
+        },
+    },
+}
+
+
 @cache
 def _model_schemas() -> dict[str, Any]:
     """Generated from the models: configs, secrets, each sub-action's params, and the
@@ -120,5 +162,6 @@ def component_schemas() -> dict[str, Any]:
         "Error": _ERROR,
         "Connector": _CONNECTOR,
         "ExecuteResult": _EXECUTE_RESULT,
+        "UsageReport": _USAGE_REPORT,
         **_model_schemas(),
     }

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from llmrelay.service import Principal
+from llmrelay.service import ENDPOINTS, Principal
 from llmrelay.web.ui.sessions import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -280,7 +280,10 @@ async def usage_page(request: Request) -> Response:
         request,
         "usage.html",
         "usage",
-        {"connector_filter": request.query_params.get("connector", "")[:200]},
+        {
+            "connector_filter": request.query_params.get("connector", "")[:200],
+            "endpoints": ENDPOINTS,
+        },
     )
 
 
