@@ -19,6 +19,10 @@ Fields of our own, under ``llmrelay`` (not in Kibana's mapping):
   of the request (``x-request-id``, or Azure's ``apim-request-id``).
 - ``llmrelay.cost_usd`` (``execute`` only): the execution's cost in USD from its recorded
   usage and the model's price (``domain/prices.py``); ``null`` when the model has no price.
+- ``llmrelay.route_id``: the route (``.llmrelay-route``) the caller named, on the events
+  of the connectors it ran (their tokens count for the route) and of inner routes.
+- ``llmrelay.route`` (a route's own ``execute``): ``attempts`` (``connector_id``,
+  ``outcome``, ``duration_ms``, ``error``) and ``target``, the connector that answered.
 """
 
 from __future__ import annotations
@@ -105,6 +109,8 @@ def _base(
     }
     if record.model:
         doc["llmrelay"]["model"] = record.model
+    if record.route_id:
+        doc["llmrelay"]["route_id"] = record.route_id
     if record.user_name:
         doc["user"] = {"name": record.user_name}
     if record.api_key_id:
@@ -167,6 +173,11 @@ def execute_document(
     doc["llmrelay"]["cost_usd"] = usd_number(cost)
     if record.upstream_request_id:
         doc["llmrelay"]["upstream_request_id"] = record.upstream_request_id
+    if record.route_attempts is not None:
+        route: dict[str, Any] = {"attempts": [a.as_document() for a in record.route_attempts]}
+        if record.route_target:
+            route["target"] = record.route_target
+        doc["llmrelay"]["route"] = route
     return doc
 
 

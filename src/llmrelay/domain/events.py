@@ -50,6 +50,28 @@ class TokenUsage:
 _NO_USAGE = TokenUsage()
 
 
+@dataclass(frozen=True, slots=True)
+class RouteAttempt:
+    """One connector a route tried: ``outcome`` is ``success``, ``failure`` (``error``
+    says why: an error kind such as ``http_503`` or ``connection``) or ``missing`` (the
+    connector no longer exists)."""
+
+    connector_id: str
+    outcome: Literal["success", "failure", "missing"]
+    duration_ns: int
+    error: str | None = None
+
+    def as_document(self) -> dict[str, object]:
+        doc: dict[str, object] = {
+            "connector_id": self.connector_id,
+            "outcome": self.outcome,
+            "duration_ms": round(self.duration_ns / 1_000_000, 3),
+        }
+        if self.error:
+            doc["error"] = self.error
+        return doc
+
+
 @dataclass(slots=True)
 class ExecutionRecord:
     """Everything the event log needs about one execution, filled as it runs.
@@ -82,6 +104,9 @@ class ExecutionRecord:
     upstream_ns: int = 0  # time spent waiting on the upstream (headers, buffered body)
     error_kind: str | None = None  # timeout, tls, connection, http_429, ... (for metrics)
     upstream_request_id: str | None = None  # the upstream's x-request-id / apim-request-id
+    route_id: str | None = None  # the route the caller named, when a route ran this
+    route_attempts: list[RouteAttempt] | None = None  # a route's own event: what it tried
+    route_target: str | None = None  # a route's own event: the connector that answered
 
     @property
     def duration_ns(self) -> int:

@@ -66,11 +66,22 @@ class TappedStream:
         self._done = False
         self._next: bytes | None = None  # read ahead while looking for the end
         self._stripper = UsageChunkStripper() if strip_usage_chunk else None
+        self._primed: bytes | None = None
 
     def __aiter__(self) -> TappedStream:
         return self
 
+    async def first_chunk(self) -> None:
+        """Wait for the first bytes, kept for the next read: a stream that fails before
+        them raises here, while the caller has seen nothing (a route then moves on)."""
+        if self._primed is None and not self._done:
+            with contextlib.suppress(StopAsyncIteration):  # an empty stream is an answer
+                self._primed = await self.__anext__()
+
     async def __anext__(self) -> bytes:
+        if self._primed is not None:
+            primed, self._primed = self._primed, None
+            return primed
         while True:
             chunk, self._next = self._next, None
             if chunk is None:
@@ -186,6 +197,10 @@ class ChunkIterator:
                 continue
             if isinstance(parsed, dict):
                 self._ready.append(parsed)
+
+    async def first_chunk(self) -> None:
+        """As :meth:`TappedStream.first_chunk`."""
+        await self._stream.first_chunk()
 
     async def aclose(self) -> None:
         await self._stream.aclose()

@@ -11,7 +11,9 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from llmrelay.domain.connectors import GEN_AI, AzureConfig, OpenAIConfig, OtherConfig
+from llmrelay.domain.connector_types import CONNECTOR_TYPES
+from llmrelay.domain.connectors import AzureConfig, OpenAIConfig, OtherConfig
+from llmrelay.domain.routes import RouteConfig
 from llmrelay.domain.secrets import ConnectorSecrets
 from llmrelay.domain.subactions import SUB_ACTIONS
 from llmrelay.domain.validation import StrictModel
@@ -106,7 +108,7 @@ _USAGE_REPORT = {
 def _model_schemas() -> dict[str, Any]:
     """Generated from the models: configs, secrets, each sub-action's params, and the
     bodies built around them."""
-    configs: list[type[StrictModel]] = [OpenAIConfig, AzureConfig, OtherConfig]
+    configs: list[type[StrictModel]] = [OpenAIConfig, AzureConfig, OtherConfig, RouteConfig]
     params = list(dict.fromkeys(spec.params for spec in SUB_ACTIONS.values()))
     models: list[type[StrictModel]] = [*configs, ConnectorSecrets, *params]
     refs, top = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
@@ -125,7 +127,10 @@ def _model_schemas() -> dict[str, Any]:
         "type": "object",
         "required": ["name", "connector_type_id"],
         "additionalProperties": False,
-        "properties": {**common, "connector_type_id": {"type": "string", "enum": [GEN_AI]}},
+        "properties": {
+            **common,
+            "connector_type_id": {"type": "string", "enum": list(CONNECTOR_TYPES)},
+        },
     }
     schemas["ConnectorUpdate"] = {
         "type": "object",

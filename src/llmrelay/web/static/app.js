@@ -504,6 +504,10 @@
       return;
     }
     const connector = result.data;
+    if (connector.connector_type_id === ".llmrelay-route") { // routes have their own page (routes.js)
+      location.replace(`${PREFIX}/app/routes/${encodeURIComponent(id)}${location.search}`);
+      return;
+    }
     showHeader(connector);
     $("#connector-body").hidden = false;
     setupTabs(root, root.dataset.tab);
