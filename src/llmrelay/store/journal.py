@@ -267,7 +267,7 @@ class Journal:
             view = memoryview(payload)
             while view:
                 view = view[os.write(self._fd, view) :]
-            os.fdatasync(self._fd)
+            _datasync(self._fd)
         except OSError as exc:
             with contextlib.suppress(OSError):  # no half record left for the next append
                 os.ftruncate(self._fd, start)
@@ -380,6 +380,10 @@ def _resolve(futures: list[asyncio.Future[None]], error: OSError | None) -> None
             future.set_result(None)
         else:
             future.set_exception(EventLogUnavailableError.journal_unwritable(error))
+
+
+_datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
+"""Flush a file's data (and what finding it needs, such as its size) to the disk."""
 
 
 def _sync_directory(directory: Path) -> None:
