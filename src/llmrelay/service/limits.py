@@ -60,10 +60,10 @@ class LimitService:
         self._loaded_at = -math.inf
         self._reloading: asyncio.Task[None] | None = None
         self._reload_failed = False
-        self._on_refusal: Callable[[ExecutionRecord], None] = lambda record: None
+        self._on_refusal: Callable[[ExecutionRecord], object] = lambda record: None
 
     # --- lifecycle -------------------------------------------------------------------------
-    async def start(self, on_refusal: Callable[[ExecutionRecord], None]) -> None:
+    async def start(self, on_refusal: Callable[[ExecutionRecord], object]) -> None:
         """Load every space's limits and start counting; ``on_refusal`` gets the
         ``execute`` record of each refused request (the event log)."""
         self._on_refusal = on_refusal

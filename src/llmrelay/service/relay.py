@@ -31,6 +31,7 @@ from llmrelay.store.limit_counters import LimitCounters
 from llmrelay.store.limit_guard import OutagePolicy
 from llmrelay.store.limit_shares import LocalShares
 from llmrelay.store.limits import LimitRepository
+from llmrelay.store.journal import Journal
 from llmrelay.store.notify import ConnectorChangeFeed
 from llmrelay.store.retention import EventLogMaintenance
 from llmrelay.store.spool import Spool
@@ -114,7 +115,12 @@ class Relay:
             raise ConfigurationError(_NO_KEY)
         store = await open_store(settings.database_url, encryption_key=settings.encryption_key)
         try:
-            writer = EventWriter(store.events.write, spool=Spool(settings.spool_path))
+            writer = EventWriter(
+                store.events.write,
+                spool=Spool(settings.spool_path),
+                journal=Journal(settings.journal_dir),  # also replays a killed run's
+                durable=settings.event_log_durability == "answer",
+            )
             relay = cls(settings, store, writer, dashboard_access=dashboard_access)
         except BaseException:
             await store.close()

@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     server_uuid: str
     version: str = Field(default_factory=package_version)
     event_log_retention: timedelta = DEFAULT_EVENT_LOG_RETENTION
+    event_log_durability: Literal["answer", "async"] = "answer"
     connector_revalidate_after: timedelta = DEFAULT_CONNECTOR_REVALIDATE_AFTER
     # what limits do while their counters cannot be reached (docs/limits.md)
     limits_on_store_outage: Literal["open", "closed"] = "open"
@@ -228,6 +229,11 @@ class Settings(BaseSettings):
     def spool_path(self) -> Path:
         """Where the event writer spills events while the store is unavailable."""
         return self.home / "spool" / "events.jsonl"
+
+    @property
+    def journal_dir(self) -> Path:
+        """Where each process journals ``execute`` documents before their answer."""
+        return self.home / "journal"
 
     def ensure_home(self) -> None:
         """Create the data directory and persist ``server_uuid`` so restarts keep it.
