@@ -27,11 +27,11 @@ from llmrelay.settings import Settings
 from llmrelay.store import Store, open_store
 from llmrelay.store.connector_cache import ConnectorCache
 from llmrelay.store.event_writer import EventWriter
+from llmrelay.store.journal import Journal
 from llmrelay.store.limit_counters import LimitCounters
 from llmrelay.store.limit_guard import OutagePolicy
 from llmrelay.store.limit_shares import LocalShares
 from llmrelay.store.limits import LimitRepository
-from llmrelay.store.journal import Journal
 from llmrelay.store.notify import ConnectorChangeFeed
 from llmrelay.store.retention import EventLogMaintenance
 from llmrelay.store.spool import Spool
