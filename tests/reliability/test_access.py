@@ -40,6 +40,11 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/actions/connector/{id}/_execute"): "connectors.execute",
     ("GET", "/api/event_log/connector/{id}/_find"): "usage.read",
     ("GET", "/api/llmrelay/usage"): "usage.read",
+    ("GET", "/api/llmrelay/limits"): "admin",
+    ("POST", "/api/llmrelay/limits"): "admin",
+    ("GET", "/api/llmrelay/limits/{id}"): "admin",
+    ("PUT", "/api/llmrelay/limits/{id}"): "admin",
+    ("DELETE", "/api/llmrelay/limits/{id}"): "admin",
     ("GET", "/api/openapi.json"): PUBLIC,
     ("GET", "/api/status"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
@@ -50,7 +55,13 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/v1/models/{model}"): "connectors.execute",
 }
 # a privileged call on a connector id that does not exist: 404 (the check passed)
-MISSING_ID = {("PUT", "/api/actions/connector/{id}"), ("DELETE", "/api/actions/connector/{id}")}
+MISSING_ID = {
+    ("PUT", "/api/actions/connector/{id}"),
+    ("DELETE", "/api/actions/connector/{id}"),
+    ("GET", "/api/llmrelay/limits/{id}"),
+    ("PUT", "/api/llmrelay/limits/{id}"),
+    ("DELETE", "/api/llmrelay/limits/{id}"),
+}
 
 ROLES: dict[str, frozenset[str]] = {
     "none": frozenset(),
@@ -165,6 +176,8 @@ def _request(world: World, method: str, path: str, role: str) -> httpx.Response:
                 "subActionParams": {"body": json.dumps({"messages": MESSAGES})},
             }
         }
+    elif key in (("POST", "/api/llmrelay/limits"), ("PUT", "/api/llmrelay/limits/{id}")):
+        body = {"name": "access", "scope": {"user": "nobody"}, "requests_per_minute": 1000}
     elif key == ("POST", "/v1/chat/completions"):
         body = {"model": existing, "messages": MESSAGES}
     elif key == ("POST", "/v1/embeddings"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmrelay.service import ENDPOINTS, GROUPS, INTERVALS
+from llmrelay.web.openapi_limits import LIMIT, LIMIT_BODY, limit_paths
 from llmrelay.web.openapi_schemas import component_schemas
 
 
@@ -321,7 +322,7 @@ def _in_space(paths: dict[str, Any]) -> dict[str, Any]:
 
 
 def openapi_document(version: str) -> dict[str, Any]:
-    paths = _paths()
+    paths = {**_paths(), **limit_paths()}
     keep = {
         "name": "keep_secrets",
         "in": "query",
@@ -340,7 +341,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             "description": "Kibana-compatible actions API for OpenAI connectors, event log, usage.",
         },
         "components": {
-            "schemas": component_schemas(),
+            "schemas": {**component_schemas(), "Limit": LIMIT, "LimitBody": LIMIT_BODY},
             "securitySchemes": {
                 "basic": {"type": "http", "scheme": "basic"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "Authorization"},

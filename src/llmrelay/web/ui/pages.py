@@ -130,6 +130,7 @@ async def _session_page(
             "can_write": principal.can("connectors.write", space),
             "can_execute": principal.can("connectors.execute", space),
             "can_usage": principal.can("usage.read", space),
+            "can_admin": principal.can("admin", space),
             **(extra or {}),
         },
     )
@@ -304,6 +305,10 @@ async def usage_page(request: Request) -> Response:
     )
 
 
+async def limits_page(request: Request) -> Response:
+    return await _session_page(request, "limits.html", "limits")
+
+
 def _app_routes() -> list[BaseRoute]:
     return [
         Route("/", home, methods=["GET"]),
@@ -312,6 +317,7 @@ def _app_routes() -> list[BaseRoute]:
         Route("/connectors/{id}", connector_page, methods=["GET"]),
         Route("/routes/{id}", route_page, methods=["GET"]),
         Route("/usage", usage_page, methods=["GET"]),
+        Route("/limits", limits_page, methods=["GET"]),
     ]
 
 
