@@ -244,9 +244,16 @@
       return row;
     }
 
+    /* On the create form OpenAI's URL is filled in (it is the one URL that works as is);
+     * a prefilled URL the user did not change follows the provider. */
+    let prefilled = "";
     function syncProvider() {
       const info = PROVIDERS[provider.value] || PROVIDERS.OpenAI;
       url.placeholder = info.url;
+      if (mode === "create" && url.value.trim() === prefilled) {
+        prefilled = provider.value === "OpenAI" ? info.url : "";
+        url.value = prefilled;
+      }
       $("#defaultModel-help", form).textContent = info.modelHelp;
       $("#defaultModel-optional", form).textContent = info.modelRequired ? "required" : "optional";
       model.required = info.modelRequired;
@@ -268,10 +275,13 @@
       showError($("#form-error", form), "");
     }
 
-    function showErrors(message) {
-      const { fields, general } = fieldErrors(message);
+    /* Each message at its field, marked aria-invalid; returns the first invalid input. */
+    function showFieldErrors(fields) {
       let first = null;
-      for (const [field, reason] of Object.entries(fields)) {
+      for (const name of Object.keys(FIELD_OF)) {
+        const reason = fields[name];
+        if (!reason) continue;
+        const field = name;
         const box = $(`#${field}-error`, form);
         if (!box) continue;
         box.textContent = reason;
@@ -286,6 +296,17 @@
         usePki.checked = true;
         syncPki();
       }
+      return first;
+    }
+
+    function showErrors(message) {
+      const parsed = fieldErrors(message);
+      const fields = {};
+      for (const [field, reason] of Object.entries(parsed.fields)) {
+        fields[field] = field === "headers" ? reason : checks().reword(field, reason, provider.value);
+      }
+      const general = parsed.general;
+      const first = showFieldErrors(fields);
       const fallback = general || (first ? "" : message);
       if (fallback) {
         showError($("#form-error", form), fallback);
@@ -322,6 +343,33 @@
       return problems.length === 0;
     }
 
+    function checks() { return window.LlmrelayFormChecks; }
+
+    /* Every problem the browser can see, each at its field; true when there is none. */
+    function validate() {
+      const hadPki = Boolean(original && original.config && original.config.verificationMode);
+      const fields = checks().check({
+        name: $("#name", form).value,
+        apiProvider: provider.value,
+        apiUrl: url.value,
+        defaultModel: model.value,
+        apiKey: apiKey.value,
+        usePki: usePki.checked,
+        certificateData: $("#certificateData", form).value,
+        privateKeyData: $("#privateKeyData", form).value,
+        caData: $("#caData", form).value,
+        keepsSecrets: mode === "edit",
+        hadPki,
+      });
+      const headersOk = checkHeaders(false);
+      const first = showFieldErrors(fields);
+      const firstHeader = headersOk ? null : $('.header-row [aria-invalid="true"]', form);
+      const order = $all("input, select, textarea", form);
+      const candidates = [first, firstHeader].filter(Boolean).sort((a, b) => order.indexOf(a) - order.indexOf(b));
+      if (candidates.length) candidates[0].focus();
+      return candidates.length === 0;
+    }
+
     function fill(connector) {
       const config = connector.config || {};
       $("#name", form).value = connector.name || "";
@@ -347,7 +395,22 @@
           return;
         }
         const reader = new FileReader();
-        reader.onload = () => { target.value = String(reader.result || ""); };
+        reader.onload = () => {
+          const text = String(reader.result || "");
+          const box = $(`#${target.id}-error`, form);
+          const problem = checks().fileProblem(target.id, text, file.name);
+          if (problem) {
+            input.value = "";
+            input.setAttribute("aria-invalid", "true");
+            box.textContent = problem;
+            box.hidden = false;
+            return;
+          }
+          input.removeAttribute("aria-invalid");
+          target.removeAttribute("aria-invalid");
+          box.hidden = true;
+          target.value = text;
+        };
         reader.readAsText(file);
       });
     }
@@ -398,9 +461,12 @@
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       clearErrors();
-      if (!checkHeaders(true)) return;
+      if (!validate()) return;
+      const thenTest = Boolean(event.submitter && event.submitter.dataset.thenTest);
       const save = $("#save-button", form);
+      const saveTest = $("#save-test-button", form);
       save.disabled = true;
+      saveTest.disabled = true;
       const data = payload();
       let result;
       if (mode === "create") {
@@ -409,12 +475,14 @@
         result = await api("PUT", `/actions/connector/${encodeURIComponent(original.id)}?keep_secrets=true`, data);
       }
       save.disabled = false;
+      saveTest.disabled = false;
       if (!result.ok) {
         showErrors(apiMessage(result));
         return;
       }
       if (mode === "create") {
-        location.assign(connectorUrl(result.data.id) + "?created=1");
+        clean = null;
+        location.assign(connectorUrl(result.data.id) + "?created=1" + (thenTest ? "&tab=test" : ""));
         return;
       }
       original = result.data;
@@ -424,11 +492,37 @@
         $(`#${key}-file`, form).value = "";
       }
       toast("Connector saved.");
-      if (options.onSaved) options.onSaved(result.data);
+      clean = snapshot();
+      if (options.onSaved) options.onSaved(result.data, thenTest);
     });
+
+    // unsaved changes: leaving the page asks first (the browser's own prompt)
+    let clean = null;
+    const snapshot = () => JSON.stringify([payload(), apiKey.value, $all("textarea", form).map((t) => t.value)]);
+    window.addEventListener("beforeunload", (event) => {
+      if (clean !== null && snapshot() !== clean) {
+        event.preventDefault();
+        event.returnValue = "";
+      }
+    });
+    const cancel = $("#cancel-button", form);
+    if (cancel) {
+      cancel.addEventListener("click", () => {
+        clearErrors();
+        fill(original);
+        apiKey.value = "";
+        for (const key of ["certificateData", "privateKeyData", "caData"]) {
+          $(`#${key}`, form).value = "";
+          $(`#${key}-file`, form).value = "";
+        }
+        clean = snapshot();
+        toast("Changes discarded.");
+      });
+    }
 
     if (original) fill(original);
     else { syncProvider(); syncPki(); }
+    clean = snapshot();
     return { form, fill };
   }
 
@@ -516,7 +610,14 @@
     const form = $("#connector-form");
     const editable = flag("canWrite") && !connector.is_preconfigured;
     if (editable) {
-      connectorForm({ connector, onSaved: (saved) => { showHeader(saved); testTab.update(saved); } });
+      connectorForm({
+        connector,
+        onSaved: (saved, thenTest) => {
+          showHeader(saved);
+          testTab.update(saved);
+          if (thenTest) $("#tab-test").click();
+        },
+      });
       const del = $("#delete-button");
       if (del) del.hidden = false;
     } else {
