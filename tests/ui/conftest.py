@@ -19,6 +19,7 @@ VIEWER = ("viewer", "viewer-password")  # connectors_read only: no usage_read
 ANALYST = ("analyst", "analyst-password")  # connectors_read + usage_read
 XSRF = {"kbn-xsrf": "true"}
 PRECONFIGURED_ID = "local-llm"
+HIDDEN_PRECONFIGURED_ID = "hidden-settings"  # no exposeConfig
 
 
 @pytest.fixture(scope="package")
@@ -48,7 +49,18 @@ def ui(
             },
             "secrets": {"apiKey": "pre-secret-value"},
             "exposeConfig": True,
-        }
+        },
+        HIDDEN_PRECONFIGURED_ID: {
+            "name": "Hidden settings (preconfigured)",
+            "actionTypeId": ".gen-ai",
+            "config": {
+                "apiProvider": "OpenAI",
+                "apiUrl": upstream_server.url(),
+                "headers": {"X-Tenant": "header-value-not-shown"},
+                "temperature": 0.2,
+            },
+            "secrets": {"apiKey": "pre-hidden-secret"},
+        },
     }
     settings = make_settings(tmp_path_factory.mktemp("ui"), **{"xpack.actions.preconfigured": pre})
     svc = start_service(settings)

@@ -94,13 +94,38 @@
     return (result.data && result.data.message) || `Request failed with status ${result.status}.`;
   }
 
-  // the helpers other page scripts (test-tab.js) share
-  window.Llmrelay = { $, $all, make, api, flag };
+  /* The one date format of the UI: "2026-12-06 14:05:09 UTC", in the browser's time zone,
+   * named. `seconds: false` drops the seconds. */
+  function formatTime(value, options) {
+    const date = value instanceof Date ? value : new Date(value);
+    if (Number.isNaN(date.getTime())) return "—";
+    const parts = {};
+    const format = new Intl.DateTimeFormat("en-GB", {
+      year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      second: "2-digit", hourCycle: "h23", timeZoneName: "short",
+    });
+    for (const part of format.formatToParts(date)) parts[part.type] = part.value;
+    const time = `${parts.hour}:${parts.minute}` + (options && options.seconds === false ? "" : `:${parts.second}`);
+    return `${parts.year}-${parts.month}-${parts.day} ${time} ${parts.timeZoneName}`;
+  }
+
+  // the helpers other page scripts (test-tab.js, executions.js) share
+  window.Llmrelay = { $, $all, make, api, flag, formatTime, apiMessage, showError };
 
   function setupAutosubmit() {
     $all("select[data-autosubmit]").forEach((select) => {
       select.addEventListener("change", () => select.form.submit());
     });
+  }
+
+  /* Preconfigured connectors without exposeConfig come without config from Kibana's API;
+   * llmrelay's own endpoint gives their settings (never secrets) to who may see them. */
+  async function withPreconfiguredSettings(connectors) {
+    if (!connectors.some((c) => c.is_preconfigured && !c.config)) return;
+    const extra = await api("GET", "/llmrelay/preconfigured_connectors");
+    if (!extra.ok) return;
+    const byId = new Map(extra.data.map((e) => [e.id, e.config]));
+    for (const c of connectors) if (c.is_preconfigured && !c.config && byId.has(c.id)) c.config = byId.get(c.id);
   }
 
   // --- connectors list ---------------------------------------------------------------
@@ -114,6 +139,7 @@
       return;
     }
     const connectors = result.data || [];
+    await withPreconfiguredSettings(connectors);
     tbody.textContent = "";
     for (const c of connectors) {
       const config = c.config || {};
@@ -538,8 +564,9 @@
       }
       if (focus) tab.focus();
       const url = new URL(location.href);
-      if (tab.id === "tab-test") url.searchParams.set("tab", "test"); else url.searchParams.delete("tab");
+      if (tab.id !== "tab-config") url.searchParams.set("tab", tab.id.slice(4)); else url.searchParams.delete("tab");
       history.replaceState(null, "", url);
+      tab.dispatchEvent(new CustomEvent("tab-shown", { bubbles: true }));
     }
     tabs.forEach((tab, i) => {
       tab.addEventListener("click", () => select(tab, false));
@@ -552,7 +579,7 @@
         if (next) { event.preventDefault(); select(next, true); }
       });
     });
-    select(initial === "test" ? $("#tab-test") : $("#tab-config"), false);
+    select($(`#tab-${initial}`) || $("#tab-config"), false);
   }
 
   function showHeader(connector) {
@@ -577,8 +604,15 @@
       rows.push(["OpenAI provider", PROVIDERS[config.apiProvider] ? PROVIDERS[config.apiProvider].label : config.apiProvider]);
       rows.push(["URL", config.apiUrl]);
       rows.push(["Default model", config.defaultModel || "—"]);
-      if (config.headers) rows.push(["Headers", Object.keys(config.headers).join(", ")]);
+      const headerNames = config.headerNames || Object.keys(config.headers || {});
+      if (headerNames.length) rows.push(["Headers", headerNames.join(", ")]);
       if (config.verificationMode) rows.push(["Verification mode", config.verificationMode]);
+      const shown = ["apiProvider", "apiUrl", "defaultModel", "headers", "headerNames", "verificationMode"];
+      for (const [key, value] of Object.entries(config)) {
+        if (!shown.includes(key)) rows.push([key, typeof value === "string" ? value : JSON.stringify(value)]);
+      }
+    } else {
+      rows.push(["Settings", "Not shown: the connector's definition does not set exposeConfig."]);
     }
     for (const [term, value] of rows) {
       list.appendChild(make("dt", {}, term));
@@ -598,6 +632,7 @@
       return;
     }
     const connector = result.data;
+    await withPreconfiguredSettings([connector]);
     showHeader(connector);
     $("#connector-body").hidden = false;
     setupTabs(root, root.dataset.tab);
@@ -631,6 +666,7 @@
     }
     setupDelete(connector);
     const testTab = window.LlmrelayTestTab.setup(connector);
+    window.LlmrelayExecutions.setup(connector);
   }
 
   function setupDelete(connector) {

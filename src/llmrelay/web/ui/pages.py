@@ -269,7 +269,9 @@ async def new_connector_page(request: Request) -> Response:
 
 async def connector_page(request: Request) -> Response:
     connector_id = request.path_params["id"]
-    tab = "test" if request.query_params.get("tab") == "test" else "config"
+    tab = request.query_params.get("tab", "config")
+    if tab not in ("test", "executions"):
+        tab = "config"
     return await _session_page(
         request, "connector.html", "connector", {"connector_id": connector_id, "tab": tab}
     )
