@@ -110,7 +110,7 @@
   }
 
   // the helpers other page scripts (test-tab.js, executions.js) share
-  window.Llmrelay = { $, $all, make, api, flag, formatTime, apiMessage, showError };
+  window.Llmrelay = { $, $all, make, api, flag, formatTime, apiMessage, showError, toast };
 
   function setupAutosubmit() {
     $all("select[data-autosubmit]").forEach((select) => {

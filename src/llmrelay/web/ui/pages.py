@@ -101,7 +101,7 @@ def _spaces_of(principal: Principal, current: str) -> list[str]:
     return sorted(explicit, key=lambda s: (s != DEFAULT_SPACE, s))
 
 
-async def _session_page(
+async def session_page(
     request: Request, template: str, page: str, extra: dict[str, Any] | None = None
 ) -> Response:
     """Render ``template`` for the session's user, or send the browser to log in."""
@@ -129,6 +129,7 @@ async def _session_page(
             "can_write": principal.can("connectors.write", space),
             "can_execute": principal.can("connectors.execute", space),
             "can_usage": principal.can("usage.read", space),
+            "is_admin": principal.can("admin", "*"),
             **(extra or {}),
         },
     )
@@ -257,12 +258,12 @@ async def switch_space(request: Request) -> Response:
 
 
 async def connectors_page(request: Request) -> Response:
-    return await _session_page(request, "connectors.html", "connectors")
+    return await session_page(request, "connectors.html", "connectors")
 
 
 async def new_connector_page(request: Request) -> Response:
     chosen = request.query_params.get("type") == ".gen-ai"
-    return await _session_page(
+    return await session_page(
         request, "connector_new.html", "connector-new", {"type_chosen": chosen}
     )
 
@@ -272,13 +273,13 @@ async def connector_page(request: Request) -> Response:
     tab = request.query_params.get("tab", "config")
     if tab not in ("test", "executions"):
         tab = "config"
-    return await _session_page(
+    return await session_page(
         request, "connector.html", "connector", {"connector_id": connector_id, "tab": tab}
     )
 
 
 async def usage_page(request: Request) -> Response:
-    return await _session_page(
+    return await session_page(
         request,
         "usage.html",
         "usage",
