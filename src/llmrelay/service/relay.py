@@ -21,6 +21,7 @@ from llmrelay.service.access import AccessService
 from llmrelay.service.connectors import ConnectorService, load_preconfigured, runtime_connector
 from llmrelay.service.execution import ExecutionService, _EventLogSink
 from llmrelay.service.health import HealthService
+from llmrelay.service.spaces import SpaceService
 from llmrelay.service.usage import UsageService
 from llmrelay.settings import Settings
 from llmrelay.store import Store, open_store
@@ -80,6 +81,7 @@ class Relay:
         self.execution = ExecutionService(self._executor, self.connectors, preconfigured)
         self.usage = UsageService(store.events, writer)
         self.access = AccessService(store.users)
+        self.spaces = SpaceService(store.spaces)
         self.health = HealthService(settings, store, writer, metrics)
 
     @classmethod

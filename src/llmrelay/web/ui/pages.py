@@ -34,7 +34,6 @@ TEMPLATES = Jinja2Templates(directory=str(_HERE / "templates"))
 STATIC_DIR = _HERE / "static"
 STATIC_PATH = "/ui/static"
 DEFAULT_SPACE = "default"
-_SPACE_ID = re.compile(r"[a-z0-9_-]{1,64}")
 _MAX_FORM_BYTES = 16 * 1024
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -55,7 +54,7 @@ def _space(request: Request) -> str:
     return space
 
 
-def _prefix(space: str) -> str:
+def prefix_of(space: str) -> str:
     return "" if space == DEFAULT_SPACE else f"/s/{quote(space, safe='')}"
 
 
@@ -112,7 +111,7 @@ async def session_page(
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
     space = _space(request)
-    prefix = _prefix(space)
+    prefix = prefix_of(space)
     return _page(
         request,
         template,
@@ -182,7 +181,7 @@ def _login_page(
     return response
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def read_form(request: Request) -> dict[str, str]:
     """A small urlencoded form (no multipart); oversized or odd bodies read as empty."""
     raw = bytearray()
     async for part in request.stream():
@@ -197,7 +196,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 async def login_submit(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     target = _safe_next(form.get("next"))
     username = form.get("username", "")[:256]
     expected = request.cookies.get(LOGIN_CSRF_COOKIE)
@@ -232,7 +231,7 @@ async def login_submit(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     sessions = sessions_of(request)
     cookie = request.cookies.get(SESSION_COOKIE)
-    form = await _form(request)
+    form = await read_form(request)
     if sessions.read(cookie) is not None and not sessions.csrf_ok(cookie, form.get("csrf")):
         return RedirectResponse("/app/connectors", status_code=303)
     sessions.revoke(cookie)
@@ -245,16 +244,7 @@ async def logout(request: Request) -> Response:
 
 # --- pages -----------------------------------------------------------------------------
 async def home(request: Request) -> Response:
-    return RedirectResponse(_prefix(_space(request)) + "/app/connectors", status_code=303)
-
-
-async def switch_space(request: Request) -> Response:
-    space = request.query_params.get("space", "").strip().lower()
-    target = request.query_params.get("to", "connectors")
-    section = "usage" if target == "usage" else "connectors"
-    if not _SPACE_ID.fullmatch(space):
-        space = DEFAULT_SPACE
-    return RedirectResponse(f"{_prefix(space)}/app/{section}", status_code=303)
+    return RedirectResponse(prefix_of(_space(request)) + "/app/connectors", status_code=303)
 
 
 async def connectors_page(request: Request) -> Response:
@@ -303,7 +293,6 @@ routes: list[BaseRoute] = [
     Route("/login", login_submit, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/app", home, methods=["GET"]),
-    Route("/app/space", switch_space, methods=["GET"]),
     Mount("/app", routes=_app_routes()),
     Route("/s/{space_id}/app", home, methods=["GET"]),
     Mount("/s/{space_id}/app", routes=_app_routes()),
