@@ -139,3 +139,15 @@ async def sign_in(page: Page, svc: Service, user: tuple[str, str] = ADMIN) -> No
     """Give the page's browser context a session for ``user`` (without the login form)."""
     cookie = session_cookie(svc, *user)
     await page.context.add_cookies([{"name": "llmrelay_session", "value": cookie, "url": svc.url}])
+
+
+async def no_sideways_scroll(page: Page) -> None:
+    """The page is no wider than the viewport; names the elements that stick out."""
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    viewport = await page.evaluate("innerWidth")
+    wide = await page.evaluate(
+        """() => Array.from(document.querySelectorAll("body *"))
+            .filter((e) => e.getBoundingClientRect().right > innerWidth + 0.5)
+            .slice(0, 5).map((e) => `${e.tagName}#${e.id}.${e.className}`)"""
+    )
+    assert width <= viewport, (width, viewport, wide)

@@ -689,7 +689,12 @@
   }
 
   // --- usage dashboard ---------------------------------------------------------------
-  const RANGES = { "15m": ["now-15m", "minute", 15 * 60e3], "24h": ["now-24h", "hour", 24 * 3600e3], "7d": ["now-7d", "day", 7 * 86400e3], "30d": ["now-30d", "day", 30 * 86400e3] };
+  const RANGES = {
+    "15m": ["now-15m", "minute", 15 * 60e3], "1h": ["now-1h", "minute", 3600e3],
+    "24h": ["now-24h", "hour", 24 * 3600e3], "7d": ["now-7d", "day", 7 * 86400e3],
+    "30d": ["now-30d", "day", 30 * 86400e3], "90d": ["now-90d", "day", 90 * 86400e3],
+  };
+  const REFRESH_SECONDS = ["10", "30", "60", "300"];
   const STEP = { minute: 60e3, hour: 3600e3, day: 86400e3 };
 
   function localInput(date) {
@@ -705,11 +710,13 @@
     return d.getTime();
   }
 
+  /* A time axis label: the date for days, the time of day otherwise (the axis title names
+   * the time zone; tooltips and the data table show the full date and time). */
   function bucketLabel(ms, interval) {
-    const d = new Date(ms);
-    if (interval === "day") return d.toLocaleDateString("en-US", { month: "short", day: "numeric" });
-    return d.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" });
+    const full = formatTime(ms, { seconds: false });
+    return interval === "day" ? full.slice(0, 10) : full.slice(11, 16);
   }
+  const timeZoneName = () => formatTime(Date.now()).split(" ").slice(2).join(" ");
 
   async function usagePage() {
     const controls = $("#usage-controls");
@@ -735,11 +742,36 @@
     }
     if (wanted && !names[wanted]) connectorSelect.appendChild(make("option", { value: wanted }, wanted));
     connectorSelect.value = wanted;
-    const syncCustom = () => { $("#custom-range").hidden = rangeSelect.value !== "custom"; };
+    const quick = $all(".quick-ranges [data-range]");
+    const syncCustom = () => {
+      $("#custom-range").hidden = rangeSelect.value !== "custom";
+      for (const b of quick) b.setAttribute("aria-pressed", String(b.dataset.range === rangeSelect.value));
+    };
     syncCustom();
     rangeSelect.addEventListener("change", () => { syncCustom(); if (rangeSelect.value !== "custom") load(); });
+    for (const b of quick) {
+      b.addEventListener("click", () => { rangeSelect.value = b.dataset.range; syncCustom(); load(); });
+    }
     connectorSelect.addEventListener("change", () => load());
     controls.addEventListener("submit", (event) => { event.preventDefault(); load(); });
+
+    // auto-refresh: reloads on a timer while the page is visible
+    const refresh = $("#auto-refresh");
+    refresh.value = REFRESH_SECONDS.includes(params.get("refresh")) ? params.get("refresh") : "";
+    let timer = null;
+    const schedule = () => {
+      clearInterval(timer);
+      timer = refresh.value ? setInterval(() => { if (!document.hidden) load(); }, Number(refresh.value) * 1000) : null;
+    };
+    refresh.addEventListener("change", () => { schedule(); load(); });
+    schedule();
+
+    const modelCsv = $("#model-csv");
+    let modelRows = [];
+    modelCsv.appendChild(charts.csvButton("Download CSV", "usage-per-model.csv", () => [
+      ["Model", "Executions", "Failures", "Prompt tokens", "Completion tokens", "Total tokens", "Estimated tokens"],
+      ...modelRows,
+    ]));
 
     async function load() {
       const dashboard = $("#usage-dashboard");
@@ -773,6 +805,7 @@
       state.set("range", range);
       if (connectorSelect.value) state.set("connector", connectorSelect.value);
       if (range === "custom") { state.set("start", $("#range-start").value); state.set("end", $("#range-end").value); }
+      if (refresh.value) state.set("refresh", refresh.value);
       history.replaceState(null, "", `${location.pathname}?${state}`);
       const query = (group) => {
         const q = new URLSearchParams({ start, end, interval, group_by: group });
@@ -784,9 +817,7 @@
       for (const r of [byUser, byConnector, byModel]) {
         if (!r.ok) { showError($("#page-error"), apiMessage(r)); return; }
       }
-      const from = new Date(startMs).toLocaleString("en-GB");
-      const to = new Date(endMs).toLocaleString("en-GB");
-      $("#usage-range-label").textContent = `${from} – ${to}`;
+      $("#usage-range-label").textContent = `${formatTime(startMs, { seconds: false })} – ${formatTime(endMs, { seconds: false })}`;
       renderStats(byUser.data.totals);
       renderUsers(byUser.data.buckets);
       renderTimeline(byConnector.data.buckets, interval, startMs, endMs);
@@ -865,9 +896,11 @@
         for (const b of buckets) if ((b.key || "(unknown)") === id) values[index.get(Date.parse(b.bucket))] += b.total_tokens;
         return { name: names[id] || id, values };
       });
+      const full = times.map((t) => formatTime(t, { seconds: false }));
       charts.render($("#chart-connector-time"), {
         id: "chart-connector-time-svg", title: "Tokens over Time per Connector", orientation: "vertical", stacked: true,
-        categories: times.map((t) => bucketLabel(t, interval)), series, width: 1100, height: 280, categoryLabel: "Time",
+        categories: times.map((t) => bucketLabel(t, interval)), series, categoryLabel: `Time (${timeZoneName()})`,
+        tooltipTitles: full, rowLabels: full,
       });
     }
 
@@ -876,16 +909,18 @@
       const models = [...sumBy(buckets, fields).entries()].sort((a, b) => b[1].total_tokens - a[1].total_tokens);
       const tbody = $("#model-table-body");
       tbody.textContent = "";
+      modelRows = models.map(([model, v]) => [model === "(unknown)" ? "(no model)" : model, ...fields.map((f) => v[f])]);
       if (!models.length) {
         const row = make("tr");
         row.appendChild(make("td", { colspan: 7, class: "muted" }, "No executions in this time range."));
         tbody.appendChild(row);
         return;
       }
+      const heads = $all("#model-table thead th").map((th) => th.textContent);
       for (const [model, v] of models) {
         const row = make("tr");
-        row.appendChild(make("th", { scope: "row" }, model === "(unknown)" ? "(no model)" : model));
-        for (const f of fields) row.appendChild(make("td", { class: "num" }, charts.formatNumber(v[f])));
+        row.appendChild(make("th", { scope: "row", "data-label": heads[0] }, model === "(unknown)" ? "(no model)" : model));
+        fields.forEach((f, i) => row.appendChild(make("td", { class: "num", "data-label": heads[i + 1] }, charts.formatNumber(v[f]))));
         tbody.appendChild(row);
       }
     }
