@@ -33,7 +33,7 @@ ONE_FORMAT = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
 def connector_with_usage(ui: Service, upstream: FakeUpstream) -> str:
     connector_id = create_connector(
         ui,
-        "CSV, \"quoted\" model",
+        'CSV, "quoted" model',
         {"apiProvider": "Other", "apiUrl": upstream.url(), "defaultModel": "csv-model"},
         "csv-key",
     )
@@ -82,7 +82,8 @@ async def test_ranges_refresh_dates_csv_and_axes(
     await expect(canvas).to_be_visible()
     axis = await page.evaluate(
         """() => {
-            const chart = Chart.getChart(document.querySelector('[data-chart="chart-connector-time-svg"]'));
+            const canvas = document.querySelector('[data-chart="chart-connector-time-svg"]');
+            const chart = Chart.getChart(canvas);
             return [chart.options.scales.x.title.text, chart.options.scales.y.title.text];
         }"""
     )
