@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmrelay.service import ENDPOINTS, GROUPS, INTERVALS
+from llmrelay.web.openapi_accounts import EVENT_FILTERS, account_paths
 from llmrelay.web.openapi_schemas import component_schemas
 
 
@@ -159,23 +161,31 @@ def _paths() -> dict[str, Any]:
         },
         "/api/llmrelay/usage": {
             "get": {
-                "summary": "Token usage sums per time bucket (from rollups)",
+                "summary": "Token usage and cost sums per time bucket (from rollups)",
                 "parameters": [
                     {"name": "start", "in": "query", "schema": {"type": "string"}},
                     {"name": "end", "in": "query", "schema": {"type": "string"}},
                     {"name": "connector_id", "in": "query", "schema": {"type": "string"}},
                     {
+                        "name": "endpoint",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": list(ENDPOINTS)},
+                    },
+                    {
                         "name": "group_by",
                         "in": "query",
-                        "schema": {"type": "string", "enum": ["user", "connector", "model"]},
+                        "schema": {"type": "string", "enum": list(GROUPS)},
                     },
                     {
                         "name": "interval",
                         "in": "query",
-                        "schema": {"type": "string", "enum": ["minute", "hour", "day"]},
+                        "schema": {"type": "string", "enum": list(INTERVALS)},
                     },
                 ],
-                "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 403)},
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/UsageReport"}),
+                    **_errors(400, 401, 403),
+                },
             }
         },
     }
@@ -320,6 +330,8 @@ def openapi_document(version: str) -> dict[str, Any]:
         "description": "Keep stored secrets that the body leaves empty (llmrelay addition).",
     }
     paths["/api/actions/connector/{id}"]["put"]["parameters"].append(keep)
+    paths["/api/event_log/connector/{id}/_find"]["get"]["parameters"].extend(EVENT_FILTERS)
+    paths.update(account_paths(_json, _errors, _XSRF))
     extra = _operability_and_gateway()
     gateway = {path: ops for path, ops in extra.items() if path.startswith("/v1")}
     spaced = _in_space({**paths, **gateway})

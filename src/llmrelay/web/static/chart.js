@@ -21,6 +21,20 @@
     return Number(value).toLocaleString("en-US");
   }
 
+  /* US dollars: cents from a dollar up, down to 1e-8 below (one call can cost micro-dollars). */
+  function formatUsd(value) {
+    const v = Number(value);
+    return "$" + v.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: Math.abs(v) >= 1 ? 2 : 8 });
+  }
+
+  /* Axis labels fit ~6 characters: micro-dollars (µ$) below a cent. */
+  function compactUsd(value) {
+    const abs = Math.abs(value);
+    if (abs === 0) return "$0";
+    if (abs < 0.01) return Number((value * 1e6).toPrecision(3)) + "µ$";
+    return abs >= 1000 ? "$" + compact(value) : "$" + Number(Number(value).toPrecision(3));
+  }
+
   function compact(value) {
     const abs = Math.abs(value);
     if (abs >= 1e9) return (value / 1e9).toFixed(abs >= 1e10 ? 0 : 1).replace(/\.0$/, "") + "B";
@@ -61,13 +75,16 @@
    *   id, title, categories: [label...], series: [{name, values: [number...], color}],
    *   stacked, orientation: "horizontal" | "vertical", categoryLabel, unit,
    *   tooltipTitles: [full label per category] (optional), rowLabels: [label per category
-   *   for the data table and CSV] (optional)
+   *   for the data table and CSV] (optional), format: value -> text (default formatNumber),
+   *   axisFormat: value -> text (default compact)
    * }
    */
   function render(container, spec) {
     const old = charts.get(container);
     if (old) { old.destroy(); charts.delete(container); }
     container.textContent = "";
+    const fmt = spec.format || formatNumber;
+    const short = spec.axisFormat || compact;
     const series = spec.series.filter((s) => s.values.some((v) => v > 0) || spec.keepEmpty);
     const total = series.reduce((sum, s) => sum + s.values.reduce((a, b) => a + b, 0), 0);
     const unit = spec.unit || "tokens";
@@ -87,14 +104,14 @@
     canvas.textContent = `${spec.title}: see the data table below.`;
     box.appendChild(canvas);
     container.appendChild(box);
-    const summary = rowLabels.map((c, i) => `${c}: ${formatNumber(stackTotals[i])}`).join("; ");
-    container.appendChild(html("p", { id: `${spec.id}-desc`, class: "visually-hidden" }, `${spec.title}. Total ${formatNumber(total)} ${unit}. ${summary}.`));
+    const summary = rowLabels.map((c, i) => `${c}: ${fmt(stackTotals[i])}`).join("; ");
+    container.appendChild(html("p", { id: `${spec.id}-desc`, class: "visually-hidden" }, `${spec.title}. Total ${fmt(total)} ${unit}. ${summary}.`));
     container.dataset.total = String(total);
 
     const valueAxis = {
       stacked: Boolean(spec.stacked), beginAtZero: true,
       title: { display: true, text: unit.charAt(0).toUpperCase() + unit.slice(1), color: TEXT, font: { size: 12, weight: "600" } },
-      ticks: { color: TEXT, font: { size: 12 }, callback: (v) => compact(v), maxTicksLimit: 6 },
+      ticks: { color: TEXT, font: { size: 12 }, callback: (v) => short(v), maxTicksLimit: 6 },
       grid: { color: GRID },
     };
     const categoryAxis = {
@@ -120,7 +137,7 @@
           tooltip: {
             callbacks: {
               title: (items) => (items.length ? (spec.tooltipTitles || rowLabels)[items[0].dataIndex] : ""),
-              label: (item) => `${item.dataset.label}: ${formatNumber(item.raw)} ${unit}`,
+              label: (item) => `${item.dataset.label}: ${fmt(item.raw)} ${unit}`,
             },
           },
         },
@@ -139,7 +156,7 @@
     container.appendChild(legend);
     const caption = html("p", { class: "chart-total" });
     caption.append("Total: ");
-    caption.appendChild(html("strong", { class: "chart-total-value", "data-value": total }, formatNumber(total)));
+    caption.appendChild(html("strong", { class: "chart-total-value", "data-value": total }, fmt(total)));
     caption.append(" " + unit);
     container.appendChild(caption);
 
@@ -157,7 +174,7 @@
     for (const row of rows) {
       const tr = html("tr");
       tr.appendChild(html("th", { scope: "row", "data-label": header[0] }, row[0]));
-      row.slice(1).forEach((v, i) => tr.appendChild(html("td", { class: "num", "data-label": header[i + 1] }, formatNumber(v))));
+      row.slice(1).forEach((v, i) => tr.appendChild(html("td", { class: "num", "data-label": header[i + 1] }, fmt(v))));
       tbody.appendChild(tr);
     }
     table.appendChild(tbody);
@@ -166,5 +183,5 @@
     container.appendChild(details);
   }
 
-  window.LlmrelayCharts = { render, formatNumber, compact, csvButton, toCsv, PALETTE };
+  window.LlmrelayCharts = { render, formatNumber, formatUsd, compact, compactUsd, csvButton, toCsv, PALETTE };
 })();

@@ -1,4 +1,4 @@
-"""Migration 4: spaces created on purpose (issue 18).
+"""Migration 5: spaces created on purpose (issue 18).
 
 A space otherwise exists implicitly, through its connectors and its grants; ``spaces`` holds
 those an admin created before either, so the UI's space picker can tell a new space from a
