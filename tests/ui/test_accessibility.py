@@ -9,7 +9,13 @@ from playwright.async_api import Page, expect
 from llmrelay.testing import FakeUpstream
 from tests.fixtures.axe import assert_accessible
 from tests.fixtures.service import Service
-from tests.ui.conftest import PRECONFIGURED_ID, create_connector, no_sideways_scroll, sign_in
+from tests.ui.conftest import (
+    PRECONFIGURED_ID,
+    XSRF,
+    create_connector,
+    no_sideways_scroll,
+    sign_in,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -25,6 +31,20 @@ def connector_id(ui: Service, upstream: FakeUpstream) -> str:
     )
 
 
+@pytest.fixture
+def route_id(ui: Service, connector_id: str) -> str:
+    body = {
+        "name": "Accessible route",
+        "connector_type_id": ".llmrelay-route",
+        "config": {"targets": [{"connectorId": connector_id, "weight": 1}]},
+    }
+    with ui.client(ui.admin) as client:
+        response = client.post("/api/actions/connector", json=body, headers=XSRF)
+    assert response.status_code == 200, response.text
+    route: str = response.json()["id"]
+    return route
+
+
 async def check(page: Page) -> None:
     await page.wait_for_load_state("networkidle")
     await assert_accessible(page)
@@ -33,7 +53,7 @@ async def check(page: Page) -> None:
 
 @VIEWPORTS
 async def test_every_page(
-    ui: Service, page: Page, connector_id: str, viewport: dict[str, int]
+    ui: Service, page: Page, connector_id: str, route_id: str, viewport: dict[str, int]
 ) -> None:
     await page.set_viewport_size(viewport)
     await page.goto(f"{ui.url}/login")
@@ -47,6 +67,9 @@ async def test_every_page(
         f"/app/connectors/{connector_id}?tab=test",
         f"/app/connectors/{connector_id}?tab=executions",
         f"/app/connectors/{PRECONFIGURED_ID}",
+        "/app/connectors/new?type=.llmrelay-route",
+        f"/app/routes/{route_id}",
+        f"/app/routes/{route_id}?tab=attempts",
         "/app/usage",
         "/app/api-keys",
         "/app/users",
