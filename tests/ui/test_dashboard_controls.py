@@ -85,6 +85,24 @@ async def test_ranges_refresh_dates_csv_and_axes(
     box = await canvas.bounding_box()
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"]
 
+    # drag across the time chart to zoom into a span; Reset zoom goes back
+    if viewport == DESKTOP:
+        zoomed = "Chart.getChart(document.querySelector('[data-chart=\"chart-connector-time-svg\"]'))"
+        await canvas.scroll_into_view_if_needed()
+        box = await canvas.bounding_box()
+        assert box
+        y = box["y"] + box["height"] / 2
+        await page.mouse.move(box["x"] + box["width"] * 0.3, y)
+        await page.mouse.down()
+        await page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)
+        await page.mouse.up()
+        reset = page.locator("#chart-connector-time").get_by_role("button", name="Reset zoom")
+        await expect(reset).to_be_visible()
+        assert await page.evaluate(f"{zoomed}.isZoomedOrPanned()")
+        await reset.click()
+        await expect(reset).to_be_hidden()
+        assert not await page.evaluate(f"{zoomed}.isZoomedOrPanned()")
+
     # CSV of the model table and of a chart's data table
     async with page.expect_download() as info:
         await page.locator("#model-csv").get_by_role("button", name="Download CSV").click()

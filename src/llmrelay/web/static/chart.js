@@ -120,6 +120,7 @@
       ticks: { color: TEXT, font: { size: 12 }, autoSkip: true, maxRotation: 0, autoSkipPadding: 12 },
       grid: { display: false },
     };
+    const reset = html("button", { type: "button", class: "button ghost small zoom-reset", hidden: "" }, "Reset zoom");
     const chart = new window.Chart(canvas, {
       type: "bar",
       data: {
@@ -133,6 +134,14 @@
         animation: false,
         scales: horizontal ? { x: valueAxis, y: categoryAxis } : { x: categoryAxis, y: valueAxis },
         plugins: {
+          // time charts: drag across a span to zoom into it (chartjs-plugin-zoom)
+          zoom: horizontal ? {} : {
+            zoom: {
+              drag: { enabled: true, backgroundColor: "rgba(11,100,221,.15)" },
+              mode: "x",
+              onZoomComplete: ({ chart: zoomed }) => { reset.hidden = !zoomed.isZoomedOrPanned(); },
+            },
+          },
           legend: { display: false }, // the HTML legend below is readable and accessible
           tooltip: {
             callbacks: {
@@ -144,6 +153,11 @@
       },
     });
     charts.set(container, chart);
+    if (!horizontal) {
+      reset.addEventListener("click", () => { chart.resetZoom(); reset.hidden = true; });
+      container.appendChild(html("p", { class: "help zoom-help" }, "Drag across the chart to zoom into a time span."));
+      container.appendChild(reset);
+    }
 
     const legend = html("ul", { class: "chart-legend" });
     series.forEach((s, si) => {
