@@ -87,7 +87,7 @@ async def test_ranges_refresh_dates_csv_and_axes(
 
     # drag across the time chart to zoom into a span; Reset zoom goes back
     if viewport == DESKTOP:
-        zoomed = "Chart.getChart(document.querySelector('[data-chart=\"chart-connector-time-svg\"]'))"
+        zoomed = "Chart.getChart(document.querySelector('#chart-connector-time canvas'))"
         await canvas.scroll_into_view_if_needed()
         box = await canvas.bounding_box()
         assert box
