@@ -22,6 +22,7 @@ from llmrelay.service.connectors import ConnectorService, load_preconfigured, ru
 from llmrelay.service.execution import ExecutionService, _EventLogSink
 from llmrelay.service.health import HealthService
 from llmrelay.service.limits import LimitService
+from llmrelay.service.spaces import SpaceService
 from llmrelay.service.usage import UsageService
 from llmrelay.settings import Settings
 from llmrelay.store import Store, open_store
@@ -101,6 +102,7 @@ class Relay:
         )
         self.usage = UsageService(store.events, writer)
         self.access = AccessService(store.users)
+        self.spaces = SpaceService(store.spaces)
         self.health = HealthService(settings, store, writer, metrics)
 
     @classmethod

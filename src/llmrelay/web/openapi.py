@@ -13,6 +13,7 @@ from typing import Any
 
 from llmrelay.service import ENDPOINTS, GROUPS, INTERVALS
 from llmrelay.web.openapi_limits import LIMIT, LIMIT_BODY, limit_paths
+from llmrelay.web.openapi_accounts import EVENT_FILTERS, account_paths
 from llmrelay.web.openapi_schemas import component_schemas
 
 
@@ -330,6 +331,8 @@ def openapi_document(version: str) -> dict[str, Any]:
         "description": "Keep stored secrets that the body leaves empty (llmrelay addition).",
     }
     paths["/api/actions/connector/{id}"]["put"]["parameters"].append(keep)
+    paths["/api/event_log/connector/{id}/_find"]["get"]["parameters"].extend(EVENT_FILTERS)
+    paths.update(account_paths(_json, _errors, _XSRF))
     extra = _operability_and_gateway()
     gateway = {path: ops for path, ops in extra.items() if path.startswith("/v1")}
     spaced = _in_space({**paths, **gateway})
