@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from llmrelay.service import ENDPOINTS, GROUPS, INTERVALS
-from llmrelay.web.openapi_limits import LIMIT, LIMIT_BODY, limit_paths
 from llmrelay.web.openapi_accounts import EVENT_FILTERS, account_paths
+from llmrelay.web.openapi_limits import LIMIT, LIMIT_BODY, limit_paths
 from llmrelay.web.openapi_schemas import component_schemas
 
 

@@ -299,7 +299,7 @@ async def usage_page(request: Request) -> Response:
 
 
 async def limits_page(request: Request) -> Response:
-    return await _session_page(request, "limits.html", "limits")
+    return await session_page(request, "limits.html", "limits")
 
 
 def _app_routes() -> list[BaseRoute]:
