@@ -13,6 +13,7 @@
   };
   const REFRESH_SECONDS = ["10", "30", "60", "300"];
   const STEP = { minute: 60e3, hour: 3600e3, day: 86400e3 };
+  const ROUTE_TYPE = ".llmrelay-route";
 
   function localInput(date) {
     const pad = (n) => String(n).padStart(2, "0");
@@ -49,11 +50,13 @@
     $("#range-end").value = params.get("end") || localInput(now);
     const wanted = params.get("connector") || controls.dataset.connector || "";
     const names = {};
+    const routeIds = new Set();
     if (flag("canRead")) {
       const listed = await api("GET", "/actions/connectors");
       if (listed.ok) {
         for (const c of listed.data) {
           names[c.id] = c.name;
+          if (c.connector_type_id === ROUTE_TYPE) routeIds.add(c.id);
           connectorSelect.appendChild(make("option", { value: c.id }, c.name));
         }
       }
@@ -98,6 +101,11 @@
       ["Endpoint", "Executions", "Failures", "Prompt tokens", "Completion tokens", "Total tokens", "Unpriced tokens", "Cost (USD)"],
       ...endpointRows,
     ]));
+    let routeRows = [];
+    $("#route-csv").appendChild(charts.csvButton("Download CSV", "usage-per-route.csv", () => [
+      ["Route", "Route ID", "Executions", "Failures", "Prompt tokens", "Completion tokens", "Total tokens", "Cost (USD)"],
+      ...routeRows,
+    ]));
 
     async function load() {
       const dashboard = $("#usage-dashboard");
@@ -140,10 +148,10 @@
         if (endpointSelect.value) q.set("endpoint", endpointSelect.value);
         return api("GET", `/llmrelay/usage?${q}`);
       };
-      const [byUser, byConnector, byModel, byEndpoint] = await Promise.all(
-        [query("user"), query("connector"), query("model"), query("endpoint")]);
+      const [byUser, byConnector, byModel, byEndpoint, byRoute] = await Promise.all(
+        [query("user"), query("connector"), query("model"), query("endpoint"), query("route")]);
       dashboard.setAttribute("aria-busy", "false");
-      for (const r of [byUser, byConnector, byModel, byEndpoint]) {
+      for (const r of [byUser, byConnector, byModel, byEndpoint, byRoute]) {
         if (!r.ok) { showError($("#page-error"), apiMessage(r)); return; }
       }
       $("#usage-range-label").textContent = `${formatTime(startMs, { seconds: false })} – ${formatTime(endMs, { seconds: false })}`;
@@ -154,6 +162,7 @@
       renderCost(byEndpoint.data.totals);
       renderCostTimeline(byEndpoint.data.buckets, interval, startMs, endMs);
       renderEndpoints(byEndpoint.data.buckets);
+      renderRoutes(byRoute.data.buckets);
       dashboard.dataset.loaded = String(Date.now());
     }
 
@@ -238,6 +247,33 @@
         row.appendChild(make("th", { scope: "row", "data-label": heads[0] }, endpoint));
         fields.forEach((f, i) => row.appendChild(make("td", { class: "num", "data-label": heads[i + 1] }, charts.formatNumber(v[f]))));
         row.appendChild(make("td", { class: "num", "data-label": heads[fields.length + 1] }, costText(v.cost_usd)));
+        tbody.appendChild(row);
+      }
+    }
+
+    /* Shown when the space has a route (or, for who cannot list connectors, a route was
+     * used); traffic that went through no route is not a row here. */
+    function renderRoutes(buckets) {
+      const fields = ["executions", "failures", "prompt_tokens", "completion_tokens", "total_tokens"];
+      const rows = [...sumBy(buckets.filter((b) => b.key), fields).entries()]
+        .sort((a, b) => b[1].total_tokens - a[1].total_tokens);
+      $("#route-usage").hidden = routeIds.size === 0 && rows.length === 0;
+      const tbody = $("#route-table-body");
+      tbody.textContent = "";
+      routeRows = rows.map(([id, v]) => [names[id] || "", id, ...fields.map((f) => v[f]), v.cost_usd ?? ""]);
+      if (!rows.length) {
+        const row = make("tr");
+        row.appendChild(make("td", { colspan: 8, class: "muted" }, "No executions through a route in this time range."));
+        tbody.appendChild(row);
+        return;
+      }
+      const heads = $all("#route-table thead th").map((th) => th.textContent);
+      for (const [id, v] of rows) {
+        const row = make("tr", { "data-route-id": id });
+        row.appendChild(make("th", { scope: "row", "data-label": heads[0] }, names[id] || "—"));
+        row.appendChild(make("td", { "data-label": heads[1] }, id));
+        fields.forEach((f, i) => row.appendChild(make("td", { class: "num", "data-label": heads[i + 2] }, charts.formatNumber(v[f]))));
+        row.appendChild(make("td", { class: "num", "data-label": heads[fields.length + 2] }, costText(v.cost_usd)));
         tbody.appendChild(row);
       }
     }
