@@ -247,3 +247,56 @@ def test_a_route_is_limited_as_the_connector_named(
     assert refused.json()["message"] == 'Limit "route" reached: 1 requests per minute'
     assert counted_tokens(service, space, on_route["id"], tokens)
     assert limit_of(service, space, on_target["id"])["current"]["tokens_today"] == tokens
+
+
+def test_a_route_passes_over_a_target_over_its_own_budget(
+    service: Service, upstream: FakeUpstream
+) -> None:
+    """A route's target is checked against its own connector limits on every attempt: over
+    its budget it is not called and the fallback answers; with nothing left the caller
+    gets that limit's 429. The caller's other limits count each call once."""
+    space = "lim-route-target"
+    a = connector(service, space, upstream.url())
+    b = connector(service, space, upstream.url())
+    with api(service, space) as client:
+        routes = [
+            client.post(
+                "/api/actions/connector",
+                json={
+                    "name": name,
+                    "connector_type_id": ".llmrelay-route",
+                    "config": {"targets": [{"connectorId": a, "weight": 1}], "fallbacks": rest},
+                },
+            ).json()["id"]
+            for name, rest in (("a then b", [b]), ("a alone", []))
+        ]
+    on_a = create_limit(
+        service, space, {"name": "a daily", "scope": {"connector": a}, "tokens_per_day": 5}
+    )
+    whole = create_limit(
+        service, space, {"name": "space", "scope": {"space": space}, "tokens_per_day": 10**9}
+    )
+    _, key = key_with_id(service, space)
+    with sdk(service, space, key) as client:
+        first = client.chat.completions.create(model=routes[0], messages=HELLO)  # type: ignore[arg-type]
+        assert first.usage is not None and first.usage.total_tokens > 5
+        assert counted_tokens(service, space, on_a["id"], first.usage.total_tokens)
+        client.chat.completions.create(model=routes[0], messages=HELLO)  # type: ignore[arg-type]
+        with pytest.raises(openai.RateLimitError) as refused:
+            client.chat.completions.create(model=routes[1], messages=HELLO)  # type: ignore[arg-type]
+    assert refused.value.response.json()["error"] == {
+        "message": 'Limit "a daily" reached: 5 tokens per day',
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "budget_exceeded",
+    }
+    assert int(refused.value.response.headers["retry-after"]) >= 1
+    assert len(upstream.requests) == 2  # a once, then b; a was never called over its budget
+    a_docs = execute_events(service, space, a, 3)
+    assert [d["llmrelay"].get("refused_by") for d in a_docs].count(on_a["id"]) == 2
+    assert {d["llmrelay"]["route_id"] for d in a_docs} == set(routes)
+    (b_doc,) = execute_events(service, space, b, 1)
+    assert b_doc["event"]["outcome"] == "success"
+    assert b_doc["llmrelay"]["route_id"] == routes[0]
+    assert counted_tokens(service, space, whole["id"], 3, "requests_today")  # once per call
+    assert limit_of(service, space, on_a["id"])["current"]["requests_today"] == 1

@@ -7,7 +7,9 @@ is received, and the whole process group is killed with ``SIGKILL`` at once (the
 queue still holds the last ~50 ms of events then: without the journal they were lost).
 After a restart on the same data directory, each connector's ``execute`` events equal
 its answers, exactly, and no ``event.id`` is stored twice. On SQLite and PostgreSQL, with
-one process and with two workers, and across a PostgreSQL outage.
+one process and with two workers, and across a PostgreSQL outage. Refusals by a limit
+(429s) keep their events the same way (that the 429 waits for the journal is shown
+deterministically by ``tests/web/test_event_journal.py`` with a full disk).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +32,7 @@ import pytest
 from llmrelay.testing import FakeUpstream
 from tests.fixtures.postgres import PostgresCluster
 from tests.fixtures.service import ADMIN_PASSWORD, ENCRYPTION_KEY, basic
+from tests.limits.conftest import away_from_minute_end
 from tests.reliability.conftest import MESSAGES, XSRF, execute_events, poll
 from tests.reliability.test_crash import _free_port
 
@@ -157,6 +161,8 @@ def _call(client: httpx.Client, kind: str, connector_id: str) -> str | None:
         request = {"model": connector_id, "messages": MESSAGES, "stream": kind == "v1-stream"}
     with client.stream("POST", path, json=request) as response:
         raw = response.read()
+    if response.status_code == 429 and response.headers.get("retry-after"):
+        return "429"  # refused by a limit (Kibana's and OpenAI's 429 forms are tested apart)
     if response.status_code != 200:
         return f"{response.status_code} {raw[:200]!r}"
     if kind.endswith("stream"):
@@ -167,10 +173,10 @@ def _call(client: httpx.Client, kind: str, connector_id: str) -> str | None:
     return None
 
 
-def _connectors(url: str, upstream: FakeUpstream) -> dict[str, str]:
+def _connectors(url: str, upstream: FakeUpstream, kinds: tuple[str, ...] = KINDS) -> dict[str, str]:
     connectors = {}
     with httpx.Client(base_url=url, headers=HEADERS, timeout=30) as client:
-        for kind in KINDS:
+        for kind in kinds:
             body = {
                 "name": f"journal-{kind}",
                 "connector_type_id": ".gen-ai",
@@ -189,22 +195,27 @@ def _assert_events_equal_answers(
 ) -> None:
     relay.start()
     with httpx.Client(base_url=relay.url, headers=HEADERS, timeout=30) as client:
-
-        def settled() -> bool:
-            core = client.get("/api/status").json()["status"]["core"]
-            return bool(
-                core["spool"]["meta"]["pending"] == 0
-                and core["eventWriter"]["meta"]["queued"] == 0
-                and not list((relay.home / "journal").glob("*.journal"))
-            )
-
-        assert poll(settled, timeout=30), relay.log_text()[-3000:]
+        _wait_settled(relay, client)
         events = {kind: execute_events(client, cid) for kind, cid in connectors.items()}
     counts = {kind: len(docs) for kind, docs in events.items()}
     expected = {kind: answered[kind] + 1 for kind in KINDS}  # + the warm-up call
     assert counts == expected, (counts, expected)
     ids = Counter(d["event"]["id"] for docs in events.values() for d in docs)
     assert max(ids.values()) == 1
+
+
+def _wait_settled(relay: RelayProcess, client: httpx.Client) -> None:
+    """Until the restarted process stored what the killed one left (spool, journal)."""
+
+    def settled() -> bool:
+        core = client.get("/api/status").json()["status"]["core"]
+        return bool(
+            core["spool"]["meta"]["pending"] == 0
+            and core["eventWriter"]["meta"]["queued"] == 0
+            and not list((relay.home / "journal").glob("*.journal"))
+        )
+
+    assert poll(settled, timeout=30), relay.log_text()[-3000:]
 
 
 def _database(
@@ -278,3 +289,43 @@ def test_sigkill_during_a_postgresql_outage_loses_nothing_answered(
     relay.kill()
     cluster.start_server()
     _assert_events_equal_answers(relay, connectors, load.answered)
+
+
+REFUSALS = 25  # per client
+
+
+def test_sigkill_after_refusals_by_a_limit_keeps_their_events(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """A limit's 429 is an answer too: every refusal received has its ``execute`` event
+    (``llmrelay.refused_by``) after a ``kill -9`` right after the last one (16 clients)."""
+    relay = RelayProcess(tmp_path)
+    try:
+        relay.start()
+        connectors = _connectors(relay.url, upstream, kinds=("execute",))
+        connector_id = connectors["execute"]
+        with httpx.Client(base_url=relay.url, headers=HEADERS, timeout=30) as client:
+            limit = {"name": "one", "scope": {"connector": connector_id}, "requests_per_minute": 1}
+            made = client.post("/api/llmrelay/limits", json=limit)
+            assert made.status_code == 200, made.text
+            away_from_minute_end()
+            assert _call(client, "execute", connector_id) is None
+
+        def refuse(_: int) -> list[str | None]:
+            # concurrent clients, so the writer's queue holds events at the kill
+            with httpx.Client(base_url=relay.url, headers=HEADERS, timeout=30) as client:
+                return [_call(client, "execute", connector_id) for _ in range(REFUSALS)]
+
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            answers = [a for answered in pool.map(refuse, range(CLIENTS)) for a in answered]
+        assert answers == ["429"] * (CLIENTS * REFUSALS)
+        relay.kill()
+        relay.start()
+        with httpx.Client(base_url=relay.url, headers=HEADERS, timeout=30) as client:
+            _wait_settled(relay, client)
+            docs = execute_events(client, connector_id)
+        refused = [d for d in docs if d["llmrelay"].get("refused_by") == made.json()["id"]]
+        assert len(refused) == CLIENTS * REFUSALS
+        assert len(docs) == CLIENTS * REFUSALS + 2  # and the warm-up call and the one admitted
+    finally:
+        relay.stop()

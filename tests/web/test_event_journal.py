@@ -1,6 +1,6 @@
 """The event journal through the HTTP API: a full disk withholds answers with an error
-naming the event log (``_execute``, ``/v1``, a stream), and they come back once there is
-space; ``llmrelay.eventLog.durability: async`` answers without journalling."""
+naming the event log (``_execute``, ``/v1``, a stream, a limit's 429), and they come back
+once there is space; ``llmrelay.eventLog.durability: async`` answers without journalling."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import pytest
 from llmrelay.testing import FakeUpstream
 from tests.fixtures.service import Service, make_settings, start_service
 from tests.helpers.tmpfs import fill, small_tmpfs
-from tests.reliability.conftest import MESSAGES, XSRF, execute_events, make_connector
+from tests.limits.conftest import away_from_minute_end
+from tests.reliability.conftest import MESSAGES, XSRF, execute_events, make_connector, poll
 
 pytestmark = pytest.mark.network
 
@@ -113,3 +114,39 @@ def test_async_durability_answers_without_a_journal(tmp_path: Path, upstream: Fa
         finally:
             service.thread.stop()
         assert not list(journal.glob("*.journal"))
+
+
+def test_a_refusal_by_a_limit_waits_for_its_event_like_any_answer(
+    full_disk_service: tuple[Service, Path], upstream: FakeUpstream
+) -> None:
+    """A 429 of a limit is an answered execution: it leaves once its ``execute`` event is
+    journalled; with the journal full it is withheld like any other answer."""
+    service, journal = full_disk_service
+    with service.client(service.admin) as client:
+        connector_id = make_connector(client, upstream.url())
+        limit = {"name": "once", "scope": {"connector": connector_id}, "requests_per_minute": 1}
+        made = client.post("/api/llmrelay/limits", json=limit, headers=XSRF)
+        assert made.status_code == 200, made.text
+        away_from_minute_end()
+        ballast = fill(journal)  # before the journal's first record: no room left at all
+        answer = _execute(client, connector_id)  # admitted, run, withheld
+        assert answer.status_code == 503
+        assert answer.json()["message"] == WITHHELD
+
+        answer = _execute(client, connector_id)  # refused: withheld as well
+        assert answer.status_code == 503
+        assert answer.json()["message"] == WITHHELD
+        answer = _v1(client, connector_id, stream=False)
+        assert answer.status_code == 503
+        assert answer.json()["error"]["message"] == WITHHELD
+        assert len(upstream.requests) == 1  # refused: never sent upstream
+
+        ballast.unlink()
+        answer = _execute(client, connector_id)
+        assert answer.status_code == 429
+        assert answer.json()["message"] == 'Limit "once" reached: 1 requests per minute'
+        assert poll(lambda: len(execute_events(client, connector_id)) == 4)
+        refusals = [
+            d for d in execute_events(client, connector_id) if "refused_by" in d["llmrelay"]
+        ]
+        assert len(refusals) == 3

@@ -271,6 +271,10 @@ class StoredLimit:
         }[self.limit.scope_kind]
         return wanted is not None and wanted == self.limit.scope_id
 
+    def is_on_connector(self, connector_id: str) -> bool:
+        """The limit's scope is this connector itself (a route's target checks only these)."""
+        return self.limit.scope_kind == "connector" and self.limit.scope_id == connector_id
+
     def to_dict(self) -> dict[str, object]:
         return {"id": self.id, **self.limit.to_dict()}
 

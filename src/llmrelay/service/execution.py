@@ -54,7 +54,7 @@ class ExecutionService:
         self._connectors = connectors
         self._preconfigured = preconfigured
         self._limits = limits
-        self._routes = RouteRunner(executor, connectors.resolve, sink or NullSink())
+        self._routes = RouteRunner(executor, connectors.resolve, sink or NullSink(), limits=limits)
 
     async def execute(
         self, space_id: str, connector_id: str, params: object, context: ExecutionContext

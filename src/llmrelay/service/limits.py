@@ -25,6 +25,7 @@ from llmrelay.domain.events import Endpoint, ExecutionRecord
 from llmrelay.domain.limits import Caller, Refusal, StoredLimit, parse_limit
 from llmrelay.domain.prices import usd_number
 from llmrelay.errors import LimitExceededError, LimitsUnavailableError, StoreError
+from llmrelay.execution.records import Durable, settle
 from llmrelay.execution.results import ExecutionContext
 from llmrelay.store.limit_shares import LocalShares
 from llmrelay.store.limits import LimitRepository
@@ -57,15 +58,18 @@ class LimitService:
         self._by_space: dict[str, tuple[StoredLimit, ...]] = {}
         # (space, connector, user, API key) -> the limits covering such a request
         self._covering: dict[_CallerKey, tuple[StoredLimit, ...]] = {}
+        # (space, connector) -> the limits with that connector as scope (a route's target)
+        self._of_connector: dict[tuple[str, str], tuple[StoredLimit, ...]] = {}
         self._loaded_at = -math.inf
         self._reloading: asyncio.Task[None] | None = None
         self._reload_failed = False
-        self._on_refusal: Callable[[ExecutionRecord], object] = lambda record: None
+        self._on_refusal: Callable[[ExecutionRecord], Durable] = lambda record: None
 
     # --- lifecycle -------------------------------------------------------------------------
-    async def start(self, on_refusal: Callable[[ExecutionRecord], object]) -> None:
+    async def start(self, on_refusal: Callable[[ExecutionRecord], Durable]) -> None:
         """Load every space's limits and start counting; ``on_refusal`` gets the
-        ``execute`` record of each refused request (the event log)."""
+        ``execute`` record of each refused request (the event log) and returns what the
+        refusal waits for before it is answered (the record made durable)."""
         self._on_refusal = on_refusal
         await self._reload()
         self._shares.start()
@@ -84,6 +88,7 @@ class LimitService:
             by_space.setdefault(stored.space_id, []).append(stored)
         self._by_space = {space: tuple(found) for space, found in by_space.items()}
         self._covering = {}
+        self._of_connector = {}
         self._loaded_at = started
 
     async def _checked_reload(self) -> None:
@@ -150,22 +155,51 @@ class LimitService:
         endpoint: Endpoint = "chat",
     ) -> None:
         """Count the request in every limit that covers it, or raise
-        :class:`LimitExceededError` (its ``execute`` event written) or, when the store
-        is down and the policy is ``closed``, :class:`LimitsUnavailableError`."""
+        :class:`LimitExceededError` (once its ``execute`` event is durable) or, when the
+        store is down and the policy is ``closed``, :class:`LimitsUnavailableError`."""
         if not await self._space_limits(context.space_id):
             return
         limits = self._limits_for(
             (context.space_id, connector.id, context.user_name, context.api_key_id, None)
         )
-        if not limits:
+        if limits:
+            await self._decide(limits, connector, context, sub_action, endpoint)
+
+    async def admit_target(
+        self, target: Runnable, context: ExecutionContext, sub_action: str, endpoint: Endpoint
+    ) -> None:
+        """A route's target about to be tried: only the limits on that connector itself
+        (the route's door admitted the request by its user, API key and space already);
+        raises as :meth:`admit`. No look-up beyond memory: the door refreshed the limits."""
+        if context.space_id not in self._by_space:
             return
+        key = (context.space_id, target.id)
+        limits = self._of_connector.get(key)
+        if limits is None:
+            space = self._by_space.get(context.space_id, _NONE)
+            limits = tuple(s for s in space if s.is_on_connector(target.id))
+            if len(self._of_connector) >= _MAX_CALLERS:
+                self._of_connector.clear()
+            self._of_connector[key] = limits
+        if limits:
+            await self._decide(limits, target, context, sub_action, endpoint)
+
+    async def _decide(
+        self,
+        limits: tuple[StoredLimit, ...],
+        connector: Runnable,
+        context: ExecutionContext,
+        sub_action: str,
+        endpoint: Endpoint,
+    ) -> None:
         admission = await self._shares.admit(limits, datetime.now(UTC))
         if admission.admitted:
             return
         if admission.refusal is None:
             raise LimitsUnavailableError(admission.retry_after or 1)
-        self._record_refusal(connector, context, sub_action, endpoint, admission.refusal)
         refusal = admission.refusal
+        # answered like any execution: once its event is durable (``durability: answer``)
+        await settle(self._record_refusal(connector, context, sub_action, endpoint, refusal))
         raise LimitExceededError(
             refusal.message,
             limit_id=refusal.limit_id,
@@ -196,9 +230,9 @@ class LimitService:
         sub_action: str,
         endpoint: Endpoint,
         refusal: Refusal,
-    ) -> None:
+    ) -> Durable:
         now = time.time_ns()
-        self._on_refusal(
+        return self._on_refusal(
             ExecutionRecord(
                 execution_id=context.execution_id,
                 connector_id=connector.id,
@@ -217,6 +251,7 @@ class LimitService:
                 outcome="failure",
                 error_message=refusal.message,
                 refused_by=refusal.limit_id,
+                route_id=context.route_id,
             )
         )
 

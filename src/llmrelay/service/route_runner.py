@@ -5,7 +5,9 @@ Each attempt is an execution of its own with its own events (tokens count once, 
 connector that answered; ``llmrelay.route_id`` names the route). The route's own
 ``execute`` event lists the attempts and the connector that answered, with no tokens.
 A stream is handed over only once its first bytes arrived; after that it is never
-switched, and how it ends is the answering connector's event.
+switched, and how it ends is the answering connector's event. A target whose own limits
+refuse it is passed over without being called, like one that answered 429 (see
+docs/routes.md).
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from llmrelay.domain.connector_types import Runnable
 from llmrelay.domain.events import Endpoint, ExecutionRecord, RouteAttempt
 from llmrelay.domain.params import validate_execute_params
 from llmrelay.domain.routes import Route
-from llmrelay.errors import ActionTypeDisabledError, LlmrelayError, RouteUnavailableError
+from llmrelay.domain.subactions import GET_DASHBOARD
+from llmrelay.errors import (
+    ActionTypeDisabledError,
+    LimitExceededError,
+    LimitsUnavailableError,
+    LlmrelayError,
+    RouteUnavailableError,
+)
 from llmrelay.execution.errors import FRAMEWORK_ERRORS, error_kind, failure_result
 from llmrelay.execution.executor import EventSink, Executor
 from llmrelay.execution.gateway import GATEWAY_SUB_ACTION, GatewayResult
@@ -29,12 +38,14 @@ from llmrelay.execution.records import settle
 from llmrelay.execution.results import ExecutionContext, ExecutionResult, new_execution_id
 from llmrelay.execution.routing import CircuitBreaker, attempt_order, is_retryable, retry_delay
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
+from llmrelay.service.limits import LimitService
 
 __all__ = ["RouteRunner"]
 
 T = TypeVar("T")
 Resolve = Callable[[str, str], Awaitable[Runnable]]
 _MAX_DEPTH = 8  # routes of routes: loops are refused on save, this guards a race
+_REFUSALS = (LimitExceededError, LimitsUnavailableError)  # a target's limits refused it
 
 
 @dataclass(slots=True)
@@ -59,8 +70,10 @@ class RouteRunner:
         rng: random.Random | None = None,
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        limits: LimitService | None = None,
     ) -> None:
         self._executor = executor
+        self._limits = limits
         self._resolve = resolve
         self._sink = sink
         self._rng = rng or random.Random()  # noqa: S311 (load spreading, not secrecy)
@@ -81,7 +94,10 @@ class RouteRunner:
 
         async def run(target: Runnable, sub_ctx: ExecutionContext) -> _Tried:
             if isinstance(target, Route):
-                result = await self.execute(target, space_id, params, sub_ctx, depth + 1)
+                try:
+                    result = await self.execute(target, space_id, params, sub_ctx, depth + 1)
+                except _REFUSALS as refused:  # its last target's limits refused it: move on
+                    return _Tried(None, refused, True, True)
             else:
                 result = await self._executor.execute_params(target, params, context=sub_ctx)
             if result.ok:
@@ -102,6 +118,8 @@ class RouteRunner:
                 "error", route.id, message=str(err), retry=True, error_source="framework", error=err
             )
         result = tried.value
+        if result is None and tried.error is not None:  # the last target's limits refused it
+            raise tried.error
         assert isinstance(result, ExecutionResult)
         result.connector_id = route.id
         return result
@@ -161,8 +179,8 @@ class RouteRunner:
         async def run(target: Runnable, sub_ctx: ExecutionContext) -> _Tried:
             try:
                 result = await call(target, sub_ctx)
-            except LlmrelayError as err:
-                return _Tried(None, err, True, is_retryable(err))
+            except LlmrelayError as err:  # (a route's last target refused by its limits too)
+                return _Tried(None, err, True, is_retryable(err) or isinstance(err, _REFUSALS))
             try:
                 await _first_bytes(result.stream)
             except LlmrelayError as err:  # nothing reached the caller: move on
@@ -208,17 +226,19 @@ class RouteRunner:
                 for number in range(tries):
                     sub_ctx = replace(ctx, execution_id=new_execution_id(), route_id=sub_route_id)
                     started = time.perf_counter_ns()
-                    last = await run(target, sub_ctx)
+                    refused = await self._refused(target, sub_ctx, sub_action, endpoint)
+                    last = refused or await run(target, sub_ctx)
                     took = time.perf_counter_ns() - started
                     if not last.failed:
                         self.breaker.succeeded(key)
                         attempts.append(RouteAttempt(target_id, "success", took))
                         record.route_target = target_id
                         return last
-                    kind = error_kind(last.error) if last.error is not None else "refused"
-                    attempts.append(RouteAttempt(target_id, "failure", took, kind))
+                    attempts.append(RouteAttempt(target_id, "failure", took, _kind(last.error)))
                     if not last.retryable:
                         return last
+                    if isinstance(last.error, _REFUSALS):
+                        break  # not the connector's failure: no retry, no breaker; next one
                     self.breaker.failed(key, config.cooldownSeconds)
                     if number + 1 < tries and last.error is not None:
                         delay = retry_delay(last.error)
@@ -229,6 +249,19 @@ class RouteRunner:
             return last
         finally:
             await _finish(self._sink, record)
+
+    async def _refused(
+        self, target: Runnable, ctx: ExecutionContext, sub_action: str, endpoint: Endpoint
+    ) -> _Tried | None:
+        """The target's own limits (connector scope) refusing this attempt, or None when
+        they admit it (counted) or there are none. The refusal's event is durable then."""
+        if self._limits is None or sub_action == GET_DASHBOARD:
+            return None
+        try:
+            await self._limits.admit_target(target, ctx, sub_action, endpoint)
+        except _REFUSALS as refused:
+            return _Tried(None, refused, True, True)
+        return None
 
     def _ensure_enabled(self, route: Route) -> None:
         if not self._executor.settings.action_type_enabled(route.connector_type_id):
@@ -279,6 +312,17 @@ async def _finish(sink: EventSink, record: ExecutionRecord) -> None:
         tried = ", ".join(f"{a.connector_id}: {a.error or a.outcome}" for a in attempts)
         record.error_message = f"no connector of the route answered ({tried or 'none tried'})"
     await settle(sink.finished(record))
+
+
+def _kind(err: LlmrelayError | None) -> str:
+    """An attempt's failure as the route's event lists it."""
+    if err is None:
+        return "refused"
+    if isinstance(err, LimitExceededError):
+        return "limit"
+    if isinstance(err, LimitsUnavailableError):
+        return "limits_unavailable"
+    return error_kind(err)
 
 
 async def _first_bytes(data: object) -> None:
