@@ -31,6 +31,7 @@ from llmrelay.execution.errors import (
     framework_error_message,
 )
 from llmrelay.execution.records import EventSink
+from llmrelay.execution.responses_translate import prompt_of
 from llmrelay.execution.results import ExecutionContext
 from llmrelay.execution.server_tokens import ServerTokenizer
 from llmrelay.execution.streaming import TappedStream
@@ -164,11 +165,14 @@ class Calls:
     ) -> TappedStream:
         """The stream over a sent call's answer; the event is written when it ends.
         ``prompt_style``: how the prompt is counted for an estimate (``invoke``, ``stream``:
-        chat messages, see ``prompt_text``; ``completions``: a legacy ``prompt``)."""
+        chat messages, see ``prompt_text``; ``completions``: a legacy ``prompt``;
+        ``responses``: a Responses request's instructions and input)."""
         body = call.json_body or {}
         prompt: str | list[str]
         if prompt_style == "completions":
             prompt = completion_prompts(body.get("prompt"))
+        elif prompt_style == "responses":
+            prompt = prompt_of(body)
         else:
             messages = body.get("messages")
             prompt = prompt_text(

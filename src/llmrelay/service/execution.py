@@ -17,14 +17,16 @@ from llmrelay.domain.events import Endpoint, ExecutionRecord
 from llmrelay.errors import DecryptionError
 from llmrelay.execution.executor import Executor
 from llmrelay.execution.gateway import GatewayResult, apply_model, split_model
+from llmrelay.execution.responses_stream import TranslatedResponseStream
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
 from llmrelay.metrics import RelayMetrics
 from llmrelay.service.connectors import ConnectorService, ConnectorView
 from llmrelay.store.event_writer import EventWriter
 
-Stream: TypeAlias = TappedStream | ChunkIterator
-"""What a streamed execution's ``data`` holds: upstream SSE bytes, or parsed chunks."""
+Stream: TypeAlias = TappedStream | ChunkIterator | TranslatedResponseStream
+"""What a streamed execution's ``data`` holds: upstream SSE bytes, or parsed chunks (or,
+on ``/v1/responses``, a chat stream's translation into Responses events, also bytes)."""
 
 
 class ExecutionService:
@@ -75,7 +77,7 @@ class ExecutionService:
         model: str,
         context: ExecutionContext,
     ) -> GatewayResult:
-        """``/v1/embeddings`` and ``/v1/completions``: ``model`` as for chat; also
+        """``/v1/embeddings``, ``/v1/completions``, ``/v1/responses``: ``model`` as for chat; also
         ``EndpointUnavailableError`` when the connector's URL does not tell where the
         endpoint is."""
         connector_id, model_name = split_model(model, self._preconfigured)
