@@ -302,29 +302,40 @@ def test_auto_refuses_after_the_404_and_the_event_says_so(
     assert "Unsupported parameter: 'tools'" in end["error"]["message"]
 
 
-def test_translate_over_mutual_tls(
-    service: Service, mtls_upstream: FakeUpstream, client_cert: trustme.LeafCert, ca: trustme.CA
+@pytest.mark.parametrize("server", ["tls_upstream", "mtls_upstream"])
+def test_translate_over_tls_and_mutual_tls(
+    service: Service,
+    request: pytest.FixtureRequest,
+    server: str,
+    client_cert: trustme.LeafCert,
+    ca: trustme.CA,
 ) -> None:
+    upstream: FakeUpstream = request.getfixturevalue(server)
+    space = f"tr-{server.split('_')[0]}"
     body = {
-        "name": "translated over mTLS",
+        "name": "translated over TLS",
         "connector_type_id": ".gen-ai",
         "config": {
             "apiProvider": "Other",
-            "apiUrl": mtls_upstream.url(),
+            "apiUrl": upstream.url(),
             "defaultModel": "qw",
             "responsesApi": "translate",
         },
         "secrets": pki_secrets(client_cert, ca),
     }
-    with service.client(service.admin, base="/s/tr-mtls") as admin:
+    with service.client(service.admin, base=f"/s/{space}") as admin:
         created = admin.post("/api/actions/connector", json=body, headers=XSRF)
     assert created.status_code == 200, created.text
     assert created.json()["config"]["responsesApi"] == "translate"
-    key = key_for(service, "tr-mtls")
-    with sdk(service, "tr-mtls", key) as client:
+    key = key_for(service, space)
+    with sdk(service, space, key) as client:
         answer = client.responses.create(model=created.json()["id"], input="secure")
+        streamed = list(client.responses.create(model=created.json()["id"], input="s", stream=True))
     assert answer.output_text == "You said: secure"
-    assert mtls_upstream.last_request.path == "/v1/chat/completions"
+    assert streamed[-1].type == "response.completed"
+    assert streamed[-1].response.output_text == "You said: s"
+    paths = [r.path for r in upstream.requests]
+    assert paths == ["/v1/chat/completions", "/v1/chat/completions"]
 
 
 def test_the_setting_is_validated(service: Service, upstream: FakeUpstream) -> None:
