@@ -193,3 +193,35 @@ def test_closing_early_closes_the_chat_stream() -> None:
     first = asyncio.run(first_then_close())
     assert first.startswith(b"event: response.created\n")
     assert response.released and ended == [True]
+
+
+def _responses_sse(kind: str, usage: dict[str, int] | None) -> bytes:
+    events = [
+        {"type": "response.created", "response": {"usage": None}},
+        {"type": "response.output_text.delta", "delta": "Hello"},
+        {"type": "response.output_text.delta", "delta": " there"},
+        {"type": kind, "response": {"usage": usage}},
+    ]
+    return b"".join(
+        b"event: " + str(e["type"]).encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n"
+        for e in events
+    )
+
+
+@pytest.mark.parametrize("kind", ["response.completed", "response.incomplete", "response.failed"])
+def test_a_native_stream_counts_from_its_final_response(kind: str) -> None:
+    collector = StreamUsageCollector(prompt="Hi", model="gpt-4.1")
+    raw = _responses_sse(kind, {"input_tokens": 4, "output_tokens": 2, "total_tokens": 6})
+    for i in range(0, len(raw), 9):
+        collector.feed(raw[i : i + 9])
+    usage = collector.finish()
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (4, 2, 6)
+    assert usage.usage_source == "stream"
+
+
+def test_a_native_stream_without_usage_is_estimated_from_its_deltas() -> None:
+    collector = StreamUsageCollector(prompt="Hi", model="gpt-4.1")
+    collector.feed(_responses_sse("response.completed", None))
+    usage = collector.finish()
+    assert usage.usage_source == "estimated" and collector.content == "Hello there"
+    assert usage.completion_tokens == 2
