@@ -120,8 +120,9 @@ def build(events: int) -> tuple[Path, dict[str, Any]]:
     rows_total = 0
     insert = (
         "INSERT INTO usage_rollups (interval, bucket, space_id, connector_id, model, user_name,"
-        " usage_source, prompt_tokens, completion_tokens, total_tokens, executions, failures)"
-        " VALUES (?, ?, 'default', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " usage_source, endpoint, route_id, prompt_tokens, completion_tokens, total_tokens,"
+        " executions, failures, cost_nano_usd, unpriced_tokens, unpriced_executions)"
+        " VALUES (?, ?, 'default', ?, ?, ?, ?, 'chat', '', ?, ?, ?, ?, ?, 0, 0, 0)"
     )
     with db:
         for interval in ("minute", "hour", "day"):

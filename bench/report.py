@@ -347,6 +347,25 @@ def render(data: dict[str, Any], source: Path) -> str:
         ]
         lines += table(["target", "median s", "max s", "runs", "RSS after first answer MB"], rows)
 
+    rt = sc.get("route")
+    if rt:
+        lines += [
+            "## 8. A route with one healthy target vs the connector (c=1, docs/routes.md)",
+            "",
+        ]
+        rows = [
+            [
+                door,
+                f(rt[door]["connector_added_p50_ms"], 3),
+                f(rt[door]["route_added_p50_ms"], 3),
+                f(rt[door]["ratio"], 3) if rt[door]["ratio"] is not None else "—",
+            ]
+            for door in ("v1", "execute")
+        ]
+        lines += table(
+            ["door", "connector: added p50 ms", "route: added p50 ms", "route / connector"], rows
+        )
+
     lines += [
         "## Goals",
         "",
@@ -405,6 +424,9 @@ def render(data: dict[str, Any], source: Path) -> str:
         goal(rows, "dashboard 30-day view p95", db["dashboard_3_queries_ms"]["p95"], 300, "ms")
     if cs and "relay" in cs:
         goal(rows, "ready after start (median)", cs["relay"]["ready_s_median"], 1.5, "s")
+    for door in ("v1", "execute") if rt else ():
+        if rt[door]["ratio"] is not None:
+            goal(rows, f"route {door}: added p50 / connector's", rt[door]["ratio"], 1.10, "×")
     lines += table(["goal", "measured", "goal", "verdict"], rows)
 
     pr = sc.get("profile")

@@ -14,6 +14,7 @@ idle again, so its leftover work does not fall into the next target's run. Scena
 5. event log on vs off (same code, the sink switched off): throughput ratio;
 6. the usage dashboard over N million events (bench/dashboard.py);
 7. cold start: process start to first answered chat completion;
+8. a route connector with one healthy target vs the same connector (bench/route.py);
 
 plus a py-spy profile of the llmrelay process under load. Results go to
 ``bench/results/<timestamp>.json``; ``python -m bench.report`` turns the newest into
@@ -44,7 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import baseline, compare, dashboard, embeddings, targets
+from bench import baseline, compare, dashboard, embeddings, route, targets
 from bench.load import (
     Request,
     many_open_streams,
@@ -202,6 +203,8 @@ class Bench:
             "floor": self.floor,
             "relay_execute": self.relay,
             "relay_v1": self.relay,
+            "relay_route_execute": self.relay,
+            "relay_route_v1": self.relay,
             "base_execute": self.base,
             "base_v1": self.base,
             "litellm": self.litellm,
@@ -711,7 +714,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: throughput,embeddings,streams,eventlog,profile,open,dashboard,cold",
+        help="comma list: throughput,embeddings,streams,eventlog,profile,open,dashboard,cold,route",
     )
     parser.add_argument("--dashboard-events", type=int, default=0)
     parser.add_argument("--no-report", action="store_true")
@@ -774,6 +777,9 @@ def main() -> None:
         if want("streams"):
             print("scenario 3: streams")
             scen["streams"] = bench.streams()
+        if want("route"):
+            print("scenario 8: a route with one healthy target vs the connector (c=1)")
+            scen["route"] = route.measure(bench, max(plan.rounds_c1, 3))
         if want("profile"):
             print("profile: py-spy on llmrelay under load (c=16)")
             scen["profile"] = bench.profile()

@@ -268,12 +268,13 @@ def _rollup_sql(dialect: str, events: int, now: datetime) -> list[str]:
         )
         statements.append(
             "INSERT INTO usage_rollups (interval, bucket, space_id, connector_id, model, "
-            "user_name, usage_source, prompt_tokens, completion_tokens, total_tokens, "
-            "executions, failures) "
+            "user_name, usage_source, endpoint, route_id, prompt_tokens, completion_tokens, "
+            "total_tokens, executions, failures, cost_nano_usd, unpriced_tokens, "
+            "unpriced_executions) "
             f"SELECT '{interval}', {when}, 'default', 'c' || (n % {CONNECTORS}), "
             f"'model-' || ((n / {CONNECTORS}) % {MODELS}), "
-            f"'user-' || (n / {CONNECTORS * MODELS}), 'response', "
-            f"{execs} * 20, {execs} * 30, {execs} * 50, {execs}, 0 "
+            f"'user-' || (n / {CONNECTORS * MODELS}), 'response', 'chat', '', "
+            f"{execs} * 20, {execs} * 30, {execs} * 50, {execs}, 0, {execs} * 250000, 0, 0 "
             f"FROM {series.format(count=count)} CROSS JOIN {combos} {where}"
         )
     return statements

@@ -7,7 +7,9 @@ Every target is asked the same chat completion (same messages, same mock behind 
 - ``relay_execute``: llmrelay's Kibana ``_execute`` (``run`` / ``stream`` sub-actions);
 - ``relay_v1``: llmrelay's OpenAI-compatible ``/v1/chat/completions``;
 - ``litellm``: LiteLLM proxy (one worker, no database, default logging);
-- ``base_execute``, ``base_v1``: the same two doors of an earlier commit (``--baseline``).
+- ``base_execute``, ``base_v1``: the same two doors of an earlier commit (``--baseline``);
+- ``relay_route_v1``, ``relay_route_execute``: the two doors through a route connector
+  with one healthy target, the connector the plain doors call (bench/route.py).
 
 llmrelay callers authenticate with an llmrelay API key (roles ``connectors_read``); its
 connectors are stored ones (OpenAI provider, encrypted secrets), created through the HTTP
@@ -71,11 +73,31 @@ def connectors(mock_port: int) -> dict[str, dict[str, object]]:
     }
 
 
+def route_id(kind: str) -> str:
+    return f"route-{kind}"
+
+
+def routes() -> dict[str, dict[str, object]]:
+    """Route connectors (issue 19), each with one healthy target: ``route-fast`` in front
+    of ``fast``. Only this checkout's homes have them (an earlier commit may not know the
+    type)."""
+    return {
+        route_id("fast"): {
+            "name": "mock route",
+            "connector_type_id": ".llmrelay-route",
+            "config": {"targets": [{"connectorId": "fast", "weight": 1}]},
+        }
+    }
+
+
 def prepare_relay_home(code: Code, home: Path, mock_port: int, logs: Path) -> RelayHome:
     """A home for ``code``'s server, made by that code (bench/homes.py)."""
     draft = RelayHome(home, "", code)
     serve = relay_proc(draft, logs, name=f"{code.label}-prepare")
-    return homes.prepare(code, home, connectors(mock_port), serve)
+    bodies = connectors(mock_port)
+    if code.label == "relay":
+        bodies.update(routes())
+    return homes.prepare(code, home, bodies, serve)
 
 
 def python() -> str:
@@ -165,6 +187,9 @@ def request_for(target: str, port: int, kind: str, key: str = "") -> Request:
     """``kind``: ``fast`` (plain), ``gap`` (paced stream) or ``slow`` (slow stream)."""
     if target.startswith("base_"):  # an earlier llmrelay: the same doors, the same requests
         target = "relay_" + target.removeprefix("base_")
+    connector = kind
+    if target.startswith("relay_route_"):  # the route in front of connector ``kind``
+        target, connector = "relay_" + target.removeprefix("relay_route_"), route_id(kind)
     stream = kind != "fast"
     body = upstream_body(stream)
     if target in ("direct", "floor"):
@@ -172,7 +197,7 @@ def request_for(target: str, port: int, kind: str, key: str = "") -> Request:
         ok = "[DONE]" if stream else "chat.completion"
         return Request(port, ROUTES[kind], orjson.dumps(body), headers, ok)
     if target == "relay_v1":
-        body["model"] = kind
+        body["model"] = connector
         ok = "[DONE]" if stream else "chat.completion"
         return Request(
             port, "/v1/chat/completions", orjson.dumps(body), {"Authorization": f"Bearer {key}"}, ok
@@ -197,7 +222,7 @@ def request_for(target: str, port: int, kind: str, key: str = "") -> Request:
         ok = "[DONE]" if stream else '"status":"ok"'
         return Request(
             port,
-            f"/api/actions/connector/{kind}/_execute",
+            f"/api/actions/connector/{connector}/_execute",
             orjson.dumps(envelope),
             {"Authorization": f"ApiKey {key}", "kbn-xsrf": "bench"},
             ok,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import textwrap
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 import llmrelay.settings as settings_module
+from llmrelay.domain.prices import DEFAULT_PRICES, Price
 from llmrelay.errors import ConfigurationError
 from llmrelay.settings import PreconfiguredConnector, Settings, load_settings
 
@@ -592,3 +594,34 @@ def test_pydantic_settings_debug_log_shows_no_secret(
 def test_an_absurdly_long_duration_is_named(tmp_path: Path) -> None:
     message = _error(tmp_path, f"llmrelay.eventLog.retention: {'9' * 30}d\n")
     assert message.startswith("llmrelay.eventLog.retention: duration too long (settings file")
+
+
+def test_prices_override_the_shipped_table(tmp_path: Path) -> None:
+    s = _load(
+        tmp_path,
+        """
+        llmrelay:
+          prices:
+            gpt-4o: {input_per_million: 2.25}
+            llama-3.1-8b-instruct: {input_per_million: 0, output_per_million: 0}
+            gpt-4: null
+        """,
+    )
+    assert s.prices["gpt-4o"] == Price(Decimal("2.25"), Decimal("10.00"), Decimal("1.25"))
+    assert s.prices["llama-3.1-8b-instruct"] == Price(Decimal(0), Decimal(0))
+    assert "gpt-4" not in s.prices
+    assert s.prices["gpt-4o-mini"] == DEFAULT_PRICES["gpt-4o-mini"]
+    assert _load(tmp_path).prices == DEFAULT_PRICES
+    price = '{"my-model": {"input_per_million": 1, "output_per_million": 2}}'
+    env = {"LLMRELAY__LLMRELAY__PRICES": price}
+    assert _load(tmp_path, env=env).prices["my-model"] == Price(Decimal(1), Decimal(2))
+
+
+def test_a_bad_price_names_the_setting(tmp_path: Path) -> None:
+    message = _error(tmp_path, "llmrelay.prices: {gpt-4o: {input_per_million: -1}}")
+    assert "llmrelay.prices.gpt-4o.input_per_million: must be a finite number of at least 0" in (
+        message
+    )
+    assert "llmrelay.prices.my-model.output_per_million: required" in _error(
+        tmp_path, "llmrelay.prices: {my-model: {input_per_million: 1}}"
+    )

@@ -247,6 +247,16 @@ class UpstreamForbiddenHostError(UpstreamError, http_status=403):
     """A request (or a redirect) targets a host outside ``allowedHosts``."""
 
 
+class RouteUnavailableError(UpstreamError, http_status=503):
+    """A route found none of the connectors it names (all deleted since, or too deep)."""
+
+    def __init__(self, route_id: str) -> None:
+        super().__init__(
+            f'Route "{route_id}" has no connector left to try: its targets and fallbacks '
+            "no longer exist"
+        )
+
+
 class UpstreamStatusError(UpstreamError):
     """The upstream answered with an HTTP error status.
 

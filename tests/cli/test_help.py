@@ -56,7 +56,7 @@ def test_values_keep_a_metavar_and_flags_have_none() -> None:
     test = runner.invoke(app, ["connectors", "test", "--help"], env={"COLUMNS": "120"}).output
     assert "CONNECTOR_ID" in test and re.search(r"--stream\s+Run invokeStream", test), test
     usage = runner.invoke(app, ["usage", "--help"], env={"COLUMNS": "120"}).output
-    assert "[user|connector|model]" in usage, usage
+    assert "[user|connector|model|endpoint|route]" in usage, usage
 
 
 def test_usage_errors_name_the_parameter() -> None:

@@ -18,6 +18,7 @@ from llmrelay.cli.remote import Remote, RemoteError, Target
 from llmrelay.testing import FakeUpstream
 from tests.cli.test_remote_cli import create, error_line, ok, run, wait_events
 from tests.fixtures.service import Service
+from tests.gateway.conftest import create_connector
 
 runner = CliRunner()
 
@@ -202,3 +203,34 @@ def test_usage_by_connector_shows_names_beside_ids(
     analyst = service.api_key(["usage_read"])["Authorization"].split()[1]
     by_id = ok(run(service, analyst, "usage", "-s", space, "--by", "connector")).stdout
     assert first in by_id and "Alpha model" not in by_id
+
+
+def test_usage_by_endpoint_with_a_cost_column(
+    service: Service, admin_key: str, upstream: FakeUpstream
+) -> None:
+    space = "cli-cost"
+    local = create(service, admin_key, space, upstream, name="Local")  # local-model: no price
+    priced = create_connector(service, space, upstream.url(), defaultModel="gpt-4o")
+    ok(run(service, admin_key, "connectors", "test", local, "-s", space))
+    ok(run(service, admin_key, "connectors", "test", priced, "-s", space))
+    wait_events(service, admin_key, space, local, 1)
+    (event,) = wait_events(service, admin_key, space, priced, 1)
+    cost = event["llmrelay"]["cost_usd"]
+    assert cost > 0
+
+    table = ok(run(service, admin_key, "usage", "-s", space, "--by", "endpoint")).stdout
+    header = next(line for line in table.splitlines() if "bucket" in line)
+    assert re.search(r"endpoint\s+.*unpriced\s+.*cost USD", header), table
+    total = next(line for line in table.splitlines() if re.match(r"\W*total\b", line))
+    assert f"{cost:,.6f}" in total, table
+    assert any("chat" in line for line in table.splitlines()), table
+    assert "tokens were used by models without a price" in table
+    report = json.loads(
+        ok(run(service, admin_key, "usage", "-s", space, "--by", "route", "--json")).stdout
+    )
+    assert report["totals"]["cost_usd"] == cost and report["totals"]["unpriced_tokens"] > 0
+    assert {b["key"] for b in report["buckets"]} == {None}
+    embeddings = ok(run(service, admin_key, "usage", "-s", space, "--endpoint", "embeddings"))
+    assert "on endpoint embeddings" in embeddings.stdout
+    bad = run(service, admin_key, "usage", "-s", space, "--endpoint", "images")
+    assert bad.exit_code == 1 and "[endpoint]: expected one of chat" in bad.stderr

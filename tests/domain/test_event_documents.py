@@ -9,6 +9,7 @@ from llmrelay.domain.event_documents import (
     start_document,
 )
 from llmrelay.domain.events import ExecutionRecord, TokenUsage
+from llmrelay.domain.prices import execution_cost, merge_prices
 
 START_NS = 1_704_067_200_000_000_000 + 123_456_789  # 2024-01-01T00:00:00.123456789Z
 END_NS = START_NS + 1_500_000_000 + 42  # 1.5 s later (+42 ns)
@@ -40,7 +41,8 @@ def test_iso_from_ns() -> None:
 
 
 def test_success_document_exact() -> None:
-    assert execute_document(record(), **SERVER) == {
+    cost = execution_cost("gpt-4o", record().recorded_usage)
+    assert execute_document(record(), cost=cost, **SERVER) == {
         "@timestamp": "2024-01-01T00:00:01.623Z",
         "message": "action executed: .gen-ai:conn-1: My OpenAI",
         "event": {
@@ -82,6 +84,7 @@ def test_success_document_exact() -> None:
             "usage_source": "response",
             "stream_cancelled": False,
             "endpoint": "chat",
+            "cost_usd": 0.000145,  # 10 x 2.50 + 12 x 10.00 USD per million tokens
         },
     }
 
@@ -175,6 +178,7 @@ def test_estimated_stream_usage_and_cancel() -> None:
         "tokenizer": "cl100k_base",
         "stream_cancelled": True,
         "endpoint": "chat",
+        "cost_usd": None,  # no cost given: unknown
     }
 
 
@@ -227,3 +231,24 @@ def test_duration_is_read_from_strings_and_from_older_integers(
 ) -> None:
     assert duration_ns({"event": {"duration": duration}}) == nanos
     assert duration_ns({}) is None
+
+
+def test_cost_is_a_number_or_null_never_zero_for_an_unknown_price() -> None:
+    local = record(model="llama-3.1-8b-instruct")
+    unknown = execution_cost(local.model, local.recorded_usage)
+    assert unknown is None
+    assert execute_document(local, cost=unknown, **SERVER)["llmrelay"]["cost_usd"] is None
+    free = execution_cost(local.model, local.recorded_usage, merge_prices(
+        {"llama-3.1-8b-instruct": {"input_per_million": 0, "output_per_million": 0}}
+    ))  # fmt: skip
+    assert execute_document(local, cost=free, **SERVER)["llmrelay"]["cost_usd"] == 0
+
+
+def test_what_is_priced_is_what_the_event_records() -> None:
+    """A failure records no usage, so it costs nothing (for a priced model) whatever
+    tokens the record holds; cached prompt tokens are billed at the cached price."""
+    failed = record(outcome="failure", usage=TokenUsage(10, 12, 22, "response"))
+    assert execution_cost(failed.model, failed.recorded_usage) == 0
+    cached = record(usage=TokenUsage(1000, 0, 1000, "response", cached_tokens=600))
+    # gpt-4o: 400 x 2.50 + 600 x 1.25 per million
+    assert str(execution_cost(cached.model, cached.recorded_usage)) == "0.00175"

@@ -6,15 +6,19 @@ from decimal import Decimal
 
 import pytest
 
+from llmrelay.domain.events import TokenUsage
 from llmrelay.domain.prices import (
     DEFAULT_PRICES,
     PRICES_AS_OF,
     PRICES_SOURCES,
     Price,
+    PriceBook,
     cost_usd,
+    execution_cost,
     merge_prices,
     price_for,
 )
+from llmrelay.domain.usage import usage_from_payload
 from llmrelay.errors import ConfigurationError
 
 REQUIRED = [
@@ -172,3 +176,44 @@ def test_price_to_dict() -> None:
         "cached_input_per_million": 0.075,
     }
     assert "cached_input_per_million" not in DEFAULT_PRICES["gpt-4"].to_dict()
+
+
+def test_execution_cost_is_exact_and_agrees_with_cost_usd() -> None:
+    usage = TokenUsage(1000, 500, 1500, "response", cached_tokens=600)
+    assert execution_cost("gpt-4o", usage) == Decimal("0.00675")
+    assert float(Decimal("0.00675")) == cost_usd("gpt-4o", 1000, 500, cached_tokens=600)
+    assert execution_cost("llama-3-8b-instruct", usage) is None
+    assert execution_cost("gpt-4o", TokenUsage()) == 0  # priced, nothing used: 0, not None
+    table = merge_prices({"gpt-4o": None})
+    assert execution_cost("gpt-4o-2024-08-06", usage, table) is None
+
+
+def test_cached_tokens_are_read_from_the_usage_object() -> None:
+    usage = usage_from_payload(
+        {
+            "usage": {
+                "prompt_tokens": 1000,
+                "completion_tokens": 500,
+                "total_tokens": 1500,
+                "prompt_tokens_details": {"cached_tokens": 600},
+            }
+        }
+    )
+    assert usage.cached_tokens == 600
+    assert usage.as_gen_ai() == {
+        "prompt_tokens": 1000,
+        "completion_tokens": 500,
+        "total_tokens": 1500,
+    }
+    odd = usage_from_payload({"usage": {"prompt_tokens": 5, "prompt_tokens_details": None}})
+    assert odd.cached_tokens == 0
+
+
+def test_a_price_book_answers_what_execution_cost_answers() -> None:
+    table = merge_prices({"my-finetune": {"input_per_million": 3, "output_per_million": 12}})
+    book = PriceBook(table, memo=2)
+    usage = TokenUsage(1000, 500, 1500, "response", cached_tokens=100)
+    models = ["gpt-4o-2024-08-06", "my-finetune-v2", "llama-3", None, "gpt-4o-2024-08-06"]
+    for model in models * 2:  # past its memo of 2: evicted names are matched again
+        assert book.cost(model, usage) == execution_cost(model, usage, table)
+    assert book.cost("my-finetune-v2", usage) == Decimal("0.009")  # 1000 x 3 + 500 x 12

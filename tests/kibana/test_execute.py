@@ -232,7 +232,10 @@ def test_connector_types(kibana: Kibana, scenario: Scenario) -> None:
     with kibana.client(scenario) as client:
         response = client.get("/api/actions/connector_types")
     assert response.status_code == 200
-    assert [(t["id"], t["name"]) for t in response.json()] == [(TYPE_ID, "OpenAI")]
+    assert [(t["id"], t["name"]) for t in response.json()] == [
+        (TYPE_ID, "OpenAI"),
+        (".llmrelay-route", "llmrelay route"),  # llmrelay's own type (issue 19, deviation n)
+    ]
 
 
 def test_connector_types_need_authentication(kibana: Kibana) -> None:

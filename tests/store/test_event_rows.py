@@ -68,6 +68,8 @@ def _reference(doc: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[Any, ...
         return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
     source = _at(doc, "llmrelay", "usage_source")
+    cost = _at(doc, "llmrelay", "cost_usd")
+    priced = type(cost) in (int, float) and 0 <= cost < 10**12
     buckets = (
         ("minute", moment.replace(second=0, microsecond=0)),
         ("hour", moment.replace(minute=0, second=0, microsecond=0)),
@@ -79,6 +81,9 @@ def _reference(doc: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[Any, ...
         tokens("total_tokens"),
         1,
         0 if row["outcome"] == "success" else 1,
+        round(cost * 10**9) if priced else 0,  # nano-USD
+        0 if priced else tokens("total_tokens"),
+        0 if priced else 1,
     )
     key_tail = (
         row["space_id"],
@@ -86,6 +91,8 @@ def _reference(doc: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[Any, ...
         _text(_at(doc, "llmrelay", "model") or ""),
         row["user_name"] or "",
         _text(source or ("missing" if not usage else "response")),
+        _text(_at(doc, "llmrelay", "endpoint") or "chat"),
+        _text(_at(doc, "llmrelay", "route_id") or ""),
     )
     return row, [(interval, bucket, *key_tail, *sums) for interval, bucket in buckets]
 
@@ -134,7 +141,13 @@ def _documents(draw: st.DrawFn) -> dict[str, Any]:
             "action": {"id": draw(_odd), "execution": {"gen_ai": {"usage": usage}}},
         },
         "user": draw(st.one_of(_odd, st.fixed_dictionaries({"name": _odd}))),
-        "llmrelay": {"model": draw(_odd), "usage_source": draw(_odd)},
+        "llmrelay": {
+            "model": draw(_odd),
+            "usage_source": draw(_odd),
+            "endpoint": draw(st.one_of(st.sampled_from(["chat", "embeddings"]), _odd)),
+            "route_id": draw(st.one_of(st.text(max_size=3), _odd)),
+            "cost_usd": draw(st.one_of(st.floats(0, 10), _odd)),
+        },
     }
 
 
@@ -177,7 +190,11 @@ def test_rollups_sum_per_key_in_one_lock_order() -> None:
     rows = rollup_rows(parsed)
     assert rows == sorted(rows)
     alice_minute = [r for r in rows if r[0] == "minute" and r[5] == "alice"]
-    assert len(alice_minute) == 1 and alice_minute[0][7:] == (11, 6, 17, 2, 0)
+    # gpt-4o: 2.50 USD per million input tokens, 10 per million output = 2,500 and
+    # 10,000 nano-USD per token; priced, so nothing unpriced
+    cost = 11 * 2_500 + 6 * 10_000
+    assert alice_minute[0][7:9] == ("chat", "")
+    assert len(alice_minute) == 1 and alice_minute[0][9:] == (11, 6, 17, 2, 0, cost, 0, 0)
     assert len(rows) == 6  # minute, hour, day for alice and for bob
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from llmrelay.domain.event_documents import execute_document, start_document
 from llmrelay.domain.events import ExecutionRecord, TokenUsage, UsageSource
+from llmrelay.domain.prices import execution_cost
 from llmrelay.errors import InvalidEventError
 from llmrelay.store import Store, open_store
 from llmrelay.store.events import INTERVALS, GroupBy, Interval
@@ -61,7 +62,9 @@ def make_record(
 def docs(*records: ExecutionRecord) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for rec in records:
-        out += [start_document(rec, **SERVER), execute_document(rec, **SERVER)]
+        # priced as the event sink prices it (the shipped table)
+        cost = execution_cost(rec.model, rec.recorded_usage)
+        out += [start_document(rec, **SERVER), execute_document(rec, cost=cost, **SERVER)]
     return out
 
 
@@ -204,7 +207,8 @@ async def test_find_pages_newest_first(store: Store) -> None:
     assert total == 14  # start and execute documents
     timestamps = [d["@timestamp"] for d in all_docs]
     assert timestamps == sorted(timestamps, reverse=True)
-    assert all_docs[0] == execute_document(records[6], **SERVER)
+    cost = execution_cost(records[6].model, records[6].recorded_usage)
+    assert all_docs[0] == execute_document(records[6], cost=cost, **SERVER)
 
 
 async def test_find_time_filter_and_space(store: Store) -> None:
@@ -379,3 +383,57 @@ async def test_find_returns_durations_as_strings_also_for_older_documents(store:
     await store.events.write([execute_document(new, **SERVER), old_doc])
     _, found = await store.events.find(space_id="default", connector_id="c1", action="execute")
     assert [d["event"]["duration"] for d in found] == ["1000000", "1000000"]
+
+
+def _with(doc: dict[str, Any], **ours: Any) -> dict[str, Any]:
+    """``doc`` with fields of ours set (``route_id`` is written by route connectors)."""
+    if doc["event"]["action"] == "execute":
+        doc["llmrelay"].update(ours)
+    return doc
+
+
+async def test_usage_by_endpoint_and_route_with_cost(store: Store) -> None:
+    embed = make_record(2, model="text-embedding-3-small", tokens=(1000, 0))
+    embed.endpoint = "embeddings"
+    batch = [
+        *docs(make_record(1)),  # chat, gpt-4o: 10 x 2.50 + 5 x 10.00 per million = 75 µUSD
+        *docs(embed),  # 1000 x 0.02 per million = 20 µUSD
+        *[_with(d, route_id="r1") for d in docs(make_record(3, tokens=(1, 1)))],  # 12.5 µUSD
+        *docs(make_record(4, model="my-local-model", tokens=(7, 3))),  # no price
+        *docs(make_record(5, outcome="failure")),  # priced, no usage: 0
+    ]
+    await store.events.write(batch)
+
+    async def grouped(group_by: GroupBy | None, **kw: Any) -> dict[Any, tuple[int, ...]]:
+        rows = await store.events.usage(
+            space_id="default",
+            start=T0,
+            end=T0 + timedelta(hours=1),
+            interval="hour",
+            group_by=group_by,
+            **kw,
+        )
+        return {
+            r["key"]: (
+                r["total_tokens"],
+                r["executions"],
+                r["cost_nano_usd"],
+                r["unpriced_tokens"],
+                r["unpriced_executions"],
+            )
+            for r in rows
+        }
+
+    assert await grouped("endpoint") == {
+        "chat": (15 + 2 + 10, 4, 75_000 + 12_500, 10, 1),
+        "embeddings": (1000, 1, 20_000, 0, 0),
+    }
+    assert await grouped("route") == {
+        None: (15 + 1000 + 10, 4, 75_000 + 20_000, 10, 1),
+        "r1": (2, 1, 12_500, 0, 0),
+    }
+    assert await grouped(None, endpoint="embeddings") == {None: (1000, 1, 20_000, 0, 0)}
+    assert await grouped("model", endpoint="chat") == {
+        "gpt-4o": (17, 3, 87_500, 0, 0),
+        "my-local-model": (10, 1, 0, 10, 1),
+    }

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Connection, MetaData, Text, bindparam, text
+from sqlalchemy import Column, Connection, MetaData, Text, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llmrelay.store import create_engine, schema
-from llmrelay.store.migrations import MIGRATIONS, migrate, v2_events_by_time
+from llmrelay.store.migrations import MIGRATIONS, migrate
 from llmrelay.store.sql import utcnow
 from tests.fixtures.postgres import PostgresCluster
 
@@ -168,47 +168,6 @@ async def test_fresh_database_equals_one_upgraded_step_by_step(
         assert (await conn.execute(text("SELECT event_id FROM events"))).all() == [("e1",)]
 
 
-# the tables of schema.py that existed at version 2 (later migrations add others)
-TABLES_AT_V2 = (
-    "schema_version",
-    "connectors",
-    "users",
-    "user_grants",
-    "api_keys",
-    "api_key_grants",
-    "events",
-    "usage_rollups",
-)
-
-
-def _create_all_then_step_2(conn: Connection) -> None:
-    """How llmrelay made databases before the DDL was frozen: migration 1 ran
-    ``create()`` for the tables of ``schema.py``; migration 2 was what it still is."""
-    schema.metadata.create_all(conn, tables=[schema.metadata.tables[n] for n in TABLES_AT_V2])
-    v2_events_by_time.apply(conn)
-    for step in MIGRATIONS[:2]:
-        conn.execute(
-            schema.schema_version.insert().values(
-                version=step.version, name=step.name, applied_at=utcnow()
-            )
-        )
-
-
-async def test_frozen_ddl_is_what_create_all_made(engines: Callable[[], AsyncEngine]) -> None:
-    """Databases created before the freeze are exactly version 2 of the frozen steps.
-
-    The baseline is ``schema.py`` as it is at version 2: the migration that first changes a
-    table there also deletes this test (from then on the frozen DDL is version 2).
-    """
-    old, frozen = engines(), engines()
-    async with old.begin() as conn:
-        await conn.run_sync(_create_all_then_step_2)
-    assert await migrate(frozen, MIGRATIONS[:2]) == [1, 2]
-    assert_same(await catalog(frozen), await catalog(old))
-    # and such a database is at version 2 for the frozen steps: 1 and 2 never rerun
-    assert await migrate(old) == [m.version for m in MIGRATIONS[2:]]
-
-
 async def test_editing_schema_py_does_not_change_the_migrations(
     engines: Callable[[], AsyncEngine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -227,3 +186,45 @@ async def test_editing_schema_py_does_not_change_the_migrations(
 
 def test_versions_are_consecutive_from_1() -> None:
     assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+
+
+def _insert_v3_rollup(conn: Connection) -> None:
+    """One rollup row as versions 1-3 store it (raw SQL: ``schema.py`` is the latest)."""
+    conn.execute(
+        text(
+            "INSERT INTO usage_rollups (interval, bucket, space_id, connector_id, model, "
+            "user_name, usage_source, prompt_tokens, completion_tokens, total_tokens, "
+            "executions, failures) VALUES ('hour', :at, 'default', 'c1', 'gpt-4o', 'alice', "
+            "'response', 10, 5, 15, 3, 1)"
+        ).bindparams(bindparam("at", type_=schema.UtcDateTime())),
+        {"at": utcnow().replace(minute=0, second=0, microsecond=0)},
+    )
+
+
+async def test_v4_keeps_rollups_as_chat_without_a_cost(
+    engines: Callable[[], AsyncEngine],
+) -> None:
+    """Rows of earlier versions were chat executions (the only endpoint there was) whose
+    cost nobody computed: after migration 4 they are chat, outside any route, unpriced."""
+    engine = engines()
+    assert await migrate(engine, MIGRATIONS[:3]) == [1, 2, 3]
+    async with engine.begin() as conn:
+        await conn.run_sync(_insert_v3_rollup)
+    assert await migrate(engine) == [4]
+    r = schema.usage_rollups.c
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    r.model,
+                    r.endpoint,
+                    r.route_id,
+                    r.total_tokens,
+                    r.executions,
+                    r.cost_nano_usd,
+                    r.unpriced_tokens,
+                    r.unpriced_executions,
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [("gpt-4o", "chat", "", 15, 3, 0, 15, 3)]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 
@@ -159,3 +160,11 @@ async def test_users_and_keys_sorted_case_insensitively_on_every_backend(store: 
     expected = ["_ops", "Alice", "alice", "Bob", "bob", "zoe", "Émile"]
     assert [u.name for u in await store.users.list_users()] == expected
     assert [k.name for k in await store.users.list_api_keys()] == expected
+
+
+async def test_api_key_ids_are_lowercase_hex(store: Store) -> None:
+    """An id is typed on command lines (`llmrelay api-keys revoke <id>`, limits' `api_key`
+    scope): it never starts with '-', which would be read as a flag."""
+    for _ in range(8):
+        key, _credential = await store.users.create_api_key(name="k", owner=None, roles=["admin"])
+        assert re.fullmatch("[0-9a-f]{30}", key.id), key.id

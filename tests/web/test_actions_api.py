@@ -336,7 +336,22 @@ def test_81_connector_types(service: Service) -> None:
             ],
             "is_system_action_type": False,
             "is_deprecated": False,
-        }
+        },
+        {  # issue 19: llmrelay's route connectors, offered for the same features
+            "id": ".llmrelay-route",
+            "name": "llmrelay route",
+            "enabled": True,
+            "enabled_in_config": True,
+            "enabled_in_license": True,
+            "minimum_license_required": "basic",
+            "supported_feature_ids": [
+                "generativeAIForSecurity",
+                "generativeAIForObservability",
+                "generativeAIForSearchPlayground",
+            ],
+            "is_system_action_type": False,
+            "is_deprecated": False,
+        },
     ]
     assert filtered == types and none == []
 

@@ -73,12 +73,20 @@ def create_body(
     provider: Provider | None,
     api_url: str | None,
     default_model: str | None,
+    type_id: str | None = None,
 ) -> dict[str, Any]:
-    """The body of a create, secrets still to add; names the flags a connector lacks."""
+    """The body of a create, secrets still to add; names the flags a connector lacks.
+    A route's body (``type_id`` or the file's type) is left to ``route_body``."""
     body = {
         k: v for k, v in _file_body(file).items() if k == "connector_type_id" or k not in _READ_ONLY
     }
+    if type_id is not None:
+        body["connector_type_id"] = type_id
     body.setdefault("connector_type_id", CONNECTOR_TYPE)
+    if body["connector_type_id"] != CONNECTOR_TYPE:
+        if name is not None:
+            body["name"] = name
+        return body
     _apply_flags(body, name, provider, api_url, default_model)
     missing = [
         flag

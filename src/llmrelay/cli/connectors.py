@@ -36,6 +36,17 @@ from llmrelay.cli.remote import (
     print_json,
     reported,
 )
+from llmrelay.cli.route_body import (
+    CooldownOption,
+    FallbackOption,
+    KindOption,
+    RetriesOption,
+    TargetOption,
+    apply_route_flags,
+    is_route,
+    route_rows,
+)
+from llmrelay.domain.routes import ROUTE
 
 connectors_app = typer.Typer(
     help="List, create, change, delete and test connectors on a running llmrelay.",
@@ -111,6 +122,8 @@ def _print_connector(view: Mapping[str, Any], api_key: str | None = None) -> Non
         ("TLS verification", config.get("verificationMode")),
         ("flags", _flags(view)),
     ]
+    if isinstance(config, dict) and view.get("connector_type_id") == ROUTE:
+        rows[3:8] = route_rows(config)
     if api_key is not None:
         rows.append(("api key", mask(api_key)))
     for label, value in rows:
@@ -184,16 +197,24 @@ def create_connector(
     connector_id: Annotated[
         str | None, typer.Option("--id", help="Choose the id (default: generated).")
     ] = None,
+    kind: KindOption = None,
+    targets: TargetOption = None,
+    fallbacks: FallbackOption = None,
+    retries: RetriesOption = None,
+    cooldown: CooldownOption = None,
     relay_url: UrlOption = None,
     relay_key: RelayKeyOption = None,
     space: SpaceOption = "default",
     as_json: JsonOption = False,
 ) -> None:
-    """Create a connector from --file and/or flags."""
-    body = create_body(file, name, provider, api_url, default_model)
+    """Create a connector (or, with --type route, a route) from --file and/or flags."""
+    body = create_body(file, name, provider, api_url, default_model, kind and kind.type_id)
+    if is_route(body):
+        apply_route_flags(body, (targets, fallbacks, retries, cooldown))
     path = "/actions/connector" + (f"/{path_id(connector_id)}" if connector_id else "")
     with reported(), open_remote(relay_url, relay_key, space) as remote:
-        ensure_secrets(body, api_key, "Connector API key")
+        if not is_route(body):
+            ensure_secrets(body, api_key, "Connector API key")
         view = remote.post(path, body, expect=dict)
     _show_saved(view, "created", space, as_json, body["secrets"].get("apiKey"))
 
@@ -207,6 +228,10 @@ def update_connector(
     api_url: ApiUrlOption = None,
     default_model: DefaultModelOption = None,
     api_key: ConnectorKeyOption = None,
+    targets: TargetOption = None,
+    fallbacks: FallbackOption = None,
+    retries: RetriesOption = None,
+    cooldown: CooldownOption = None,
     relay_url: UrlOption = None,
     relay_key: RelayKeyOption = None,
     space: SpaceOption = "default",
@@ -220,8 +245,12 @@ def update_connector(
     changes = file_changes(file)
     with reported(), open_remote(relay_url, relay_key, space) as remote:
         current = _get(remote, connector_id)
-        body = update_body(current, changes, name, provider, api_url, default_model)
-        ensure_secrets(body, api_key, "Connector API key (update replaces the secrets)")
+        if is_route(current):
+            body = update_body(current, changes, name, None, None, None)
+            apply_route_flags(body, (targets, fallbacks, retries, cooldown))
+        else:
+            body = update_body(current, changes, name, provider, api_url, default_model)
+            ensure_secrets(body, api_key, "Connector API key (update replaces the secrets)")
         view = remote.put(f"/actions/connector/{path_id(connector_id)}", body, expect=dict)
     _show_saved(view, "updated", space, as_json, body["secrets"].get("apiKey"))
 

@@ -38,6 +38,8 @@ class GroupBy(StrEnum):
     user = "user"
     connector = "connector"
     model = "model"
+    endpoint = "endpoint"
+    route = "route"
 
 
 class Interval(StrEnum):
@@ -84,7 +86,9 @@ _COUNTS = (
     ("completion", "completion_tokens"),
     ("total tokens", "total_tokens"),
     ("estimated", "estimated_tokens"),
+    ("unpriced", "unpriced_tokens"),
 )
+_COST = "cost USD"
 
 
 def usage_command(
@@ -105,9 +109,21 @@ def usage_command(
     ] = None,
     by: Annotated[
         GroupBy | None,
-        typer.Option("--by", help="One row per bucket and user, connector or model."),
+        typer.Option(
+            "--by",
+            help="One row per bucket and user, connector, model, endpoint or route.",
+        ),
     ] = None,
     connector: ConnectorFilter = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            metavar="NAME",
+            help="Only this OpenAI API: chat, embeddings, completions...",
+            show_default=False,
+        ),
+    ] = None,
     interval: Annotated[
         Interval | None,
         typer.Option(
@@ -121,7 +137,7 @@ def usage_command(
     space: SpaceOption = "default",
     as_json: JsonOption = False,
 ) -> None:
-    """Token usage over time: a table of buckets and the totals."""
+    """Token usage and cost over time: a table of buckets and the totals."""
     params = {"start": time_param(since, "--since") or ""}
     end = time_param(until, "--until")
     if end:
@@ -130,6 +146,8 @@ def usage_command(
         params["group_by"] = by.value
     if connector:
         params["connector_id"] = connector
+    if endpoint:
+        params["endpoint"] = endpoint
     if interval is not None:
         params["interval"] = interval.value
     with reported(), open_remote(relay_url, relay_key, space) as remote:
@@ -159,6 +177,8 @@ def _print_usage(
 ) -> None:
     console = out()
     scope = f" for connector {report['connector_id']}" if report.get("connector_id") else ""
+    if report.get("endpoint"):
+        scope += f" on endpoint {report['endpoint']}"
     console.print(
         f"usage in space {space}{scope}, {_short_time(report.get('start'))} to "
         f"{_short_time(report.get('end'))}, per {report.get('interval')}",
@@ -166,7 +186,7 @@ def _print_usage(
     )
     named = by is GroupBy.connector
     keys = [by.value, *(["name"] if named else [])] if by else []
-    table = Table("bucket", *keys, *(label for label, _ in _COUNTS))
+    table = Table("bucket", *keys, *(label for label, _ in _COUNTS), _COST)
     for column in table.columns[1 + len(keys) :]:
         column.justify = "right"
     for bucket in report.get("buckets") or ():
@@ -177,13 +197,30 @@ def _print_usage(
             _short_time(bucket.get("bucket")),
             *key,
             *(str(_int(bucket.get(field))) for _, field in _COUNTS),
+            usd(bucket.get("cost_usd")),
         )
     totals = report.get("totals") or {}
     table.add_section()
     table.add_row(
-        "total", *([""] * len(keys)), *(str(_int(totals.get(field))) for _, field in _COUNTS)
+        "total",
+        *([""] * len(keys)),
+        *(str(_int(totals.get(field))) for _, field in _COUNTS),
+        usd(totals.get("cost_usd")),
     )
     console.print(table)
+    if _int(totals.get("unpriced_tokens")):
+        console.print(
+            f"{_int(totals.get('unpriced_tokens'))} tokens were used by models without a price "
+            "(llmrelay.prices in the settings): their cost is not in the cost column.",
+            markup=False,
+        )
+
+
+def usd(value: object) -> str:
+    """A cost in USD to the micro-dollar; ``-`` when unknown (no execution was priced)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    return f"{value:,.6f}"
 
 
 def _short_time(value: object) -> str:

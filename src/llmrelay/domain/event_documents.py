@@ -18,15 +18,23 @@ Fields of our own, under ``llmrelay`` (not in Kibana's mapping):
 - ``llmrelay.stream_cancelled`` (``execute`` only): the caller stopped a stream early.
 - ``llmrelay.upstream_request_id`` (``execute`` only, when the upstream sent one): its id
   of the request (``x-request-id``, or Azure's ``apim-request-id``).
+- ``llmrelay.cost_usd`` (``execute`` only): the execution's cost in USD from its recorded
+  usage and the model's price (``domain/prices.py``); ``null`` when the model has no price.
+- ``llmrelay.route_id``: the route (``.llmrelay-route``) the caller named, on the events
+  of the connectors it ran (their tokens count for the route) and of inner routes.
+- ``llmrelay.route`` (a route's own ``execute``): ``attempts`` (``connector_id``,
+  ``outcome``, ``duration_ms``, ``error``) and ``target``, the connector that answered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from llmrelay.domain.events import ExecutionRecord
+from llmrelay.domain.prices import usd_number
 
 ECS_VERSION = "1.8.0"
 DEFAULT_SPACE = "default"
@@ -102,6 +110,8 @@ def _base(
     }
     if record.model:
         doc["llmrelay"]["model"] = record.model
+    if record.route_id:
+        doc["llmrelay"]["route_id"] = record.route_id
     if record.user_name:
         doc["user"] = {"name": record.user_name}
     if record.api_key_id:
@@ -122,8 +132,15 @@ def start_document(record: ExecutionRecord, *, server_uuid: str, version: str) -
     return doc
 
 
-def execute_document(record: ExecutionRecord, *, server_uuid: str, version: str) -> dict[str, Any]:
-    """The final ``execute`` document: timing, outcome, usage or error."""
+def execute_document(
+    record: ExecutionRecord,
+    *,
+    server_uuid: str,
+    version: str,
+    cost: Decimal | None = None,
+) -> dict[str, Any]:
+    """The final ``execute`` document: timing, outcome, usage or error, and ``cost`` (of
+    ``record.recorded_usage``; None: the model has no price)."""
     doc = _base(
         record,
         action="execute",
@@ -154,8 +171,14 @@ def execute_document(record: ExecutionRecord, *, server_uuid: str, version: str)
         doc["llmrelay"]["tokenizer"] = record.usage.tokenizer
     doc["llmrelay"]["stream_cancelled"] = record.cancelled
     doc["llmrelay"]["endpoint"] = record.endpoint
+    doc["llmrelay"]["cost_usd"] = usd_number(cost)
     if record.upstream_request_id:
         doc["llmrelay"]["upstream_request_id"] = record.upstream_request_id
+    if record.route_attempts is not None:
+        route: dict[str, Any] = {"attempts": [a.as_document() for a in record.route_attempts]}
+        if record.route_target:
+            route["target"] = record.route_target
+        doc["llmrelay"]["route"] = route
     return doc
 
 

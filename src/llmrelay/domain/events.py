@@ -19,6 +19,8 @@ class TokenUsage:
 
     ``response``: the body's ``usage``; ``stream``: a usage chunk of the SSE stream;
     ``estimated``: counted locally (``tokenizer`` says with what); ``missing``: none known.
+    ``cached_tokens`` (part of ``prompt_tokens``, from ``prompt_tokens_details``) only
+    prices the execution; the event's ``gen_ai.usage`` keeps Kibana's three counts.
     """
 
     prompt_tokens: int = 0
@@ -26,6 +28,7 @@ class TokenUsage:
     total_tokens: int = 0
     usage_source: UsageSource = "missing"
     tokenizer: str | None = None
+    cached_tokens: int = 0
 
     @classmethod
     def missing(cls) -> TokenUsage:
@@ -42,6 +45,31 @@ class TokenUsage:
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
         }
+
+
+_NO_USAGE = TokenUsage()
+
+
+@dataclass(frozen=True, slots=True)
+class RouteAttempt:
+    """One connector a route tried: ``outcome`` is ``success``, ``failure`` (``error``
+    says why: an error kind such as ``http_503`` or ``connection``) or ``missing`` (the
+    connector no longer exists)."""
+
+    connector_id: str
+    outcome: Literal["success", "failure", "missing"]
+    duration_ns: int
+    error: str | None = None
+
+    def as_document(self) -> dict[str, object]:
+        doc: dict[str, object] = {
+            "connector_id": self.connector_id,
+            "outcome": self.outcome,
+            "duration_ms": round(self.duration_ns / 1_000_000, 3),
+        }
+        if self.error:
+            doc["error"] = self.error
+        return doc
 
 
 @dataclass(slots=True)
@@ -76,10 +104,21 @@ class ExecutionRecord:
     upstream_ns: int = 0  # time spent waiting on the upstream (headers, buffered body)
     error_kind: str | None = None  # timeout, tls, connection, http_429, ... (for metrics)
     upstream_request_id: str | None = None  # the upstream's x-request-id / apim-request-id
+    route_id: str | None = None  # the route the caller named, when a route ran this
+    route_attempts: list[RouteAttempt] | None = None  # a route's own event: what it tried
+    route_target: str | None = None  # a route's own event: the connector that answered
 
     @property
     def duration_ns(self) -> int:
         return max(0, self.ended_ns - self.started_ns)
+
+    @property
+    def recorded_usage(self) -> TokenUsage:
+        """The usage the ``execute`` event records (and that is priced): a success's known
+        usage; nothing for failures, as in Kibana's event log."""
+        if self.outcome == "success" and self.usage.known:
+            return self.usage
+        return _NO_USAGE
 
     @property
     def added_ns(self) -> int:

@@ -25,7 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache, partial
 
+from llmrelay.domain.events import TokenUsage
 from llmrelay.errors import ConfigurationError
 
 __all__ = [
@@ -33,9 +35,12 @@ __all__ = [
     "PRICES_AS_OF",
     "PRICES_SOURCES",
     "Price",
+    "PriceBook",
     "cost_usd",
+    "execution_cost",
     "merge_prices",
     "price_for",
+    "usd_number",
 ]
 
 PRICES_AS_OF = date(2025, 8, 7)
@@ -190,6 +195,48 @@ def _tokens(value: int) -> int:
     return value if value > 0 else 0
 
 
+def _exact_cost(
+    price: Price, prompt_tokens: int, completion_tokens: int, cached_tokens: int
+) -> Decimal:
+    prompt = _tokens(prompt_tokens)
+    cached = min(_tokens(cached_tokens), prompt)
+    cached_price = price.input if price.cached_input is None else price.cached_input
+    return (
+        (prompt - cached) * price.input
+        + cached * cached_price
+        + _tokens(completion_tokens) * price.output
+    ) / _MILLION
+
+
+def _usage_cost(price: Price | None, usage: TokenUsage) -> Decimal | None:
+    if price is None:
+        return None
+    return _exact_cost(price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+
+
+def execution_cost(
+    model: str | None, usage: TokenUsage, prices: Mapping[str, Price] = DEFAULT_PRICES
+) -> Decimal | None:
+    """The exact cost in USD of an execution that used ``usage`` on ``model``; None when
+    the model has no price. The one cost of an execution: its ``execute`` event carries
+    it (``llmrelay.cost_usd``) and cost limits count it."""
+    return _usage_cost(price_for(model, prices), usage)
+
+
+class PriceBook:
+    """A price table for the request path: :func:`execution_cost` with a bounded memo of
+    model name -> price. A name the table does not hold exactly (a dated snapshot, a local
+    model) is matched by scanning the table, ~10 µs; a process sees few distinct models."""
+
+    def __init__(self, prices: Mapping[str, Price] = DEFAULT_PRICES, *, memo: int = 1024) -> None:
+        self.prices = prices
+        self._price_of = lru_cache(maxsize=memo)(partial(price_for, prices=prices))
+
+    def cost(self, model: str | None, usage: TokenUsage) -> Decimal | None:
+        """What :func:`execution_cost` answers for this table."""
+        return _usage_cost(self._price_of(model), usage)
+
+
 def cost_usd(
     model: str | None,
     prompt_tokens: int,
@@ -206,13 +253,12 @@ def cost_usd(
     price = price_for(model, prices)
     if price is None:
         return None
-    prompt = _tokens(prompt_tokens)
-    cached = min(_tokens(cached_tokens), prompt)
-    cached_price = price.input if price.cached_input is None else price.cached_input
-    total = (
-        (prompt - cached) * price.input
-        + cached * cached_price
-        + _tokens(completion_tokens) * price.output
-    ) / _MILLION
-    result = float(total)
+    return usd_number(_exact_cost(price, prompt_tokens, completion_tokens, cached_tokens))
+
+
+def usd_number(cost: Decimal | None) -> float | None:
+    """An exact cost as the nearest JSON number (None stays None: unknown)."""
+    if cost is None:
+        return None
+    result = float(cost)
     return result if math.isfinite(result) else None

@@ -31,11 +31,14 @@ def usage_of(raw: Mapping[str, object], source: UsageSource) -> TokenUsage:
     prompt = token_count(raw.get("prompt_tokens", raw.get("input_tokens"))) or 0
     completion = token_count(raw.get("completion_tokens", raw.get("output_tokens"))) or 0
     total = token_count(raw.get("total_tokens"))
+    details = raw.get("prompt_tokens_details")
+    cached = token_count(details.get("cached_tokens")) if isinstance(details, Mapping) else None
     return TokenUsage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=prompt + completion if total is None else total,
         usage_source=source,
+        cached_tokens=cached or 0,
     )
 
 

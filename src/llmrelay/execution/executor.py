@@ -138,6 +138,7 @@ class Executor:
         except LlmrelayError as err:
             rules = entry.errors if entry is not None else FRAMEWORK_ERRORS
             result = failure_result(connector.id, err, rules, pki=connector.pki() is not None)
+            result.error = err
             if isinstance(err, UpstreamError):
                 record.error_kind = error_kind(err)
             finish_record(calls.sink, record, result)

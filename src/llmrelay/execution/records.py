@@ -54,6 +54,7 @@ def new_record(connector: Connector, sub_action: str, ctx: ExecutionContext) -> 
         api_key_id=ctx.api_key_id,
         api_key_name=ctx.api_key_name,
         started_ns=time.time_ns(),
+        route_id=ctx.route_id,
     )
 
 

@@ -74,6 +74,11 @@ class TranslatedResponseStream:
         self._ready.clear()
         return out
 
+    async def first_chunk(self) -> None:
+        """As :meth:`TappedStream.first_chunk`: wait for the chat stream's first bytes (a
+        route moves on when they never come), before any event reached the caller."""
+        await self._chat.first_chunk()
+
     async def aclose(self) -> None:
         self._done = True
         await self._chat.aclose()

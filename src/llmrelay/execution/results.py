@@ -7,6 +7,8 @@ from typing import Literal
 
 import uuid_utils
 
+from llmrelay.errors import LlmrelayError
+
 ErrorSource = Literal["user", "framework"]
 
 
@@ -32,6 +34,8 @@ class ExecutionContext:
     # the API key the caller authenticated with (``kibana.user_api_key`` on its events)
     api_key_id: str | None = None
     api_key_name: str | None = None
+    # the route the caller named, when a route runs this execution (``llmrelay.route_id``)
+    route_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -50,6 +54,8 @@ class ExecutionResult:
     service_message: str | None = None
     retry: bool | str | None = None
     error_source: ErrorSource | None = None
+    # the exception behind an error envelope (a route decides from it whether to go on)
+    error: LlmrelayError | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:

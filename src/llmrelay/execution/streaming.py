@@ -8,6 +8,7 @@ drops that one SSE event (and nothing else) from what the caller receives.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
@@ -56,11 +57,22 @@ class TappedStream:
         self._chunks: AsyncIterator[bytes] | None = None
         self._done = False
         self._stripper = UsageChunkStripper() if strip_usage_chunk else None
+        self._primed: bytes | None = None
 
     def __aiter__(self) -> TappedStream:
         return self
 
+    async def first_chunk(self) -> None:
+        """Wait for the first bytes, kept for the next read: a stream that fails before
+        them raises here, while the caller has seen nothing (a route then moves on)."""
+        if self._primed is None and not self._done:
+            with contextlib.suppress(StopAsyncIteration):  # an empty stream is an answer
+                self._primed = await self.__anext__()
+
     async def __anext__(self) -> bytes:
+        if self._primed is not None:
+            chunk, self._primed = self._primed, None
+            return chunk
         while True:
             if self._done:
                 raise StopAsyncIteration
@@ -144,6 +156,10 @@ class ChunkIterator:
                 continue
             if isinstance(parsed, dict):
                 self._ready.append(parsed)
+
+    async def first_chunk(self) -> None:
+        """As :meth:`TappedStream.first_chunk`."""
+        await self._stream.first_chunk()
 
     async def aclose(self) -> None:
         await self._stream.aclose()

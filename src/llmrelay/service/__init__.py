@@ -30,7 +30,7 @@ from llmrelay.service.execution import (  # bench/relay_launcher.py patches it b
 from llmrelay.service.health import HealthReport, HealthService
 from llmrelay.service.principals import Principal
 from llmrelay.service.relay import Relay
-from llmrelay.service.usage import GROUPS, INTERVALS, UsageService
+from llmrelay.service.usage import ENDPOINTS, GROUPS, INTERVALS, UsageService
 from llmrelay.store import (
     ApiKey,
     User,
@@ -39,6 +39,7 @@ from llmrelay.transport.client import REQUEST_ID_HEADERS
 
 __all__ = [
     "CONNECTOR_TYPE",
+    "ENDPOINTS",
     "GATEWAY_SOURCE",
     "GROUPS",
     "INTERVALS",

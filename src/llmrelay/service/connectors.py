@@ -10,15 +10,12 @@ import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from llmrelay.domain.connectors import (
-    GEN_AI,
-    Connector,
-    ConnectorSecrets,
-    config_to_dict,
-    secrets_to_dict,
-    validate_config,
-    validate_secrets,
+from llmrelay.domain.connector_types import (
+    CONNECTOR_TYPES,
+    Runnable,
+    connector_type,
 )
+from llmrelay.domain.connectors import GEN_AI, Connector, config_to_dict
 from llmrelay.domain.naming import connector_id_problem, connector_name_problem
 from llmrelay.domain.request_bodies import create_body, update_body
 from llmrelay.domain.validation import issue
@@ -26,27 +23,16 @@ from llmrelay.errors import (
     ActionTypeDisabledError,
     ConfigurationError,
     ConnectorBadRequestError,
+    ConnectorNotFoundError,
     ConnectorValidationError,
 )
+from llmrelay.service.route_checks import check_references
 from llmrelay.settings import Settings
 from llmrelay.store.connector_cache import ConnectorCache
 from llmrelay.store.connectors import ConnectorRepository, StoredConnector
 
-CONNECTOR_TYPE: Mapping[str, object] = {
-    "id": GEN_AI,
-    "name": "OpenAI",
-    "enabled": True,
-    "enabled_in_config": True,
-    "enabled_in_license": True,
-    "minimum_license_required": "enterprise",
-    "supported_feature_ids": [
-        "generativeAIForSecurity",
-        "generativeAIForObservability",
-        "generativeAIForSearchPlayground",
-    ],
-    "is_system_action_type": False,
-    "is_deprecated": False,
-}
+CONNECTOR_TYPE: Mapping[str, object] = CONNECTOR_TYPES[GEN_AI].listing()
+"""The ``.gen-ai`` entry of ``GET /api/actions/connector_types``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +71,7 @@ class ConnectorService:
         settings: Settings,
         repository: ConnectorRepository,
         preconfigured: Mapping[str, Connector],
-        cache: ConnectorCache[Connector],
+        cache: ConnectorCache[Runnable],
     ) -> None:
         self._settings = settings
         self._repository = repository
@@ -119,18 +105,20 @@ class ConnectorService:
                 raise ConnectorBadRequestError(
                     f"This {connector_id} already exists in a preconfigured action."
                 )
-        if type_id != GEN_AI:
+        kind = connector_type(type_id) if isinstance(type_id, str) else None
+        if kind is None:
             raise ConnectorBadRequestError(f'Action type "{type_id}" is not registered.')
-        config = validate_config(body["config"], self._settings.actions)
-        secrets = validate_secrets(body["secrets"])
-        self._ensure_enabled(GEN_AI)
+        config = kind.config(body["config"], self._settings.actions)
+        secrets = kind.secrets(body["secrets"])
+        self._ensure_enabled(kind.id)
+        await check_references(space_id, connector_id, kind.id, config, self._type_and_config)
         stored = await self._repository.create(
             space_id=space_id,
             id=connector_id,
             name=_name(body),
-            connector_type_id=GEN_AI,
-            config=config_to_dict(config),
-            secrets=dict(secrets_to_dict(secrets)),
+            connector_type_id=kind.id,
+            config=config,
+            secrets=secrets,
         )
         return _stored_view(stored)
 
@@ -148,17 +136,24 @@ class ConnectorService:
             raise ConnectorBadRequestError(
                 f"Preconfigured action {connector_id} can not be updated."
             )
-        config = validate_config(body["config"], self._settings.actions)
+        current = await self._repository.get(space_id, connector_id, decrypt=False)
+        kind = connector_type(current.connector_type_id)
+        if kind is None:
+            raise ConnectorBadRequestError(
+                f'Action type "{current.connector_type_id}" is not registered.'
+            )
+        config = kind.config(body["config"], self._settings.actions)
         raw_secrets = body["secrets"]
         if keep_secrets:
             raw_secrets = await self._merged_secrets(space_id, connector_id, raw_secrets)
-        secrets = validate_secrets(raw_secrets)
+        secrets = kind.secrets(raw_secrets)
+        await check_references(space_id, connector_id, kind.id, config, self._type_and_config)
         stored = await self._repository.update(
             space_id,
             connector_id,
             name=_name(body),
-            config=config_to_dict(config),
-            secrets=dict(secrets_to_dict(secrets)),
+            config=config,
+            secrets=secrets,
         )
         self._cache.invalidate(space_id, connector_id)
         return _stored_view(stored)
@@ -184,8 +179,8 @@ class ConnectorService:
         await self._repository.delete(space_id, connector_id)
         self._cache.invalidate(space_id, connector_id)
 
-    async def resolve(self, space_id: str, connector_id: str) -> Connector:
-        """The validated connector for an execution, from the cache when current.
+    async def resolve(self, space_id: str, connector_id: str) -> Runnable:
+        """The validated connector (or route) for an execution, from the cache when current.
 
         A change made by any process is seen within ``llmrelay.connectorCache.
         revalidateAfter`` (1 s), on PostgreSQL usually at once (docs/deployment.md).
@@ -196,12 +191,29 @@ class ConnectorService:
         return await self._cache.get(space_id, connector_id)
 
     def types(self, feature_id: str | None = None) -> builtins.list[dict[str, object]]:
-        """``GET /api/actions/connector_types``: the one type, enabled as the settings say."""
-        types = [CONNECTOR_TYPE]
-        if feature_id:
-            types = [t for t in types if feature_id in t["supported_feature_ids"]]  # type: ignore[operator]
-        enabled = self._settings.actions.action_type_enabled(GEN_AI)
-        return [{**t, "enabled": enabled, "enabled_in_config": enabled} for t in types]
+        """``GET /api/actions/connector_types``: every registered type, enabled as the
+        settings say."""
+        listed: builtins.list[dict[str, object]] = []
+        for kind in CONNECTOR_TYPES.values():
+            entry = kind.listing()
+            if feature_id and feature_id not in entry["supported_feature_ids"]:  # type: ignore[operator]
+                continue
+            enabled = self._settings.actions.action_type_enabled(kind.id)
+            listed.append({**entry, "enabled": enabled, "enabled_in_config": enabled})
+        return listed
+
+    async def _type_and_config(
+        self, space_id: str, connector_id: str
+    ) -> tuple[str, Mapping[str, object]] | None:
+        """A connector's type and config as the reference checks see it, or None."""
+        pre = self._preconfigured.get(connector_id)
+        if pre is not None:
+            return pre.connector_type_id, config_to_dict(pre.config)
+        try:
+            stored = await self._repository.get(space_id, connector_id, decrypt=False)
+        except ConnectorNotFoundError:
+            return None
+        return stored.connector_type_id, stored.config
 
     def _preconfigured_view(self, connector: Connector) -> ConnectorView:
         entry = self._settings.preconfigured.get(connector.id)
@@ -219,19 +231,15 @@ class ConnectorService:
             raise ActionTypeDisabledError(type_id)
 
 
-def runtime_connector(settings: Settings, stored: StoredConnector) -> Connector:
+def runtime_connector(settings: Settings, stored: StoredConnector) -> Runnable:
     """Re-validate what the store holds (Kibana validates at execution time too)."""
-    config = validate_config(stored.config, settings.actions)
-    secrets = (
-        validate_secrets(stored.secrets) if not stored.is_missing_secrets else ConnectorSecrets()
-    )
-    return Connector(
-        id=stored.id,
-        name=stored.name,
-        config=config,
-        secrets=secrets,
-        connector_type_id=stored.connector_type_id,
-    )
+    kind = connector_type(stored.connector_type_id)
+    if kind is None:
+        raise ConnectorBadRequestError(
+            f'Action type "{stored.connector_type_id}" is not registered.'
+        )
+    secrets = None if stored.is_missing_secrets else stored.secrets
+    return kind.runnable(stored.id, stored.name, stored.config, secrets, settings.actions)
 
 
 def load_preconfigured(settings: Settings) -> dict[str, Connector]:

@@ -14,14 +14,17 @@ from llmrelay.domain.actions_settings import ActionsSettings
 from llmrelay.domain.connectors import Connector
 from llmrelay.domain.event_documents import execute_document, start_document
 from llmrelay.domain.events import Endpoint, ExecutionRecord
+from llmrelay.domain.prices import DEFAULT_PRICES, Price, PriceBook
+from llmrelay.domain.routes import Route
 from llmrelay.errors import DecryptionError
-from llmrelay.execution.executor import Executor
+from llmrelay.execution.executor import EventSink, Executor, NullSink
 from llmrelay.execution.gateway import GatewayResult, apply_model, split_model
 from llmrelay.execution.responses_stream import TranslatedResponseStream
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
 from llmrelay.metrics import RelayMetrics
 from llmrelay.service.connectors import ConnectorService, ConnectorView
+from llmrelay.service.route_runner import RouteRunner
 from llmrelay.store.event_writer import EventWriter
 
 Stream: TypeAlias = TappedStream | ChunkIterator | TranslatedResponseStream
@@ -37,10 +40,12 @@ class ExecutionService:
         executor: Executor,
         connectors: ConnectorService,
         preconfigured: Mapping[str, Connector],
+        sink: EventSink | None = None,
     ) -> None:
         self._executor = executor
         self._connectors = connectors
         self._preconfigured = preconfigured
+        self._routes = RouteRunner(executor, connectors.resolve, sink or NullSink())
 
     async def execute(
         self, space_id: str, connector_id: str, params: object, context: ExecutionContext
@@ -53,6 +58,8 @@ class ExecutionService:
             return ExecutionResult(
                 "error", connector_id, message=str(err), retry=False, error_source="framework"
             )
+        if isinstance(connector, Route):
+            return await self._routes.execute(connector, space_id, params, context)
         return await self._executor.execute_params(connector, params, context=context)
 
     async def chat_completions(
@@ -62,11 +69,11 @@ class ExecutionService:
         ``<id>/<model name>``); ``ConnectorNotFoundError`` when it names none."""
         connector_id, model_name = split_model(model, self._preconfigured)
         connector = await self._connectors.resolve(space_id, connector_id)
+        sent, stream = apply_model(body, model_name), body.get("stream") is True
+        if isinstance(connector, Route):
+            return await self._routes.chat_completions(connector, space_id, sent, stream, context)
         return await self._executor.chat_completions(
-            connector,
-            apply_model(body, model_name),
-            stream=body.get("stream") is True,
-            context=context,
+            connector, sent, stream=stream, context=context
         )
 
     async def endpoint(
@@ -83,6 +90,8 @@ class ExecutionService:
         connector_id, model_name = split_model(model, self._preconfigured)
         connector = await self._connectors.resolve(space_id, connector_id)
         sent = apply_model(body, model_name)
+        if isinstance(connector, Route):
+            return await self._routes.endpoint(connector, space_id, endpoint, sent, context)
         return await self._executor.endpoint(connector, endpoint, sent, context=context)
 
     async def model(self, space_id: str, model: str) -> ConnectorView:
@@ -106,17 +115,26 @@ class _EventLogSink:
     """
 
     def __init__(
-        self, writer: EventWriter, metrics: RelayMetrics, *, server_uuid: str, version: str
+        self,
+        writer: EventWriter,
+        metrics: RelayMetrics,
+        *,
+        server_uuid: str,
+        version: str,
+        prices: Mapping[str, Price] = DEFAULT_PRICES,
     ) -> None:
         self._writer = writer
         self._metrics = metrics
         self._server = {"server_uuid": server_uuid, "version": version}
+        self._prices = PriceBook(prices)
 
     def started(self, record: ExecutionRecord) -> None:
         self._writer.submit(start_document(record, **self._server))
 
     def finished(self, record: ExecutionRecord) -> None:
-        self._writer.submit(execute_document(record, **self._server))
+        # the execution's one cost: computed here, once, from what its event records
+        cost = self._prices.cost(record.model, record.recorded_usage)
+        self._writer.submit(execute_document(record, cost=cost, **self._server))
         self._metrics.observe(record)
 
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 
-from llmrelay.domain.connectors import Connector
+from llmrelay.domain.connector_types import Runnable
 from llmrelay.errors import ConfigurationError
 from llmrelay.execution.executor import DashboardAccess, Executor
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
@@ -60,12 +60,16 @@ class Relay:
         self._writer = writer
         metrics = RelayMetrics(lambda: writer.stats)
         sink = _EventLogSink(
-            writer, metrics, server_uuid=settings.server_uuid, version=settings.version
+            writer,
+            metrics,
+            server_uuid=settings.server_uuid,
+            version=settings.version,
+            prices=settings.prices,
         )
         self._executor = Executor(settings.actions, sink=sink, dashboard_access=dashboard_access)
         # validated connectors by (space, id): no DB I/O on a hit; kept coherent with the
         # other processes by the change feed (LISTEN/NOTIFY) and a bounded-age revision check
-        cache: ConnectorCache[Connector] = ConnectorCache(
+        cache: ConnectorCache[Runnable] = ConnectorCache(
             store.connectors,
             partial(runtime_connector, settings),
             revalidate_after=settings.connector_revalidate_after.total_seconds(),
@@ -77,7 +81,7 @@ class Relay:
             store.engine, retention=settings.event_log_retention
         )
         self.connectors = ConnectorService(settings, store.connectors, preconfigured, cache)
-        self.execution = ExecutionService(self._executor, self.connectors, preconfigured)
+        self.execution = ExecutionService(self._executor, self.connectors, preconfigured, sink)
         self.usage = UsageService(store.events, writer)
         self.access = AccessService(store.users)
         self.health = HealthService(settings, store, writer, metrics)

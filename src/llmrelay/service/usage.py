@@ -6,13 +6,17 @@ adapters validate their own inputs and call these with plain values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final, get_args
 
+from llmrelay.domain.events import Endpoint
 from llmrelay.store.event_writer import EventWriter
 from llmrelay.store.events import INTERVALS, EventRepository, GroupBy, Interval
+from llmrelay.store.limit_counters import NANO_USD
 
 GROUPS: Final[tuple[GroupBy, ...]] = get_args(GroupBy)
+ENDPOINTS: Final[tuple[Endpoint, ...]] = get_args(Endpoint)
 TOTALS: Final = (
     "prompt_tokens",
     "completion_tokens",
@@ -21,9 +25,31 @@ TOTALS: Final = (
     "failures",
     "estimated_tokens",
     "reported_tokens",
+    "unpriced_tokens",
+    "unpriced_executions",
 )
+_COST = "cost_nano_usd"  # summed exactly as integers; answered as ``cost_usd``
 
-__all__ = ["GROUPS", "INTERVALS", "TOTALS", "GroupBy", "Interval", "UsageService"]
+__all__ = ["ENDPOINTS", "GROUPS", "INTERVALS", "TOTALS", "GroupBy", "Interval", "UsageService"]
+
+
+def _cost_usd(cost_nano_usd: int, executions: int, unpriced_executions: int) -> float | None:
+    """The cost of priced executions in USD; None when no execution was priced (the cost
+    of what was unpriced is unknown, never 0; ``unpriced_tokens`` says how much)."""
+    if executions <= unpriced_executions:
+        return None
+    return cost_nano_usd / NANO_USD
+
+
+def _answered(sums: Mapping[str, Any]) -> dict[str, Any]:
+    """A bucket or the totals as the API answers them: ``cost_usd`` for the nano-USD sum."""
+    out = {key: value for key, value in sums.items() if key != _COST}
+    out["cost_usd"] = _cost_usd(
+        int(sums.get(_COST) or 0),
+        int(sums.get("executions") or 0),
+        int(sums.get("unpriced_executions") or 0),
+    )
+    return out
 
 
 class UsageService:
@@ -62,9 +88,10 @@ class UsageService:
         interval: Interval | None = None,
         group_by: GroupBy | None = None,
         connector_id: str | None = None,
+        endpoint: str | None = None,
     ) -> dict[str, object]:
-        """Token usage between ``start`` and ``end`` in buckets, with their totals; the
-        interval defaults to one that gives a readable number of buckets."""
+        """Token usage and cost between ``start`` and ``end`` in buckets, with their
+        totals; the interval defaults to one that gives a readable number of buckets."""
         interval = interval or default_interval(end - start)
         buckets = await self._events.usage(
             space_id=space_id,
@@ -73,16 +100,18 @@ class UsageService:
             interval=interval,
             group_by=group_by,
             connector_id=connector_id,
+            endpoint=endpoint,
         )
-        totals = {key: sum(int(b.get(key) or 0) for b in buckets) for key in TOTALS}
+        totals = {key: sum(int(b.get(key) or 0) for b in buckets) for key in (*TOTALS, _COST)}
         return {
             "start": start.isoformat(),
             "end": end.isoformat(),
             "interval": interval,
             "group_by": group_by,
             "connector_id": connector_id,
-            "totals": totals,
-            "buckets": buckets,
+            "endpoint": endpoint,
+            "totals": _answered(totals),
+            "buckets": [_answered(bucket) for bucket in buckets],
         }
 
     async def flush(self) -> None:

@@ -34,6 +34,7 @@ from pydantic_settings import (
 from llmrelay.domain.actions_settings import ActionsSettings, parse_duration_ms
 from llmrelay.domain.durations import parse_duration
 from llmrelay.domain.naming import connector_name_problem, preconfigured_id_problem
+from llmrelay.domain.prices import DEFAULT_PRICES, Price, merge_prices
 from llmrelay.errors import ConfigurationError
 from llmrelay.settings.layers import EnvironmentLayer, FileLayer, Layer, OverrideLayer
 from llmrelay.settings.sources import FIELD_KEYS, OURS_IN_ACTIONS, Given
@@ -120,6 +121,8 @@ class Settings(BaseSettings):
     version: str = Field(default_factory=package_version)
     event_log_retention: timedelta = DEFAULT_EVENT_LOG_RETENTION
     connector_revalidate_after: timedelta = DEFAULT_CONNECTOR_REVALIDATE_AFTER
+    # the price table: the shipped defaults with ``llmrelay.prices`` applied (lower-case names)
+    prices: Mapping[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
 
     @classmethod
     def settings_customise_sources(
@@ -171,6 +174,19 @@ class Settings(BaseSettings):
         if millis < 0:
             raise ValueError("must not be negative")
         return timedelta(milliseconds=millis)
+
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _prices(cls, value: object) -> object:
+        """Merge ``llmrelay.prices`` over the defaults; a bad entry raises the
+        :class:`ConfigurationError` naming it (``llmrelay.prices.<model>.<field>``)."""
+        if value is None:
+            return dict(DEFAULT_PRICES)
+        if not isinstance(value, Mapping):
+            raise ValueError("expected a mapping of model names to prices")
+        if value and all(isinstance(price, Price) for price in value.values()):
+            return value  # already a table (a copy of another Settings)
+        return merge_prices(value)
 
     @field_validator("encryption_key")
     @classmethod

@@ -46,6 +46,7 @@ SETTINGS: dict[str, _Kind] = {
     "llmrelay.databaseUrl": "str",
     "llmrelay.eventLog.retention": "scalar",
     "llmrelay.connectorCache.revalidateAfter": "scalar",
+    "llmrelay.prices": "map",
     "server.host": "str",
     "server.port": "scalar",
     "server.uuid": "str",
@@ -84,6 +85,7 @@ FIELD_KEYS = {
     "server_uuid": "server.uuid",
     "event_log_retention": "llmrelay.eventLog.retention",
     "connector_revalidate_after": "llmrelay.connectorCache.revalidateAfter",
+    "prices": "llmrelay.prices",
 }
 
 # Our knobs that live in ``ActionsSettings`` next to Kibana's, by field name.

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from llmrelay.errors import InvalidEventError
+from llmrelay.store.limit_counters import NANO_USD
 from llmrelay.store.schema import EPOCH, ROLLUP_KEY, ROLLUP_SUMS
 
 # the order of parse_event's row tuples (tests/store/test_event_rows.py holds it to schema.py)
@@ -23,15 +24,17 @@ EVENT_COLUMNS = ("event_id", "timestamp", "space_id", "connector_id", "action", 
 ROLLUP_COLUMNS = (*ROLLUP_KEY, *ROLLUP_SUMS)
 
 _MICROSECOND = timedelta(microseconds=1)
+_MAX_COST_USD = 10**12  # beyond it (or not a number) a cost is not believed: unpriced
 _BUCKETS = (("minute", 60_000_000), ("hour", 3_600_000_000), ("day", 86_400_000_000))
 
 
 class ParsedEvent(NamedTuple):
     """One document: its ``events`` row (``EVENT_COLUMNS`` order) and, for ``execute``
-    documents, what the rollups add up: (model, usage_source, prompt, completion, total)."""
+    documents, what the rollups add up: (model, usage_source, endpoint, route_id, prompt,
+    completion, total, cost in nano-USD or None when unpriced)."""
 
     row: tuple[Any, ...]
-    usage: tuple[str, str, int, int, int] | None
+    usage: tuple[str, str, str, str, int, int, int, int | None] | None
 
     @property
     def event_id(self) -> str:
@@ -56,6 +59,15 @@ def _text(value: object) -> str:
 def _tokens(usage: Any, name: str) -> int:
     value = _get(usage, name)
     return value if type(value) is int else 0  # not bool, not float
+
+
+def _nano_usd(value: Any) -> int | None:
+    """``llmrelay.cost_usd`` in 1e-9 USD; None when absent or null (unpriced). Float
+    arithmetic, not Decimal: it is exact to the nano-USD for any single call's cost, and
+    this runs for every document the writer stores."""
+    if (type(value) is float or type(value) is int) and 0 <= value < _MAX_COST_USD:
+        return round(value * NANO_USD)
+    return None
 
 
 def epoch_us(moment: datetime) -> int:
@@ -108,9 +120,12 @@ def parse_event(doc: Mapping[str, Any]) -> ParsedEvent:
         (
             _text(_get(ours, "model") or ""),
             _text(source or ("missing" if not usage else "response")),
+            _text(_get(ours, "endpoint") or "chat"),  # documents before it had chat only
+            _text(_get(ours, "route_id") or ""),
             _tokens(usage, "prompt_tokens"),
             _tokens(usage, "completion_tokens"),
             _tokens(usage, "total_tokens"),
+            _nano_usd(_get(ours, "cost_usd")),
         ),
     )
 
@@ -133,20 +148,43 @@ def rollup_rows(parsed: Iterable[ParsedEvent]) -> list[tuple[Any, ...]]:
     for item in parsed:
         if item.usage is None:
             continue
-        model, source, prompt, completion, total = item.usage
+        model, source, endpoint, route_id, prompt, completion, total, cost = item.usage
         row = item.row
         failed = 0 if row[5] == "success" else 1
         user = row[6] or ""
         micros = row[1]
+        unpriced = 1 if cost is None else 0
         for interval, width in _BUCKETS:
-            key = (interval, micros - micros % width, row[2], row[3], model, user, source)
+            key = (
+                interval,
+                micros - micros % width,
+                row[2],
+                row[3],
+                model,
+                user,
+                source,
+                endpoint,
+                route_id,
+            )
             summed = sums.get(key)
             if summed is None:
-                sums[key] = [prompt, completion, total, 1, failed]
+                sums[key] = [
+                    prompt,
+                    completion,
+                    total,
+                    1,
+                    failed,
+                    cost or 0,
+                    total * unpriced,
+                    unpriced,
+                ]
             else:
                 summed[0] += prompt
                 summed[1] += completion
                 summed[2] += total
                 summed[3] += 1
                 summed[4] += failed
+                summed[5] += cost or 0
+                summed[6] += total * unpriced
+                summed[7] += unpriced
     return [(*key, *sums[key]) for key in sorted(sums)]

@@ -178,6 +178,8 @@ ROLLUP_KEY = (
     "model",
     "user_name",
     "usage_source",
+    "endpoint",  # migration 4
+    "route_id",  # migration 4
 )
 ROLLUP_SUMS = (
     "prompt_tokens",
@@ -185,6 +187,9 @@ ROLLUP_SUMS = (
     "total_tokens",
     "executions",
     "failures",
+    "cost_nano_usd",  # migration 4: priced executions' cost, 1e-9 USD (exact sums)
+    "unpriced_tokens",  # migration 4: tokens of executions whose model has no price
+    "unpriced_executions",  # migration 4
 )
 
 usage_rollups = Table(
@@ -197,6 +202,8 @@ usage_rollups = Table(
     Column("model", Text, nullable=False),  # "" when unknown (keys cannot be NULL)
     Column("user_name", Text, nullable=False),  # "" when unknown
     Column("usage_source", Text, nullable=False),
+    Column("endpoint", Text, nullable=False),  # chat | embeddings | responses | completions
+    Column("route_id", Text, nullable=False),  # "" when no route connector was used
     *(Column(name, BigInteger, nullable=False, default=0) for name in ROLLUP_SUMS),
     PrimaryKeyConstraint(*ROLLUP_KEY, name="pk_usage_rollups"),
 )

@@ -216,7 +216,8 @@ class UserRepository:
     ) -> tuple[ApiKey, str]:
         """Returns the record and the credential ``base64("<id>:<secret>")``, shown once."""
         grants = _validated(roles, spaces)
-        key_id = secrets.token_urlsafe(15)
+        # hex: an id never starts with '-', which a command line would read as a flag
+        key_id = secrets.token_hex(15)
         secret = secrets.token_urlsafe(32)
         now = utcnow()
         async with writing(self._engine) as conn:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmrelay.service import ENDPOINTS, GROUPS, INTERVALS
 from llmrelay.web.openapi_schemas import component_schemas
 
 
@@ -159,23 +160,31 @@ def _paths() -> dict[str, Any]:
         },
         "/api/llmrelay/usage": {
             "get": {
-                "summary": "Token usage sums per time bucket (from rollups)",
+                "summary": "Token usage and cost sums per time bucket (from rollups)",
                 "parameters": [
                     {"name": "start", "in": "query", "schema": {"type": "string"}},
                     {"name": "end", "in": "query", "schema": {"type": "string"}},
                     {"name": "connector_id", "in": "query", "schema": {"type": "string"}},
                     {
+                        "name": "endpoint",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": list(ENDPOINTS)},
+                    },
+                    {
                         "name": "group_by",
                         "in": "query",
-                        "schema": {"type": "string", "enum": ["user", "connector", "model"]},
+                        "schema": {"type": "string", "enum": list(GROUPS)},
                     },
                     {
                         "name": "interval",
                         "in": "query",
-                        "schema": {"type": "string", "enum": ["minute", "hour", "day"]},
+                        "schema": {"type": "string", "enum": list(INTERVALS)},
                     },
                 ],
-                "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 403)},
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/UsageReport"}),
+                    **_errors(400, 401, 403),
+                },
             }
         },
     }

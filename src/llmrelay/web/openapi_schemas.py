@@ -11,7 +11,9 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from llmrelay.domain.connectors import GEN_AI, AzureConfig, OpenAIConfig, OtherConfig
+from llmrelay.domain.connector_types import CONNECTOR_TYPES
+from llmrelay.domain.connectors import AzureConfig, OpenAIConfig, OtherConfig
+from llmrelay.domain.routes import RouteConfig
 from llmrelay.domain.secrets import ConnectorSecrets
 from llmrelay.domain.subactions import SUB_ACTIONS
 from llmrelay.domain.validation import StrictModel
@@ -60,11 +62,53 @@ _EXECUTE_RESULT = {
 }
 
 
+_COUNT = {"type": "integer", "minimum": 0}
+_USAGE_SUMS: dict[str, Any] = {
+    "prompt_tokens": _COUNT,
+    "completion_tokens": _COUNT,
+    "total_tokens": _COUNT,
+    "executions": _COUNT,
+    "failures": _COUNT,
+    "estimated_tokens": _COUNT,
+    "reported_tokens": _COUNT,
+    "cost_usd": {
+        "type": ["number", "null"],
+        "description": "USD of the priced executions; null when none was priced",
+    },
+    "unpriced_tokens": {**_COUNT, "description": "tokens of executions without a price"},
+    "unpriced_executions": _COUNT,
+}
+_USAGE_REPORT = {
+    "type": "object",
+    "required": ["start", "end", "interval", "totals", "buckets"],
+    "properties": {
+        "start": {"type": "string"},
+        "end": {"type": "string"},
+        "interval": {"type": "string"},
+        "group_by": {"type": ["string", "null"]},
+        "connector_id": {"type": ["string", "null"]},
+        "endpoint": {"type": ["string", "null"]},
+        "totals": {"type": "object", "properties": _USAGE_SUMS},
+        "buckets": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "bucket": {"type": "string"},
+                    "key": {"type": ["string", "null"]},
+                    **_USAGE_SUMS,
+                },
+            },
+        },
+    },
+}
+
+
 @cache
 def _model_schemas() -> dict[str, Any]:
     """Generated from the models: configs, secrets, each sub-action's params, and the
     bodies built around them."""
-    configs: list[type[StrictModel]] = [OpenAIConfig, AzureConfig, OtherConfig]
+    configs: list[type[StrictModel]] = [OpenAIConfig, AzureConfig, OtherConfig, RouteConfig]
     params = list(dict.fromkeys(spec.params for spec in SUB_ACTIONS.values()))
     models: list[type[StrictModel]] = [*configs, ConnectorSecrets, *params]
     refs, top = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
@@ -83,7 +127,10 @@ def _model_schemas() -> dict[str, Any]:
         "type": "object",
         "required": ["name", "connector_type_id"],
         "additionalProperties": False,
-        "properties": {**common, "connector_type_id": {"type": "string", "enum": [GEN_AI]}},
+        "properties": {
+            **common,
+            "connector_type_id": {"type": "string", "enum": list(CONNECTOR_TYPES)},
+        },
     }
     schemas["ConnectorUpdate"] = {
         "type": "object",
@@ -120,5 +167,6 @@ def component_schemas() -> dict[str, Any]:
         "Error": _ERROR,
         "Connector": _CONNECTOR,
         "ExecuteResult": _EXECUTE_RESULT,
+        "UsageReport": _USAGE_REPORT,
         **_model_schemas(),
     }

@@ -14,7 +14,12 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from llmrelay.store.migrations import v1_initial, v2_events_by_time, v3_limits
+from llmrelay.store.migrations import (
+    v1_initial,
+    v2_events_by_time,
+    v3_limits,
+    v4_usage_dimensions,
+)
 from llmrelay.store.migrations.runner import ADVISORY_LOCK_KEY, Migration, apply_pending
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -25,6 +30,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         v2_events_by_time.apply,
     ),
     Migration(3, "limits and their window counters", v3_limits.apply),
+    Migration(4, "usage rollups by endpoint and route, with cost", v4_usage_dimensions.apply),
 )
 
 

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from llmrelay.domain.durations import DATE_MATH_UNITS, parse_duration
 from llmrelay.errors import BadRequestError
-from llmrelay.service import GROUPS, INTERVALS
+from llmrelay.service import ENDPOINTS, GROUPS, INTERVALS
 from llmrelay.web.auth import unauthorized
 from llmrelay.web.context import caller, relay_of, space_of
 from llmrelay.web.json import json_response
@@ -84,6 +84,9 @@ async def usage(request: Request) -> Response:
     group_by = q.get("group_by") or None
     if group_by is not None and group_by not in GROUPS:
         raise BadRequestError(f"[group_by]: expected one of {', '.join(GROUPS)}")
+    endpoint = q.get("endpoint") or None
+    if endpoint is not None and endpoint not in ENDPOINTS:
+        raise BadRequestError(f"[endpoint]: expected one of {', '.join(ENDPOINTS)}")
     report = await relay_of(request).usage.usage(
         space_of(request),
         start=start,
@@ -91,6 +94,7 @@ async def usage(request: Request) -> Response:
         interval=interval,
         group_by=group_by,
         connector_id=q.get("connector_id") or None,
+        endpoint=endpoint,
     )
     return json_response(report)
 

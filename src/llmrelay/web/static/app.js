@@ -504,6 +504,10 @@
       return;
     }
     const connector = result.data;
+    if (connector.connector_type_id === ".llmrelay-route") { // routes have their own page (routes.js)
+      location.replace(`${PREFIX}/app/routes/${encodeURIComponent(id)}${location.search}`);
+      return;
+    }
     showHeader(connector);
     $("#connector-body").hidden = false;
     setupTabs(root, root.dataset.tab);
@@ -580,6 +584,7 @@
     const charts = window.LlmrelayCharts;
     const rangeSelect = $("#range");
     const connectorSelect = $("#connector");
+    const endpointSelect = $("#endpoint");
     const params = new URLSearchParams(location.search);
     rangeSelect.value = RANGES[params.get("range")] || params.get("range") === "custom" ? params.get("range") : "24h";
     const now = new Date();
@@ -598,10 +603,13 @@
     }
     if (wanted && !names[wanted]) connectorSelect.appendChild(make("option", { value: wanted }, wanted));
     connectorSelect.value = wanted;
+    endpointSelect.value = params.get("endpoint") || "";
+    if (endpointSelect.selectedIndex < 0) endpointSelect.value = "";
     const syncCustom = () => { $("#custom-range").hidden = rangeSelect.value !== "custom"; };
     syncCustom();
     rangeSelect.addEventListener("change", () => { syncCustom(); if (rangeSelect.value !== "custom") load(); });
     connectorSelect.addEventListener("change", () => load());
+    endpointSelect.addEventListener("change", () => load());
     controls.addEventListener("submit", (event) => { event.preventDefault(); load(); });
 
     async function load() {
@@ -635,16 +643,19 @@
       const state = new URLSearchParams();
       state.set("range", range);
       if (connectorSelect.value) state.set("connector", connectorSelect.value);
+      if (endpointSelect.value) state.set("endpoint", endpointSelect.value);
       if (range === "custom") { state.set("start", $("#range-start").value); state.set("end", $("#range-end").value); }
       history.replaceState(null, "", `${location.pathname}?${state}`);
       const query = (group) => {
         const q = new URLSearchParams({ start, end, interval, group_by: group });
         if (connectorSelect.value) q.set("connector_id", connectorSelect.value);
+        if (endpointSelect.value) q.set("endpoint", endpointSelect.value);
         return api("GET", `/llmrelay/usage?${q}`);
       };
-      const [byUser, byConnector, byModel] = await Promise.all([query("user"), query("connector"), query("model")]);
+      const [byUser, byConnector, byModel, byEndpoint] = await Promise.all(
+        [query("user"), query("connector"), query("model"), query("endpoint")]);
       dashboard.setAttribute("aria-busy", "false");
-      for (const r of [byUser, byConnector, byModel]) {
+      for (const r of [byUser, byConnector, byModel, byEndpoint]) {
         if (!r.ok) { showError($("#page-error"), apiMessage(r)); return; }
       }
       const from = new Date(startMs).toLocaleString("en-GB");
@@ -654,6 +665,9 @@
       renderUsers(byUser.data.buckets);
       renderTimeline(byConnector.data.buckets, interval, startMs, endMs);
       renderModels(byModel.data.buckets);
+      renderCost(byEndpoint.data.totals);
+      renderCostTimeline(byEndpoint.data.buckets, interval, startMs, endMs);
+      renderEndpoints(byEndpoint.data.buckets);
       dashboard.dataset.loaded = String(Date.now());
     }
 
@@ -661,11 +675,81 @@
       const out = new Map();
       for (const b of buckets) {
         const key = b.key || "(unknown)";
-        const row = out.get(key) || Object.fromEntries(fields.map((f) => [f, 0]));
+        const row = out.get(key) || Object.fromEntries([...fields.map((f) => [f, 0]), ["cost_usd", null]]);
         for (const f of fields) row[f] += b[f] || 0;
+        if (b.cost_usd !== null && b.cost_usd !== undefined) row.cost_usd = (row.cost_usd || 0) + b.cost_usd;
         out.set(key, row);
       }
       return out;
+    }
+
+    /* A cost cell: "–" when nothing in it was priced (unknown, not $0). */
+    function costText(value) {
+      return value === null || value === undefined ? "–" : charts.formatUsd(value);
+    }
+
+    function renderCost(t) {
+      const fmt = charts.formatNumber;
+      const cost = $("#stat-cost");
+      cost.textContent = costText(t.cost_usd);
+      cost.dataset.value = t.cost_usd === null ? "" : String(t.cost_usd);
+      const priced = t.executions - t.unpriced_executions;
+      $("#stat-cost-note").textContent = t.executions
+        ? `${fmt(priced)} of ${fmt(t.executions)} executions priced`
+        : "No executions in this time range";
+      const unpriced = $("#stat-unpriced");
+      unpriced.textContent = fmt(t.unpriced_tokens);
+      unpriced.dataset.value = t.unpriced_tokens;
+      $("#stat-unpriced-note").textContent = t.unpriced_tokens
+        ? `${fmt(t.unpriced_tokens)} tokens unpriced: their models have no price (llmrelay.prices)`
+        : "Every token has a price";
+    }
+
+    function timeAxis(buckets, interval, startMs, endMs) {
+      const step = STEP[interval];
+      let times = [];
+      const first = floorTo(startMs, interval);
+      if ((endMs - first) / step <= 400) {
+        for (let t = first; t <= endMs; t += step) times.push(t);
+      }
+      for (const b of buckets) times.push(Date.parse(b.bucket));
+      times = [...new Set(times)].sort((a, b) => a - b);
+      return { times, index: new Map(times.map((t, i) => [t, i])) };
+    }
+
+    function renderCostTimeline(buckets, interval, startMs, endMs) {
+      const { times, index } = timeAxis(buckets, interval, startMs, endMs);
+      const endpoints = [...new Set(buckets.map((b) => b.key || "(unknown)"))];
+      const series = endpoints.map((name) => {
+        const values = new Array(times.length).fill(0);
+        for (const b of buckets) if ((b.key || "(unknown)") === name) values[index.get(Date.parse(b.bucket))] += b.cost_usd || 0;
+        return { name, values };
+      });
+      charts.render($("#chart-cost-time"), {
+        id: "chart-cost-time-svg", title: "Cost over Time per Endpoint", orientation: "vertical", stacked: true,
+        categories: times.map((t) => bucketLabel(t, interval)), series, width: 1100, height: 240, categoryLabel: "Time",
+        unit: "USD", format: charts.formatUsd, axisFormat: charts.compactUsd, emptyText: "No priced executions in this time range.",
+      });
+    }
+
+    function renderEndpoints(buckets) {
+      const fields = ["executions", "failures", "prompt_tokens", "completion_tokens", "total_tokens", "unpriced_tokens"];
+      const rows = [...sumBy(buckets, fields).entries()].sort((a, b) => b[1].total_tokens - a[1].total_tokens);
+      const tbody = $("#endpoint-table-body");
+      tbody.textContent = "";
+      if (!rows.length) {
+        const row = make("tr");
+        row.appendChild(make("td", { colspan: 8, class: "muted" }, "No executions in this time range."));
+        tbody.appendChild(row);
+        return;
+      }
+      for (const [endpoint, v] of rows) {
+        const row = make("tr");
+        row.appendChild(make("th", { scope: "row" }, endpoint));
+        for (const f of fields) row.appendChild(make("td", { class: "num" }, charts.formatNumber(v[f])));
+        row.appendChild(make("td", { class: "num" }, costText(v.cost_usd)));
+        tbody.appendChild(row);
+      }
     }
 
     function renderStats(t) {
@@ -710,19 +794,8 @@
     }
 
     function renderTimeline(buckets, interval, startMs, endMs) {
-      const step = STEP[interval];
-      let times = [];
-      const first = floorTo(startMs, interval);
-      if ((endMs - first) / step <= 400) {
-        for (let t = first; t <= endMs; t += step) times.push(t);
-      }
-      for (const b of buckets) {
-        const t = Date.parse(b.bucket);
-        if (!times.includes(t)) times.push(t);
-      }
-      times = [...new Set(times)].sort((a, b) => a - b);
+      const { times, index } = timeAxis(buckets, interval, startMs, endMs);
       const connectorIds = [...new Set(buckets.map((b) => b.key || "(unknown)"))];
-      const index = new Map(times.map((t, i) => [t, i]));
       const series = connectorIds.map((id) => {
         const values = new Array(times.length).fill(0);
         for (const b of buckets) if ((b.key || "(unknown)") === id) values[index.get(Date.parse(b.bucket))] += b.total_tokens;
@@ -741,7 +814,7 @@
       tbody.textContent = "";
       if (!models.length) {
         const row = make("tr");
-        row.appendChild(make("td", { colspan: 7, class: "muted" }, "No executions in this time range."));
+        row.appendChild(make("td", { colspan: 8, class: "muted" }, "No executions in this time range."));
         tbody.appendChild(row);
         return;
       }
@@ -749,6 +822,7 @@
         const row = make("tr");
         row.appendChild(make("th", { scope: "row" }, model === "(unknown)" ? "(no model)" : model));
         for (const f of fields) row.appendChild(make("td", { class: "num" }, charts.formatNumber(v[f])));
+        row.appendChild(make("td", { class: "num" }, costText(v.cost_usd)));
         tbody.appendChild(row);
       }
     }

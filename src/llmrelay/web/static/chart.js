@@ -25,6 +25,20 @@
     return Number(value).toLocaleString("en-US");
   }
 
+  /* US dollars: cents from a dollar up, down to 1e-8 below (one call can cost micro-dollars). */
+  function formatUsd(value) {
+    const v = Number(value);
+    return "$" + v.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: Math.abs(v) >= 1 ? 2 : 8 });
+  }
+
+  /* Axis labels fit ~6 characters: micro-dollars (µ$) below a cent. */
+  function compactUsd(value) {
+    const abs = Math.abs(value);
+    if (abs === 0) return "$0";
+    if (abs < 0.01) return Number((value * 1e6).toPrecision(3)) + "µ$";
+    return abs >= 1000 ? "$" + compact(value) : "$" + Number(Number(value).toPrecision(3));
+  }
+
   function compact(value) {
     const abs = Math.abs(value);
     if (abs >= 1e9) return (value / 1e9).toFixed(abs >= 1e10 ? 0 : 1).replace(/\.0$/, "") + "B";
@@ -52,11 +66,14 @@
   /**
    * render(container, spec): spec = {
    *   title, categories: [label...], series: [{name, values: [number...]}],
-   *   stacked: bool, orientation: "horizontal" | "vertical", unit: "tokens", id
+   *   stacked: bool, orientation: "horizontal" | "vertical", unit: "tokens", id,
+   *   format: value -> text (default formatNumber), axisFormat: value -> text (default compact)
    * }
    */
   function render(container, spec) {
     container.textContent = "";
+    const fmt = spec.format || formatNumber;
+    const short = spec.axisFormat || compact;
     const series = spec.series.filter((s) => s.values.some((v) => v > 0) || spec.keepEmpty);
     const total = series.reduce((sum, s) => sum + s.values.reduce((a, b) => a + b, 0), 0);
     const unit = spec.unit || "tokens";
@@ -78,8 +95,8 @@
     let height;
     const svg = el("svg", { role: "img", "aria-labelledby": spec.id + "-title " + spec.id + "-desc", "data-total": total, "data-chart": spec.id });
     svg.appendChild(el("title", { id: spec.id + "-title" }, spec.title));
-    const summary = spec.categories.map((c, i) => `${c}: ${formatNumber(stackTotals[i])}`).join("; ");
-    svg.appendChild(el("desc", { id: spec.id + "-desc" }, `${spec.title}. Total ${formatNumber(total)} ${unit}. ${summary}.`));
+    const summary = spec.categories.map((c, i) => `${c}: ${fmt(stackTotals[i])}`).join("; ");
+    svg.appendChild(el("desc", { id: spec.id + "-desc" }, `${spec.title}. Total ${fmt(total)} ${unit}. ${summary}.`));
 
     if (horizontal) {
       const labelWidth = 130;
@@ -92,7 +109,7 @@
       for (const t of axis) {
         const x = labelWidth + (t / axisMax) * plotWidth;
         grid.appendChild(el("line", { x1: x, x2: x, y1: top - 4, y2: height - 24, stroke: "#e3e8f2" }));
-        grid.appendChild(el("text", { x, y: height - 8, "text-anchor": "middle", "font-size": 11, fill: "#69707d" }, compact(t)));
+        grid.appendChild(el("text", { x, y: height - 8, "text-anchor": "middle", "font-size": 11, fill: "#69707d" }, short(t)));
       }
       svg.appendChild(grid);
       spec.categories.forEach((category, i) => {
@@ -107,12 +124,12 @@
           const hh = spec.stacked ? bar : bar / series.length;
           const x = labelWidth + (spec.stacked ? offset : 0);
           const rect = el("rect", { x, y: yy, width: Math.max(w, 1), height: hh, fill: colour(si), rx: 2 });
-          rect.appendChild(el("title", {}, `${category} · ${s.name}: ${formatNumber(value)} ${unit}`));
+          rect.appendChild(el("title", {}, `${category} · ${s.name}: ${fmt(value)} ${unit}`));
           svg.appendChild(rect);
           if (spec.stacked) offset += w;
         });
         const end = labelWidth + (stackTotals[i] / axisMax) * plotWidth;
-        svg.appendChild(el("text", { x: end + 6, y: y + bar / 2 + 4, "font-size": 11, fill: "#343741", "font-weight": 600 }, compact(stackTotals[i])));
+        svg.appendChild(el("text", { x: end + 6, y: y + bar / 2 + 4, "font-size": 11, fill: "#343741", "font-weight": 600 }, short(stackTotals[i])));
       });
     } else {
       const left = 48;
@@ -126,7 +143,7 @@
       for (const t of axis) {
         const y = top + plotHeight - (t / axisMax) * plotHeight;
         svg.appendChild(el("line", { x1: left, x2: width - 10, y1: y, y2: y, stroke: "#e3e8f2" }));
-        svg.appendChild(el("text", { x: left - 6, y: y + 4, "text-anchor": "end", "font-size": 11, fill: "#69707d" }, compact(t)));
+        svg.appendChild(el("text", { x: left - 6, y: y + 4, "text-anchor": "end", "font-size": 11, fill: "#69707d" }, short(t)));
       }
       const labelEvery = Math.max(1, Math.ceil(spec.categories.length / 8));
       spec.categories.forEach((category, i) => {
@@ -139,7 +156,7 @@
           const bw = spec.stacked ? bar : bar / series.length;
           const bx = spec.stacked ? x : x + si * bw;
           const rect = el("rect", { x: bx, y: top + plotHeight - offset - h, width: bw, height: Math.max(h, 1), fill: colour(si) });
-          rect.appendChild(el("title", {}, `${category} · ${s.name}: ${formatNumber(value)} ${unit}`));
+          rect.appendChild(el("title", {}, `${category} · ${s.name}: ${fmt(value)} ${unit}`));
           svg.appendChild(rect);
           if (spec.stacked) offset += h;
         });
@@ -166,7 +183,7 @@
     container.appendChild(legend);
     const caption = html("p", { class: "chart-total" });
     caption.append("Total: ");
-    caption.appendChild(html("strong", { class: "chart-total-value", "data-value": total }, formatNumber(total)));
+    caption.appendChild(html("strong", { class: "chart-total-value", "data-value": total }, fmt(total)));
     caption.append(" " + unit);
     container.appendChild(caption);
 
@@ -183,7 +200,7 @@
     spec.categories.forEach((category, i) => {
       const row = html("tr");
       row.appendChild(html("th", { scope: "row" }, category));
-      series.forEach((s) => row.appendChild(html("td", { class: "num" }, formatNumber(s.values[i] || 0))));
+      series.forEach((s) => row.appendChild(html("td", { class: "num" }, fmt(s.values[i] || 0))));
       tbody.appendChild(row);
     });
     table.appendChild(tbody);
@@ -191,5 +208,5 @@
     container.appendChild(details);
   }
 
-  window.LlmrelayCharts = { render, formatNumber, compact, ticks, PALETTE };
+  window.LlmrelayCharts = { render, formatNumber, formatUsd, compact, compactUsd, ticks, PALETTE };
 })();

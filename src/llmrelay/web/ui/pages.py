@@ -20,7 +20,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from llmrelay.service import Principal
+from llmrelay.domain.routes import ROUTE
+from llmrelay.service import ENDPOINTS, Principal
 from llmrelay.web.ui.sessions import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -261,6 +262,8 @@ async def connectors_page(request: Request) -> Response:
 
 
 async def new_connector_page(request: Request) -> Response:
+    if request.query_params.get("type") == ROUTE:
+        return await _session_page(request, "route_new.html", "connector-route-new")
     chosen = request.query_params.get("type") == ".gen-ai"
     return await _session_page(
         request, "connector_new.html", "connector-new", {"type_chosen": chosen}
@@ -275,12 +278,29 @@ async def connector_page(request: Request) -> Response:
     )
 
 
+async def route_page(request: Request) -> Response:
+    """A route connector's page (the connector page sends routes here)."""
+    tab = request.query_params.get("tab")
+    return await _session_page(
+        request,
+        "route.html",
+        "connector-route",
+        {
+            "connector_id": request.path_params["id"],
+            "tab": tab if tab in ("attempts", "test") else "config",
+        },
+    )
+
+
 async def usage_page(request: Request) -> Response:
     return await _session_page(
         request,
         "usage.html",
         "usage",
-        {"connector_filter": request.query_params.get("connector", "")[:200]},
+        {
+            "connector_filter": request.query_params.get("connector", "")[:200],
+            "endpoints": ENDPOINTS,
+        },
     )
 
 
@@ -290,6 +310,7 @@ def _app_routes() -> list[BaseRoute]:
         Route("/connectors", connectors_page, methods=["GET"]),
         Route("/connectors/new", new_connector_page, methods=["GET"]),
         Route("/connectors/{id}", connector_page, methods=["GET"]),
+        Route("/routes/{id}", route_page, methods=["GET"]),
         Route("/usage", usage_page, methods=["GET"]),
     ]
 

@@ -1,0 +1,285 @@
+"""Running a route: try its connectors in order (``execution.routing``) until one answers,
+through the executor exactly as if the caller had named that connector.
+
+Each attempt is an execution of its own with its own events (tokens count once, on the
+connector that answered; ``llmrelay.route_id`` names the route). The route's own
+``execute`` event lists the attempts and the connector that answered, with no tokens.
+A stream is handed over only once its first bytes arrived; after that it is never
+switched, and how it ends is the answering connector's event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from llmrelay.domain.connector_types import Runnable
+from llmrelay.domain.events import Endpoint, ExecutionRecord, RouteAttempt
+from llmrelay.domain.params import validate_execute_params
+from llmrelay.domain.routes import Route
+from llmrelay.errors import ActionTypeDisabledError, LlmrelayError, RouteUnavailableError
+from llmrelay.execution.errors import FRAMEWORK_ERRORS, error_kind, failure_result
+from llmrelay.execution.executor import EventSink, Executor
+from llmrelay.execution.gateway import GATEWAY_SUB_ACTION, GatewayResult
+from llmrelay.execution.responses_stream import TranslatedResponseStream
+from llmrelay.execution.results import ExecutionContext, ExecutionResult, new_execution_id
+from llmrelay.execution.routing import CircuitBreaker, attempt_order, is_retryable, retry_delay
+from llmrelay.execution.streaming import ChunkIterator, TappedStream
+
+__all__ = ["RouteRunner"]
+
+T = TypeVar("T")
+Resolve = Callable[[str, str], Awaitable[Runnable]]
+_MAX_DEPTH = 8  # routes of routes: loops are refused on save, this guards a race
+
+
+@dataclass(slots=True)
+class _Tried:
+    """One attempt's end: its value (when it returned one) and its failure, if any."""
+
+    value: object
+    error: LlmrelayError | None
+    failed: bool
+    retryable: bool
+
+
+class RouteRunner:
+    """Runs routes for the execution service; one per process (the breaker's state)."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        resolve: Resolve,
+        sink: EventSink,
+        *,
+        rng: random.Random | None = None,
+        breaker: CircuitBreaker | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self._executor = executor
+        self._resolve = resolve
+        self._sink = sink
+        self._rng = rng or random.Random()  # noqa: S311 (load spreading, not secrecy)
+        self.breaker = breaker or CircuitBreaker()
+        self._sleep = sleep
+
+    async def execute(
+        self, route: Route, space_id: str, params: object, ctx: ExecutionContext, depth: int = 0
+    ) -> ExecutionResult:
+        """``_execute`` through the route: the envelope of the connector that answered, or
+        of the last failure, under the route's id. A bad envelope or a disabled type is
+        refused before anything runs, without events (as for a connector)."""
+        try:
+            sub_action, _ = validate_execute_params(params)
+            self._ensure_enabled(route)
+        except LlmrelayError as err:
+            return failure_result(route.id, err, FRAMEWORK_ERRORS, pki=False)
+
+        async def run(target: Runnable, sub_ctx: ExecutionContext) -> _Tried:
+            if isinstance(target, Route):
+                result = await self.execute(target, space_id, params, sub_ctx, depth + 1)
+            else:
+                result = await self._executor.execute_params(target, params, context=sub_ctx)
+            if result.ok:
+                try:
+                    await _first_bytes(result.data)
+                except LlmrelayError as stream_err:  # nothing reached the caller: move on
+                    failed = failure_result(target.id, stream_err, FRAMEWORK_ERRORS, pki=False)
+                    failed.error = stream_err
+                    return _Tried(failed, stream_err, True, True)
+                return _Tried(result, None, False, False)
+            err = result.error
+            return _Tried(result, err, True, err is not None and is_retryable(err))
+
+        try:
+            tried = await self._walk(route, space_id, ctx, sub_action, "chat", depth, run)
+        except RouteUnavailableError as err:
+            return ExecutionResult(
+                "error", route.id, message=str(err), retry=True, error_source="framework", error=err
+            )
+        result = tried.value
+        assert isinstance(result, ExecutionResult)
+        result.connector_id = route.id
+        return result
+
+    async def chat_completions(
+        self,
+        route: Route,
+        space_id: str,
+        body: Mapping[str, object],
+        stream: bool,
+        ctx: ExecutionContext,
+        depth: int = 0,
+    ) -> GatewayResult:
+        """``/v1/chat/completions`` through the route (failures raised, as the executor's)."""
+
+        async def call(target: Runnable, sub_ctx: ExecutionContext) -> GatewayResult:
+            if isinstance(target, Route):
+                return await self.chat_completions(
+                    target, space_id, body, stream, sub_ctx, depth + 1
+                )
+            return await self._executor.chat_completions(
+                target, body, stream=stream, context=sub_ctx
+            )
+
+        return await self._gateway(route, space_id, ctx, GATEWAY_SUB_ACTION, "chat", depth, call)
+
+    async def endpoint(
+        self,
+        route: Route,
+        space_id: str,
+        endpoint: Endpoint,
+        body: Mapping[str, object],
+        ctx: ExecutionContext,
+        depth: int = 0,
+    ) -> GatewayResult:
+        """``/v1/embeddings`` and ``/v1/completions`` through the route."""
+
+        async def call(target: Runnable, sub_ctx: ExecutionContext) -> GatewayResult:
+            if isinstance(target, Route):
+                return await self.endpoint(target, space_id, endpoint, body, sub_ctx, depth + 1)
+            return await self._executor.endpoint(target, endpoint, body, context=sub_ctx)
+
+        return await self._gateway(route, space_id, ctx, endpoint, endpoint, depth, call)
+
+    async def _gateway(
+        self,
+        route: Route,
+        space_id: str,
+        ctx: ExecutionContext,
+        sub_action: str,
+        endpoint: Endpoint,
+        depth: int,
+        call: Callable[[Runnable, ExecutionContext], Awaitable[GatewayResult]],
+    ) -> GatewayResult:
+        self._ensure_enabled(route)
+
+        async def run(target: Runnable, sub_ctx: ExecutionContext) -> _Tried:
+            try:
+                result = await call(target, sub_ctx)
+            except LlmrelayError as err:
+                return _Tried(None, err, True, is_retryable(err))
+            try:
+                await _first_bytes(result.stream)
+            except LlmrelayError as err:  # nothing reached the caller: move on
+                return _Tried(None, err, True, True)
+            return _Tried(result, None, False, False)
+
+        tried = await self._walk(route, space_id, ctx, sub_action, endpoint, depth, run)
+        if tried.error is not None:
+            raise tried.error
+        assert isinstance(tried.value, GatewayResult)
+        return tried.value
+
+    async def _walk(
+        self,
+        route: Route,
+        space_id: str,
+        ctx: ExecutionContext,
+        sub_action: str,
+        endpoint: Endpoint,
+        depth: int,
+        run: Callable[[Runnable, ExecutionContext], Awaitable[_Tried]],
+    ) -> _Tried:
+        """Try the route's connectors in order until one answers or one fails for good;
+        the route's own event records every attempt."""
+        config = route.config
+        record = _route_record(route, sub_action, endpoint, ctx)
+        self._sink.started(record)
+        attempts: list[RouteAttempt] = []
+        record.route_attempts = attempts
+        sub_route_id = ctx.route_id or route.id
+        last: _Tried | None = None
+        order = attempt_order(
+            config, self._rng, lambda target: self.breaker.cooling((space_id, route.id, target))
+        )
+        try:
+            for target_id in order:
+                target = await self._target(space_id, target_id, depth)
+                if target is None:
+                    attempts.append(RouteAttempt(target_id, "missing", 0))
+                    continue
+                key = (space_id, route.id, target_id)
+                tries = 1 if isinstance(target, Route) else 1 + config.retries
+                for number in range(tries):
+                    sub_ctx = replace(ctx, execution_id=new_execution_id(), route_id=sub_route_id)
+                    started = time.perf_counter_ns()
+                    last = await run(target, sub_ctx)
+                    took = time.perf_counter_ns() - started
+                    if not last.failed:
+                        self.breaker.succeeded(key)
+                        attempts.append(RouteAttempt(target_id, "success", took))
+                        record.route_target = target_id
+                        return last
+                    kind = error_kind(last.error) if last.error is not None else "refused"
+                    attempts.append(RouteAttempt(target_id, "failure", took, kind))
+                    if not last.retryable:
+                        return last
+                    self.breaker.failed(key, config.cooldownSeconds)
+                    if number + 1 < tries and last.error is not None:
+                        delay = retry_delay(last.error)
+                        if delay > 0:
+                            await self._sleep(delay)
+            if last is None:
+                raise RouteUnavailableError(route.id)
+            return last
+        finally:
+            _finish(self._sink, record)
+
+    def _ensure_enabled(self, route: Route) -> None:
+        if not self._executor.settings.action_type_enabled(route.connector_type_id):
+            raise ActionTypeDisabledError(route.connector_type_id)
+
+    async def _target(self, space_id: str, target_id: str, depth: int) -> Runnable | None:
+        """The connector (or route) to try, or None when it no longer exists or cannot
+        run (too deep a chain of routes)."""
+        try:
+            target = await self._resolve(space_id, target_id)
+        except LlmrelayError:
+            return None
+        if isinstance(target, Route) and depth + 1 > _MAX_DEPTH:
+            return None
+        return target
+
+
+def _route_record(
+    route: Route, sub_action: str, endpoint: Endpoint, ctx: ExecutionContext
+) -> ExecutionRecord:
+    return ExecutionRecord(
+        execution_id=ctx.execution_id,
+        connector_id=route.id,
+        connector_name=route.name,
+        connector_type_id=route.connector_type_id,
+        sub_action=sub_action,
+        endpoint=endpoint,
+        space_id=ctx.space_id,
+        is_preconfigured=route.is_preconfigured,
+        source=ctx.source,
+        user_name=ctx.user_name,
+        api_key_id=ctx.api_key_id,
+        api_key_name=ctx.api_key_name,
+        started_ns=time.time_ns(),
+        route_id=ctx.route_id,
+    )
+
+
+def _finish(sink: EventSink, record: ExecutionRecord) -> None:
+    record.ended_ns = time.time_ns()
+    attempts = record.route_attempts or []
+    if record.route_target is not None:
+        record.outcome = "success"
+    else:
+        record.outcome = "failure"
+        tried = ", ".join(f"{a.connector_id}: {a.error or a.outcome}" for a in attempts)
+        record.error_message = f"no connector of the route answered ({tried or 'none tried'})"
+    sink.finished(record)
+
+
+async def _first_bytes(data: object) -> None:
+    """Hold a stream until its first bytes arrived (see ``TappedStream.first_chunk``)."""
+    if isinstance(data, TappedStream | ChunkIterator | TranslatedResponseStream):
+        await data.first_chunk()
