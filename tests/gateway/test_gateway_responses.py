@@ -269,3 +269,26 @@ def test_mutual_tls_with_the_connectors_client_certificate(
     assert answer.output_text == "You said: secure"
     assert last.type == "response.completed" and last.response.output_text == "You said: again"
     assert [r.path for r in mtls_upstream.requests] == ["/v1/responses", "/v1/responses"]
+
+
+def test_responses_are_their_own_endpoint_in_the_usage_report(
+    service: Service, upstream: FakeUpstream
+) -> None:
+    connector_id = create_connector(service, "rs-usage", upstream.url(), defaultModel="gpt-4.1")
+    key = key_for(service, "rs-usage")
+    with sdk(service, "rs-usage", key) as client:
+        answer = client.responses.create(model=connector_id, input=QUESTION)
+        client.chat.completions.create(
+            model=connector_id, messages=[{"role": "user", "content": "hi"}]
+        )
+    events(service, "rs-usage", connector_id, 4)
+    with service.client(service.admin, base="/s/rs-usage") as admin:
+        response = admin.get(
+            "/api/llmrelay/usage?start=now-1h&group_by=endpoint&endpoint=responses"
+        )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["totals"]["executions"] == 1
+    assert {bucket["key"] for bucket in report["buckets"]} == {"responses"}
+    assert answer.usage is not None
+    assert sum(b["total_tokens"] for b in report["buckets"]) == answer.usage.total_tokens
