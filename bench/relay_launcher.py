@@ -86,6 +86,7 @@ def switch_event_log_off() -> None:
     sink.__init__ = init
     sink.started = no_event
     sink.finished = metrics_only
+    sink.journaled = no_event
     print(f"event log off: {sink.__module__}.{sink.__qualname__} patched", flush=True)
 
 

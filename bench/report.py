@@ -299,6 +299,43 @@ def render(data: dict[str, Any], source: Path) -> str:
             rows,
         )
 
+    du = sc.get("durability")
+    if du:
+        lines += [
+            "## 5b. Event durability: `answer` (journal before the answer) vs `async`",
+            "",
+        ]
+        rows = [
+            [
+                p,
+                f(v["p50_answer_ms"], 3),
+                f(v["p50_async_ms"], 3),
+                f(v["journal_added_p50_ms"], 3),
+                f(v["p99_answer_ms"], 3),
+                f(v["p99_async_ms"], 3),
+                f(v["journal_added_p99_ms"], 3),
+                f(v["rps_c16_answer"], 0),
+                f(v["rps_c16_async"], 0),
+                f(v["ratio_c16_answer_async"], 3),
+            ]
+            for p, v in du.items()
+        ]
+        lines += table(
+            [
+                "path",
+                "c=1 p50 answer ms",
+                "c=1 p50 async ms",
+                "journal added p50 ms",
+                "c=1 p99 answer ms",
+                "c=1 p99 async ms",
+                "journal added p99 ms",
+                "c=16 req/s answer",
+                "c=16 req/s async",
+                "answer / async (goal >= 0.9)",
+            ],
+            rows,
+        )
+
     db = sc.get("dashboard")
     if db:
         s = db["store"]
@@ -403,6 +440,15 @@ def render(data: dict[str, Any], source: Path) -> str:
                 rows,
                 f"{name}: throughput with event log on / off",
                 100 * ev["v1" if t == "relay_v1" else "execute"]["ratio_on_off"],
+                90,
+                "%",
+                at_most=False,
+            )
+        if du:
+            goal(
+                rows,
+                f"{name}: throughput at c=16, durability answer / async",
+                100 * du["v1" if t == "relay_v1" else "execute"]["ratio_c16_answer_async"],
                 90,
                 "%",
                 at_most=False,

@@ -171,6 +171,7 @@ class Bench:
         )
         self.home_off = self.home_on.copy(self.work / "home-off")
         self.home_fresh = self.home_on.copy(self.work / "home-fresh")
+        self.home_async = self.home_on.copy(self.work / "home-async")
         self.floor = targets.floor_proc(self.mock.port, self.logs)
         self.relay = targets.relay_proc(self.home_on, self.logs, name="relay")
         self.relay_off = targets.relay_proc(
@@ -179,6 +180,10 @@ class Bench:
         self.start(self.floor, targets.request_for("floor", self.floor.port, "fast"))
         self.start(self.relay, self.req("relay_v1", "fast", self.relay))
         self.start(self.relay_off, self.req("relay_v1", "fast", self.relay_off))
+        self.relay_async = targets.relay_proc(
+            self.home_async, self.logs, name="relay-durability-async", durability="async"
+        )
+        self.start(self.relay_async, self.req("relay_v1", "fast", self.relay_async))
         self.base: Proc | None = None
         self.base_off: Proc | None = None
         if self.base_code is not None:
@@ -244,6 +249,8 @@ class Bench:
         for target in self.targets():
             self.wrk(f"warm-{target}", self.req(target, "fast"), self.proc_of(target), 8, 1.0)
         self.wrk("warm-off", self.req("relay_v1", "fast", self.relay_off), self.relay_off, 8, 1.0)
+        request = self.req("relay_v1", "fast", self.relay_async)
+        self.wrk("warm-async", request, self.relay_async, 8, 1.0)
         if self.base_off is not None:
             request = self.req("base_v1", "fast", self.base_off)
             self.wrk("warm-base-off", request, self.base_off, 8, 1.0)
@@ -387,6 +394,47 @@ class Bench:
                 "cpu_ms_per_req_off": median([s["cpu_ms_per_req"] for s in off]),
                 "rps_on_rounds": [s["rps"] for s in on],
                 "rounds": len(on),
+            }
+        return out
+
+    # --- scenario 5b -----------------------------------------------------------------
+    def durability(self) -> dict[str, Any]:
+        """The event journal's cost (issue 17): ``llmrelay.eventLog.durability: answer``
+        (the default, ``self.relay``) against ``async``, run back to back in each round:
+        sequential p50/p99 (the journal's added latency is their paired difference) and
+        requests/s at c=16."""
+        samples: dict[tuple[str, int], list[dict[str, float]]] = defaultdict(list)
+        runs = [
+            (path, mode, proc)
+            for path in ("v1", "execute")
+            for mode, proc in (("answer", self.relay), ("async", self.relay_async))
+        ]
+        for r in range(self.plan.eventlog_rounds):
+            for level in (1, 16):
+                for path, mode, proc in runs if r % 2 == 0 else list(reversed(runs)):
+                    request = self.req(f"relay_{path}", "fast", proc)
+                    result = self.wrk(
+                        f"dur-{path}-{mode}-c{level}", request, proc, level, self.plan.seconds
+                    )
+                    samples[(f"{path}_{mode}", level)].append(result)
+        out: dict[str, Any] = {}
+        for path in ("v1", "execute"):
+            answer1, async1 = samples[(f"{path}_answer", 1)], samples[(f"{path}_async", 1)]
+            answer16, async16 = samples[(f"{path}_answer", 16)], samples[(f"{path}_async", 16)]
+            paired = list(zip(answer1, async1, strict=True))
+            out[path] = {
+                "p50_answer_ms": median([s["p50_ms"] for s in answer1]),
+                "p50_async_ms": median([s["p50_ms"] for s in async1]),
+                "p99_answer_ms": median([s["p99_ms"] for s in answer1]),
+                "p99_async_ms": median([s["p99_ms"] for s in async1]),
+                "journal_added_p50_ms": median([a["p50_ms"] - b["p50_ms"] for a, b in paired]),
+                "journal_added_p99_ms": median([a["p99_ms"] - b["p99_ms"] for a, b in paired]),
+                "rps_c16_answer": median([s["rps"] for s in answer16]),
+                "rps_c16_async": median([s["rps"] for s in async16]),
+                "ratio_c16_answer_async": median(
+                    [a["rps"] / b["rps"] for a, b in zip(answer16, async16, strict=True)]
+                ),
+                "rounds": len(answer1),
             }
         return out
 
@@ -714,7 +762,8 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: throughput,embeddings,streams,eventlog,profile,open,dashboard,cold,route",
+        help="comma list: throughput,embeddings,streams,eventlog,durability,profile,open,"
+        "dashboard,cold,route",
     )
     parser.add_argument("--dashboard-events", type=int, default=0)
     parser.add_argument("--no-report", action="store_true")
@@ -774,6 +823,9 @@ def main() -> None:
         if want("eventlog"):
             print("scenario 5: event log on vs off")
             scen["event_log"] = bench.event_log()
+        if want("durability"):
+            print("scenario 5b: event durability answer vs async")
+            scen["durability"] = bench.durability()
         if want("streams"):
             print("scenario 3: streams")
             scen["streams"] = bench.streams()
@@ -789,6 +841,7 @@ def main() -> None:
             bench.floor,
             bench.relay,
             bench.relay_off,
+            bench.relay_async,
             bench.base,
             bench.base_off,
             bench.litellm,

@@ -124,7 +124,16 @@ def floor_proc(mock_port: int, logs: Path) -> Proc:
     return Proc("floor", cmd, port, cwd=ROOT, log=logs / "floor.log")
 
 
-def relay_proc(home: RelayHome, logs: Path, *, event_log: bool = True, name: str = "relay") -> Proc:
+def relay_proc(
+    home: RelayHome,
+    logs: Path,
+    *,
+    event_log: bool = True,
+    name: str = "relay",
+    durability: str | None = None,
+) -> Proc:
+    """llmrelay serving ``home``; ``durability`` sets ``llmrelay.eventLog.durability``
+    (None: the default, ``answer``)."""
     port = free_port()
     cmd = [
         python(),
@@ -138,7 +147,10 @@ def relay_proc(home: RelayHome, logs: Path, *, event_log: bool = True, name: str
         "--port",
         str(port),
     ]
-    return Proc(name, cmd, port, env=home.env(), cwd=ROOT, log=logs / f"{name}.log")
+    env = home.env()
+    if durability is not None:
+        env["LLMRELAY__llmrelay__eventLog__durability"] = durability
+    return Proc(name, cmd, port, env=env, cwd=ROOT, log=logs / f"{name}.log")
 
 
 def litellm_config(mock_port: int, path: Path) -> Path:

@@ -374,6 +374,21 @@ class InvalidEventError(StoreError, ValueError, http_status=500):
     not an outage."""
 
 
+class EventLogUnavailableError(StoreError, http_status=503):
+    """An execution's event could not be made durable (``llmrelay.eventLog.durability:
+    answer``): its answer is withheld, so that no answered execution goes unrecorded. The
+    message is shown to the caller; it names the cause, never a document."""
+
+    @classmethod
+    def journal_unwritable(cls, exc: OSError) -> EventLogUnavailableError:
+        reason = exc.strerror or type(exc).__name__
+        return cls(
+            f"The event log could not record this execution: its journal is not writable "
+            f"({reason}). The answer is withheld so that no answered execution goes "
+            "unrecorded; free space in llmrelay's data directory and retry."
+        )
+
+
 # --- the command line ------------------------------------------------------------------
 class RemoteError(LlmrelayError):
     """A failure talking to llmrelay, already phrased for the user; ``status`` is the HTTP

@@ -24,6 +24,9 @@ class EventRecorder:
     def finished(self, record: ExecutionRecord) -> None:
         self.ends.append(record)
 
+    def journaled(self, record: ExecutionRecord) -> None:
+        return None
+
     @property
     def last(self) -> ExecutionRecord:
         assert self.ends, "no execution finished"

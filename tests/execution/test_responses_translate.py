@@ -19,7 +19,7 @@ from llmrelay.execution.responses_translate import (
     prompt_of,
     translated_answer,
 )
-from llmrelay.execution.streaming import TappedStream
+from llmrelay.execution.streaming import TappedStream, ends_with_final_response
 from llmrelay.execution.usage import StreamUsageCollector
 
 
@@ -225,3 +225,27 @@ def test_a_native_stream_without_usage_is_estimated_from_its_deltas() -> None:
     usage = collector.finish()
     assert usage.usage_source == "estimated" and collector.content == "Hello there"
     assert usage.completion_tokens == 2
+
+
+def test_a_native_streams_final_event_waits_for_the_durable_end() -> None:
+    """Responses streams send no ``[DONE]``: the chunk with ``response.completed`` is
+    held until the upstream's end is read and the event is durable, as ``[DONE]`` is."""
+    raw = _responses_sse("response.completed", {"input_tokens": 1, "output_tokens": 2})
+    final_at = raw.index(b"event: response.completed")
+    log: list[str] = []
+
+    async def durable() -> None:
+        log.append("durable")
+
+    collector = StreamUsageCollector(prompt="Hi", model="m")
+    response = _Chunks([raw[:final_at], raw[final_at:]])
+    tapped = TappedStream(response, collector, lambda *_: durable(), ends=ends_with_final_response)
+
+    async def read() -> None:
+        async for chunk in tapped:
+            log.append("final" if b"response.completed" in chunk else "chunk")
+
+    asyncio.run(read())
+    assert log == ["chunk", "durable", "final"]
+    assert ends_with_final_response(raw[final_at:]) and not ends_with_final_response(raw[:final_at])
+    assert not ends_with_final_response(b'data: {"delta":"event: response.completed"}\n\n')

@@ -18,6 +18,7 @@ from llmrelay.domain.connectors import Connector
 from llmrelay.domain.events import ExecutionRecord, TokenUsage
 from llmrelay.domain.validation import json_type
 from llmrelay.errors import (
+    LlmrelayError,
     ResponseValidationError,
     UpstreamError,
     UpstreamProtocolError,
@@ -30,11 +31,11 @@ from llmrelay.execution.errors import (
     event_error_message,
     framework_error_message,
 )
-from llmrelay.execution.records import EventSink
+from llmrelay.execution.records import Durable, EventSink, settle
 from llmrelay.execution.responses_translate import prompt_of
 from llmrelay.execution.results import ExecutionContext
 from llmrelay.execution.server_tokens import ServerTokenizer
-from llmrelay.execution.streaming import TappedStream
+from llmrelay.execution.streaming import TappedStream, ends_with_final_response
 from llmrelay.execution.usage import StreamUsageCollector, prompt_text, usage_from_response
 from llmrelay.providers.base import PreparedCall
 from llmrelay.providers.registry import provider_for
@@ -182,7 +183,7 @@ class Calls:
         collector = StreamUsageCollector(prompt=prompt, model=call.model)
         tokenize_url = provider_for(connector).tokenizer_url(connector)
 
-        def on_end(usage: TokenUsage, error: BaseException | None, cancelled: bool) -> None:
+        def on_end(usage: TokenUsage, error: BaseException | None, cancelled: bool) -> Durable:
             record.usage = usage
             record.ended_ns = time.time_ns()
             if error is not None:
@@ -203,13 +204,17 @@ class Calls:
                 and usage.usage_source == "estimated"
                 and not self.server_tokenizer.known_missing(connector, tokenize_url)
             ):
+                durable = self.sink.journaled(record)  # the estimate, until the recount
                 self._background.start(
                     self._recount(connector, tokenize_url, call, collector, record)
                 )
-            else:
-                self.sink.finished(record)
+                return durable
+            return self.sink.finished(record)
 
-        return TappedStream(response, collector, on_end, strip_usage_chunk=strip_usage_chunk)
+        ends = ends_with_final_response if prompt_style == "responses" else None
+        return TappedStream(
+            response, collector, on_end, strip_usage_chunk=strip_usage_chunk, ends=ends
+        )
 
     async def _recount(
         self,
@@ -230,7 +235,10 @@ class Calls:
         except Exception:  # counting must never lose the event
             log.exception("server tokenizer count failed for connector %s", connector.id)
         finally:
-            self.sink.finished(record)
+            try:
+                await settle(self.sink.finished(record))
+            except LlmrelayError:  # the estimate is durable already; this is the store's
+                log.warning("event of connector %s not journalled again", connector.id)
 
 
 async def _read_error_body(response: UpstreamResponse) -> object:

@@ -60,9 +60,9 @@ async def forward_endpoint(
         timeout = calls.timeout(None, calls.settings.defaultTimeoutMs)
         response, raw, _ = await calls.read_json(connector, call, timeout, record)
     except UpstreamError as err:
-        finish_gateway_failure(calls.sink, connector, record, err)
+        await finish_gateway_failure(calls.sink, connector, record, err)
         raise
     if endpoint == "embeddings" and not record.usage.known:
         record.usage = embedding_usage(call.json_body, record.model)
-    finish_record(calls.sink, record, ExecutionResult("ok", connector.id))
+    await finish_record(calls.sink, record, ExecutionResult("ok", connector.id))
     return GatewayResult(response.status, response.headers, body=raw)

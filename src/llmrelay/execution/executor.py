@@ -141,10 +141,10 @@ class Executor:
             result.error = err
             if isinstance(err, UpstreamError):
                 record.error_kind = error_kind(err)
-            finish_record(calls.sink, record, result)
+            await finish_record(calls.sink, record, result)
             return result
         if not isinstance(result.data, TappedStream | ChunkIterator):
-            finish_record(calls.sink, record, result)  # a stream's event: when it ends
+            await finish_record(calls.sink, record, result)  # a stream's event: when it ends
         return result
 
     async def stream(
@@ -210,9 +210,9 @@ class Executor:
             timeout = calls.timeout(None, self.settings.defaultTimeoutMs)
             response, raw, _ = await calls.read_json(connector, call, timeout, record)
         except UpstreamError as err:
-            finish_gateway_failure(calls.sink, connector, record, err)
+            await finish_gateway_failure(calls.sink, connector, record, err)
             raise
-        finish_record(calls.sink, record, ExecutionResult("ok", connector.id))
+        await finish_record(calls.sink, record, ExecutionResult("ok", connector.id))
         return GatewayResult(response.status, response.headers, body=raw)
 
     async def endpoint(

@@ -1,10 +1,17 @@
 """An execution's event record: opened when the call starts, finished once, handed to the
 :class:`EventSink` (the service queues it for the event log; execution never sees the store).
+
+The one hook of event durability: a sink's ``finished`` may return an awaitable that
+completes once the ``execute`` document is durable (``llmrelay.eventLog.durability:
+answer``). :func:`finish_record` awaits it, and so does a stream's end
+(:class:`~llmrelay.execution.streaming.TappedStream`), so whatever answers after them
+answers an execution whose event survives a crash.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from typing import Protocol
 
 from llmrelay.domain.connectors import Connector
@@ -18,15 +25,34 @@ from llmrelay.execution.errors import (
 )
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 
-__all__ = ["EventSink", "NullSink", "finish_gateway_failure", "finish_record", "new_record"]
+__all__ = [
+    "Durable",
+    "EventSink",
+    "NullSink",
+    "finish_gateway_failure",
+    "finish_record",
+    "new_record",
+    "settle",
+]
+
+Durable = Awaitable[None] | None
+"""What a sink returns for a finished record: something to await before answering, or
+None when there is nothing to wait for."""
 
 
 class EventSink(Protocol):
-    """Receives execution records; must return at once (the service queues them)."""
+    """Receives execution records; must return at once (the service queues them).
+
+    ``finished`` may return an awaitable: the answer waits for it (see the module's
+    docstring). ``journaled`` makes a record's document durable without storing it yet:
+    a later ``finished`` of the same record stores its final version (a stream whose
+    usage is recounted after its answer)."""
 
     def started(self, record: ExecutionRecord) -> None: ...
 
-    def finished(self, record: ExecutionRecord) -> None: ...
+    def finished(self, record: ExecutionRecord) -> Durable: ...
+
+    def journaled(self, record: ExecutionRecord) -> Durable: ...
 
 
 class NullSink:
@@ -35,8 +61,17 @@ class NullSink:
     def started(self, record: ExecutionRecord) -> None:
         return None
 
-    def finished(self, record: ExecutionRecord) -> None:
+    def finished(self, record: ExecutionRecord) -> Durable:
         return None
+
+    def journaled(self, record: ExecutionRecord) -> Durable:
+        return None
+
+
+async def settle(durable: Durable) -> None:
+    """Wait until a finished record is durable (nothing to do without a journal)."""
+    if durable is not None:
+        await durable
 
 
 def new_record(connector: Connector, sub_action: str, ctx: ExecutionContext) -> ExecutionRecord:
@@ -58,8 +93,9 @@ def new_record(connector: Connector, sub_action: str, ctx: ExecutionContext) -> 
     )
 
 
-def finish_record(sink: EventSink, record: ExecutionRecord, result: ExecutionResult) -> None:
-    """Close a record with its result (its ``execute`` event) and hand it to ``sink``."""
+async def finish_record(sink: EventSink, record: ExecutionRecord, result: ExecutionResult) -> None:
+    """Close a record with its result (its ``execute`` event), hand it to ``sink`` and
+    wait until it is durable: call it before the answer is sent."""
     record.ended_ns = time.time_ns()
     if result.ok:
         record.outcome = "success"
@@ -69,14 +105,14 @@ def finish_record(sink: EventSink, record: ExecutionRecord, result: ExecutionRes
         record.error_message = event_error_message(
             result.message or "", result.service_message, result.retry
         )
-    sink.finished(record)
+    await settle(sink.finished(record))
 
 
-def finish_gateway_failure(
+async def finish_gateway_failure(
     sink: EventSink, connector: Connector, record: ExecutionRecord, err: UpstreamError
 ) -> None:
     """Close a ``/v1`` gateway record whose upstream call failed (the error is re-raised
     to the caller, who answers it in OpenAI's shape): Kibana's ``stream`` wording."""
     record.error_kind = error_kind(err)
     failed = failure_result(connector.id, err, FRAMEWORK_ERRORS, pki=connector.pki() is not None)
-    finish_record(sink, record, failed)
+    await finish_record(sink, record, failed)

@@ -106,18 +106,18 @@ async def forward_responses(
         response, raw, payload = await calls.read_json(connector, call, timeout, record)
     except UpstreamStatusError as err:
         if mode != "auto" or err.status not in _NO_RESPONSES_API:
-            finish_gateway_failure(calls.sink, connector, record, err)
+            await finish_gateway_failure(calls.sink, connector, record, err)
             raise
         record.upstream_request_id = None
         result = await _fallback(calls, connector, body, context, record)
         routing.remember(connector)
         return result
     except UpstreamError as err:
-        finish_gateway_failure(calls.sink, connector, record, err)
+        await finish_gateway_failure(calls.sink, connector, record, err)
         raise
     if not record.usage.known:
         record.usage = text_usage(prompt_of(body), output_text(payload), record.model)
-    finish_record(calls.sink, record, ExecutionResult("ok", connector.id))
+    await finish_record(calls.sink, record, ExecutionResult("ok", connector.id))
     return GatewayResult(response.status, response.headers, body=raw)
 
 
@@ -134,7 +134,7 @@ async def _fallback(
         chat = chat_request(body)
     except ResponsesTranslationError as refusal:
         failed = failure_result(connector.id, refusal, FRAMEWORK_ERRORS, pki=False)
-        finish_record(calls.sink, record, failed)
+        await finish_record(calls.sink, record, failed)
         raise
     return await _translated(calls, connector, body, chat, context, record)
 
@@ -162,10 +162,10 @@ async def _translated(
         timeout = calls.timeout(None, calls.settings.defaultTimeoutMs)
         response, _, payload = await calls.read_json(connector, call, timeout, record)
     except UpstreamError as err:
-        finish_gateway_failure(calls.sink, connector, record, err)
+        await finish_gateway_failure(calls.sink, connector, record, err)
         raise
     answer = translated_answer(body, payload)
     if not record.usage.known:
         record.usage = text_usage(prompt_of(body), output_text(answer), record.model)
-    finish_record(calls.sink, record, ExecutionResult("ok", connector.id))
+    await finish_record(calls.sink, record, ExecutionResult("ok", connector.id))
     return GatewayResult(response.status, response.headers, body=orjson.dumps(answer))

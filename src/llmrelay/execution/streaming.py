@@ -3,6 +3,12 @@ usage is collected on the side; exactly one completion callback on end, error or
 
 When llmrelay asked the upstream for a usage chunk the caller did not ask for, the tap
 drops that one SSE event (and nothing else) from what the caller receives.
+
+The completion callback may return an awaitable (the event made durable): the tap waits
+for it before the stream's last bytes. A chunk that ends with ``[DONE]`` is therefore held
+until the upstream's end is read (it follows at once), so ``[DONE]`` leaves after the
+event is durable; a chunk that only looked like an end is handed out when the next one
+arrives. Streams without ``[DONE]`` end after the wait too.
 """
 
 from __future__ import annotations
@@ -10,16 +16,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 import orjson
 
 from llmrelay.domain.events import TokenUsage
+from llmrelay.errors import LlmrelayError
 from llmrelay.transport.sse import SSEDecoder, SSEEvent
 
-StreamEnd = Callable[[TokenUsage, BaseException | None, bool], None]
-"""Called once with (usage so far, error or None, cancelled)."""
+StreamEnd = Callable[[TokenUsage, BaseException | None, bool], Awaitable[None] | None]
+"""Called once with (usage so far, error or None, cancelled); may return what to await
+before the stream's end is handed out."""
 
 
 class _Response(Protocol):
@@ -50,12 +58,18 @@ class TappedStream:
         on_end: StreamEnd,
         *,
         strip_usage_chunk: bool = False,
+        ends: Callable[[bytes], bool] | None = None,
     ) -> None:
+        """``ends``: whether a chunk holds the stream's last event, which is held back
+        until the upstream's end is read (and the event is durable); ``[DONE]`` by
+        default, :func:`ends_with_final_response` for the Responses API."""
         self._response = response
+        self._ends = ends or _ends_with_done
         self._collector = collector
         self._on_end = on_end
         self._chunks: AsyncIterator[bytes] | None = None
         self._done = False
+        self._next: bytes | None = None  # read ahead while looking for the end
         self._stripper = UsageChunkStripper() if strip_usage_chunk else None
         self._primed: bytes | None = None
 
@@ -71,33 +85,51 @@ class TappedStream:
 
     async def __anext__(self) -> bytes:
         if self._primed is not None:
-            chunk, self._primed = self._primed, None
-            return chunk
+            primed, self._primed = self._primed, None
+            return primed
         while True:
-            if self._done:
-                raise StopAsyncIteration
-            if self._chunks is None:
-                self._chunks = self._response.iter_chunks().__aiter__()
-            try:
-                chunk = await self._chunks.__anext__()
-            except StopAsyncIteration:
-                await self._finish(None, cancelled=False)
-                rest = self._stripper.flush() if self._stripper is not None else b""
-                if rest:
-                    return rest
-                raise
-            except asyncio.CancelledError:
-                await self._finish(None, cancelled=True)
-                raise
-            except BaseException as err:
-                await self._finish(err, cancelled=False)
-                raise
-            self._collector.feed(chunk)
-            if self._stripper is None:
-                return chunk
-            out = self._stripper.feed(chunk)
-            if out:
-                return out
+            chunk, self._next = self._next, None
+            if chunk is None:
+                chunk = await self._read()
+                if chunk is None:
+                    rest = self._rest()
+                    if rest:
+                        return rest
+                    raise StopAsyncIteration
+            out = self._pass(chunk)
+            if not out:
+                continue
+            if self._ends(chunk):
+                following = await self._read()  # the upstream's end, normally at once
+                if following is None:
+                    return out + self._rest()
+                self._next = following
+            return out
+
+    async def _read(self) -> bytes | None:
+        """The upstream's next chunk; None at its end (once finished)."""
+        if self._done:
+            return None
+        if self._chunks is None:
+            self._chunks = self._response.iter_chunks().__aiter__()
+        try:
+            return await self._chunks.__anext__()
+        except StopAsyncIteration:
+            await self._finish(None, cancelled=False)
+            return None
+        except asyncio.CancelledError:
+            await self._finish(None, cancelled=True)
+            raise
+        except BaseException as err:
+            await self._finish(err, cancelled=False)
+            raise
+
+    def _pass(self, chunk: bytes) -> bytes:
+        self._collector.feed(chunk)
+        return chunk if self._stripper is None else self._stripper.feed(chunk)
+
+    def _rest(self) -> bytes:
+        return self._stripper.flush() if self._stripper is not None else b""
 
     async def aclose(self) -> None:
         """Stop early: the upstream request is abandoned and usage so far recorded."""
@@ -112,10 +144,42 @@ class TappedStream:
 
     async def _finish(self, error: BaseException | None, *, cancelled: bool) -> None:
         self._done = True
+        durable: Awaitable[None] | None = None
         try:
             await self._response.release()
         finally:
-            self._on_end(self._collector.finish(), error, cancelled)
+            durable = self._on_end(self._collector.finish(), error, cancelled)
+        if durable is None or cancelled:  # cancelled: nobody is left to answer
+            return
+        if error is None:
+            await durable
+            return
+        with contextlib.suppress(LlmrelayError):  # the stream's own error is the answer
+            await durable
+
+
+_FINAL_RESPONSE_EVENTS = (
+    b"event: response.completed",
+    b"event: response.incomplete",
+    b"event: response.failed",
+)
+
+
+def ends_with_final_response(chunk: bytes) -> bool:
+    """Whether ``chunk`` holds a Responses stream's final event (it sends no ``[DONE]``):
+    its ``event:`` line, at a line start (inside JSON a line break is escaped)."""
+    if b"event: response." not in chunk:
+        return False
+    return any(
+        chunk.startswith(e) or b"\n" + e in chunk or b"\r" + e in chunk
+        for e in _FINAL_RESPONSE_EVENTS
+    )
+
+
+def _ends_with_done(chunk: bytes) -> bool:
+    """Whether ``chunk`` ends with the ``[DONE]`` line (in a JSON string it would be
+    followed by a quote)."""
+    return chunk[-16:].rstrip().endswith(b"[DONE]")
 
 
 class ChunkIterator:

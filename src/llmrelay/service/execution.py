@@ -19,6 +19,7 @@ from llmrelay.domain.routes import Route
 from llmrelay.errors import DecryptionError
 from llmrelay.execution.executor import EventSink, Executor, NullSink
 from llmrelay.execution.gateway import GatewayResult, apply_model, split_model
+from llmrelay.execution.records import Durable
 from llmrelay.execution.responses_stream import TranslatedResponseStream
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
@@ -108,7 +109,9 @@ def stream_of(result: ExecutionResult) -> Stream | None:
 
 
 class _EventLogSink:
-    """Turns execution records into Kibana event documents on the writer's queue.
+    """Turns execution records into Kibana event documents on the writer's queue;
+    ``execute`` documents are journalled too (durability ``answer``), and ``finished``
+    returns what the answer waits for. ``execute-start`` documents stay asynchronous.
 
     (``bench/relay_launcher.py`` replaces its methods by this name to switch the event
     log off.)
@@ -131,11 +134,18 @@ class _EventLogSink:
     def started(self, record: ExecutionRecord) -> None:
         self._writer.submit(start_document(record, **self._server))
 
-    def finished(self, record: ExecutionRecord) -> None:
-        # the execution's one cost: computed here, once, from what its event records
-        cost = self._prices.cost(record.model, record.recorded_usage)
-        self._writer.submit(execute_document(record, cost=cost, **self._server))
+    def finished(self, record: ExecutionRecord) -> Durable:
+        durable = self._writer.submit_durable(self._execute_document(record))
         self._metrics.observe(record)
+        return durable
+
+    def journaled(self, record: ExecutionRecord) -> Durable:
+        return self._writer.journal_only(self._execute_document(record))
+
+    def _execute_document(self, record: ExecutionRecord) -> dict[str, object]:
+        # the execution's cost, from what its event records (a recount changes it)
+        cost = self._prices.cost(record.model, record.recorded_usage)
+        return execute_document(record, cost=cost, **self._server)
 
 
 class _LastRecord:
@@ -147,8 +157,12 @@ class _LastRecord:
     def started(self, record: ExecutionRecord) -> None:
         return None
 
-    def finished(self, record: ExecutionRecord) -> None:
+    def finished(self, record: ExecutionRecord) -> Durable:
         self.record = record
+        return None
+
+    def journaled(self, record: ExecutionRecord) -> Durable:
+        return None
 
 
 async def run_without_store(

@@ -78,7 +78,9 @@ def _writer_status(stats: dict[str, object]) -> tuple[Part, Part]:
         "summary": "Events are written to the store"
         if available
         else "The store refuses events; they are spooled to disk",
-        "meta": {k: stats.get(k) for k in ("queued", "inserted", "spooled", "replayed")},
+        "meta": {
+            k: stats.get(k) for k in ("queued", "inserted", "spooled", "replayed", "journal_failed")
+        },
     }
     spool: Part = {
         "level": "available" if pending_n < _SPOOL_DEGRADED else "degraded",

@@ -26,6 +26,7 @@ from llmrelay.settings import Settings
 from llmrelay.store import Store, open_store
 from llmrelay.store.connector_cache import ConnectorCache
 from llmrelay.store.event_writer import EventWriter
+from llmrelay.store.journal import Journal
 from llmrelay.store.notify import ConnectorChangeFeed
 from llmrelay.store.retention import EventLogMaintenance
 from llmrelay.store.spool import Spool
@@ -98,7 +99,12 @@ class Relay:
             raise ConfigurationError(_NO_KEY)
         store = await open_store(settings.database_url, encryption_key=settings.encryption_key)
         try:
-            writer = EventWriter(store.events.write, spool=Spool(settings.spool_path))
+            writer = EventWriter(
+                store.events.write,
+                spool=Spool(settings.spool_path),
+                journal=Journal(settings.journal_dir),  # also replays a killed run's
+                durable=settings.event_log_durability == "answer",
+            )
             relay = cls(settings, store, writer, dashboard_access=dashboard_access)
         except BaseException:
             await store.close()

@@ -25,6 +25,7 @@ from llmrelay.errors import ActionTypeDisabledError, LlmrelayError, RouteUnavail
 from llmrelay.execution.errors import FRAMEWORK_ERRORS, error_kind, failure_result
 from llmrelay.execution.executor import EventSink, Executor
 from llmrelay.execution.gateway import GATEWAY_SUB_ACTION, GatewayResult
+from llmrelay.execution.records import settle
 from llmrelay.execution.responses_stream import TranslatedResponseStream
 from llmrelay.execution.results import ExecutionContext, ExecutionResult, new_execution_id
 from llmrelay.execution.routing import CircuitBreaker, attempt_order, is_retryable, retry_delay
@@ -228,7 +229,7 @@ class RouteRunner:
                 raise RouteUnavailableError(route.id)
             return last
         finally:
-            _finish(self._sink, record)
+            await _finish(self._sink, record)
 
     def _ensure_enabled(self, route: Route) -> None:
         if not self._executor.settings.action_type_enabled(route.connector_type_id):
@@ -267,7 +268,9 @@ def _route_record(
     )
 
 
-def _finish(sink: EventSink, record: ExecutionRecord) -> None:
+async def _finish(sink: EventSink, record: ExecutionRecord) -> None:
+    """Close the route's record and wait until its event is durable (see
+    ``execution.records``): the answer leaves after it."""
     record.ended_ns = time.time_ns()
     attempts = record.route_attempts or []
     if record.route_target is not None:
@@ -276,7 +279,7 @@ def _finish(sink: EventSink, record: ExecutionRecord) -> None:
         record.outcome = "failure"
         tried = ", ".join(f"{a.connector_id}: {a.error or a.outcome}" for a in attempts)
         record.error_message = f"no connector of the route answered ({tried or 'none tried'})"
-    sink.finished(record)
+    await settle(sink.finished(record))
 
 
 async def _first_bytes(data: object) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     server_uuid: str
     version: str = Field(default_factory=package_version)
     event_log_retention: timedelta = DEFAULT_EVENT_LOG_RETENTION
+    event_log_durability: Literal["answer", "async"] = "answer"
     connector_revalidate_after: timedelta = DEFAULT_CONNECTOR_REVALIDATE_AFTER
     # the price table: the shipped defaults with ``llmrelay.prices`` applied (lower-case names)
     prices: Mapping[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
@@ -226,6 +227,11 @@ class Settings(BaseSettings):
     def spool_path(self) -> Path:
         """Where the event writer spills events while the store is unavailable."""
         return self.home / "spool" / "events.jsonl"
+
+    @property
+    def journal_dir(self) -> Path:
+        """Where each process journals ``execute`` documents before their answer."""
+        return self.home / "journal"
 
     def ensure_home(self) -> None:
         """Create the data directory and persist ``server_uuid`` so restarts keep it.

@@ -45,6 +45,7 @@ SETTINGS: dict[str, _Kind] = {
     "llmrelay.defaultTimeout": "scalar",
     "llmrelay.databaseUrl": "str",
     "llmrelay.eventLog.retention": "scalar",
+    "llmrelay.eventLog.durability": "str",
     "llmrelay.connectorCache.revalidateAfter": "scalar",
     "llmrelay.prices": "map",
     "server.host": "str",
@@ -84,6 +85,7 @@ FIELD_KEYS = {
     "encryption_key": "xpack.encryptedSavedObjects.encryptionKey",
     "server_uuid": "server.uuid",
     "event_log_retention": "llmrelay.eventLog.retention",
+    "event_log_durability": "llmrelay.eventLog.durability",
     "connector_revalidate_after": "llmrelay.connectorCache.revalidateAfter",
     "prices": "llmrelay.prices",
 }

@@ -10,6 +10,12 @@ store is back. Replays are idempotent because the store deduplicates by ``event.
 order across queue and spool is not kept. ``write`` raising ``ValueError`` (the store's
 ``InvalidEventError``) rejects documents rather than signalling an outage: those alone
 are dropped. Documents are never logged, only counts.
+
+With a :class:`Journal`, ``submit_durable`` also appends the document to it and returns a
+future that resolves once the journal's group write has reached the disk: the answer
+waits for that, never for the store. Every batch the writer is done with (stored,
+spooled, rejected) is released from the journal; documents of a journal left by a killed
+process are adopted at ``start`` and go through the queue like new ones.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Literal
 
 from llmrelay.errors import StoreError
+from llmrelay.store.journal import Journal, event_id_of
 from llmrelay.store.spool import Spool
 from llmrelay.tasks import BackgroundTasks
 
@@ -45,6 +52,8 @@ class EventWriter:
         batch_size: int = 500,
         flush_interval: float = 0.05,
         retry_interval: float = 1.0,
+        journal: Journal | None = None,
+        durable: bool = True,
     ) -> None:
         if max_queue < 1 or batch_size < 1 or flush_interval < 0 or retry_interval <= 0:
             raise ValueError(
@@ -53,6 +62,8 @@ class EventWriter:
             )
         self._write = write
         self._spool = spool
+        self._journal = journal
+        self._durable = durable and journal is not None
         self._max_queue = max_queue
         self._batch_size = batch_size
         self._flush_interval = flush_interval
@@ -104,6 +115,26 @@ class EventWriter:
             self._lost += 1
             self._last_error = _describe(exc)
 
+    def submit_durable(self, document: Document) -> asyncio.Future[None] | None:
+        """``submit``, and with a journal (durability ``answer``) a future that resolves
+        once the document is on disk. Without one, or before ``start``/after ``stop``,
+        None: nothing to wait for."""
+        future = self.journal_only(document)
+        self.submit(document)
+        return future
+
+    def journal_only(self, document: Document) -> asyncio.Future[None] | None:
+        """Make ``document`` durable without queueing it: a later ``submit_durable`` of a
+        final version with the same ``event.id`` queues that one and is not journalled
+        again (a stream whose usage is recounted after its answer)."""
+        event_id = event_id_of(document)
+        if not self._durable or self._state != "running" or event_id is None:
+            return None
+        assert self._journal is not None
+        if self._journal.holds(event_id):
+            return None
+        return self._journal.append(document, event_id)
+
     # --- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -111,9 +142,14 @@ class EventWriter:
         if self._state != "new":
             raise RuntimeError("EventWriter.start() may be called once")
         await asyncio.to_thread(self._spool.pending)  # count the spool off the loop once
+        adopted = []
+        if self._journal is not None:
+            adopted = await asyncio.to_thread(self._journal.open, asyncio.get_running_loop())
         self._state = "running"
         self._tasks.start(self._run_writer(), name="llmrelay-event-writer")
         self._tasks.start(self._run_spiller(), name="llmrelay-event-spiller")
+        for document in adopted:
+            self.submit(document)
 
     async def stop(self, *, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - a drain deadline, not a call timeout
         """Drain the queue (to the store, else to the spool) and stop both tasks.
@@ -137,6 +173,8 @@ class EventWriter:
         if leftover:
             await self._spill(leftover)
         self._state = "stopped"
+        if self._journal is not None:
+            await asyncio.to_thread(self._journal.close)
         self._notify(final=True)
 
     async def flush(self) -> None:
@@ -171,6 +209,7 @@ class EventWriter:
             "rejected": self._rejected,
             "store_available": self._store_available,
             "last_error": self._last_error,
+            "journal_failed": self._journal.failed if self._journal is not None else 0,
         }
 
     # --- the writer task ------------------------------------------------------------
@@ -243,6 +282,8 @@ class EventWriter:
                 self._store_down(exc, len(batch))
             else:
                 self._written += len(batch)
+                if self._journal is not None:
+                    self._journal.release(batch)
                 return
         await self._spill(batch)
 
@@ -300,6 +341,8 @@ class EventWriter:
             logger.error("event spool unwritable (%s); lost %d events", exc, len(documents))
         else:
             self._spooled += len(documents)
+            if self._journal is not None:
+                self._journal.release(documents)
 
     def _append_now(self, documents: Sequence[Document]) -> None:
         """After ``stop``: no task is left, so append synchronously (rare, not hot)."""

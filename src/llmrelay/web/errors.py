@@ -14,6 +14,7 @@ from starlette.responses import Response
 from llmrelay.domain.responses import json_or_text
 from llmrelay.errors import (
     DecryptionError,
+    EventLogUnavailableError,
     GatewayRequestError,
     LlmrelayError,
     UnauthenticatedError,
@@ -64,8 +65,9 @@ _STORE_DOWN_MESSAGE = "The store is unavailable; try again shortly."
 
 def _shown_message(exc: LlmrelayError) -> str:
     """``str(exc)`` for a caller's error (and a wrong encryption key, which the operator
-    must see); a generic text for other server-side failures, whose details go to the log."""
-    if exc.http_status < 500 or isinstance(exc, DecryptionError):
+    must see, and an event log that cannot record, which the caller must see); a generic
+    text for other server-side failures, whose details go to the log."""
+    if exc.http_status < 500 or isinstance(exc, DecryptionError | EventLogUnavailableError):
         return str(exc)
     return _STORE_DOWN_MESSAGE if exc.http_status == 503 else _GENERIC_MESSAGE
 
