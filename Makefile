@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SYSDEPS := tinyproxy chromium postgresql
 
-.PHONY: run test lint types unit soak sysdeps venv venv-test local-llm wheelhouse bench clean
+.PHONY: run test lint types unit soak sysdeps venv venv-test local-llm wheelhouse bench clean vendor axe
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,37 @@ sysdeps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# Browser libraries from the npm registry. Chart.js and its zoom plugin (the dashboard's
+# charts) are committed under src/llmrelay/web/static/vendor/ with their licences, so
+# `pip install .` and a fresh clone's `make run` ship them without Node; `make vendor`
+# refreshes them at the pinned versions.
+# axe-core (accessibility checks in tests/ui) is a test tool: `make test` installs it here.
+CHARTJS_VERSION := 4.5.1
+KURKLE_COLOR_VERSION := 0.3.4
+CHARTJS_ZOOM_VERSION := 2.2.0
+AXE_VERSION := 4.10.3
+NPM_DIR := $(VENV)/npm
+VENDOR_DIR := src/llmrelay/web/static/vendor
+AXE_JS := $(NPM_DIR)/node_modules/axe-core/axe.min.js
+
+vendor:
+	npm install --no-audit --no-fund --ignore-scripts --prefix $(NPM_DIR) \
+	  chart.js@$(CHARTJS_VERSION) @kurkle/color@$(KURKLE_COLOR_VERSION) \
+	  chartjs-plugin-zoom@$(CHARTJS_ZOOM_VERSION)
+	mkdir -p $(VENDOR_DIR)
+	sed '/^\/\/# sourceMappingURL=/d' $(NPM_DIR)/node_modules/chart.js/dist/chart.umd.min.js \
+	  > $(VENDOR_DIR)/chart.umd.min.js
+	cp $(NPM_DIR)/node_modules/chart.js/LICENSE.md $(VENDOR_DIR)/chart.js.LICENSE.md
+	cp $(NPM_DIR)/node_modules/@kurkle/color/LICENSE.md $(VENDOR_DIR)/kurkle-color.LICENSE.md
+	cp $(NPM_DIR)/node_modules/chartjs-plugin-zoom/dist/chartjs-plugin-zoom.min.js $(VENDOR_DIR)/
+	cp $(NPM_DIR)/node_modules/chartjs-plugin-zoom/LICENSE.md $(VENDOR_DIR)/chartjs-plugin-zoom.LICENSE.md
+
+$(AXE_JS): Makefile | $(BIN)/python
+	npm install --no-audit --no-fund --ignore-scripts --prefix $(NPM_DIR) axe-core@$(AXE_VERSION)
+	touch $@
+
+axe: $(AXE_JS)
+
 lint: venv-test
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
@@ -70,7 +101,7 @@ lint: venv-test
 types: venv-test
 	$(BIN)/mypy src
 
-unit: venv-test sysdeps local-llm wheelhouse
+unit: venv-test sysdeps local-llm wheelhouse axe
 	$(BIN)/pytest
 
 test: venv-test sysdeps local-llm lint types unit

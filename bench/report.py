@@ -299,6 +299,25 @@ def render(data: dict[str, Any], source: Path) -> str:
             rows,
         )
 
+    lim = sc.get("limits")
+    if lim:
+        lines += ["## 9. Three limits active vs none (c=16, one worker)", ""]
+        rows = [
+            [
+                p,
+                f(lim[p]["rps_limits"], 0),
+                f(lim[p]["rps_none"], 0),
+                f(lim[p]["ratio"], 3),
+                f(lim[p]["p99_limits_ms"]),
+                f(lim[p]["p99_none_ms"]),
+            ]
+            for p in ("v1", "execute")
+        ]
+        lines += table(
+            ["path", "req/s limits", "req/s none", "limits / none", "p99 limits ms", "p99 none ms"],
+            rows,
+        )
+
     du = sc.get("durability")
     if du:
         lines += [

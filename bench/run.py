@@ -15,6 +15,7 @@ idle again, so its leftover work does not fall into the next target's run. Scena
 6. the usage dashboard over N million events (bench/dashboard.py);
 7. cold start: process start to first answered chat completion;
 8. a route connector with one healthy target vs the same connector (bench/route.py);
+9. three limits active (connector, user, API key) vs none at c=16 (bench/limits_scenario.py);
 
 plus a py-spy profile of the llmrelay process under load. Results go to
 ``bench/results/<timestamp>.json``; ``python -m bench.report`` turns the newest into
@@ -46,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import baseline, compare, dashboard, embeddings, route, targets
+from bench.limits_scenario import limits_scenario
 from bench.load import (
     Request,
     many_open_streams,
@@ -171,6 +173,7 @@ class Bench:
         )
         self.home_off = self.home_on.copy(self.work / "home-off")
         self.home_fresh = self.home_on.copy(self.work / "home-fresh")
+        self.home_limits = self.home_on.copy(self.work / "home-limits")
         self.home_async = self.home_on.copy(self.work / "home-async")
         self.floor = targets.floor_proc(self.mock.port, self.logs)
         self.relay = targets.relay_proc(self.home_on, self.logs, name="relay")
@@ -762,8 +765,8 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: throughput,embeddings,streams,eventlog,durability,profile,open,"
-        "dashboard,cold,route",
+        help="comma list: throughput,embeddings,streams,eventlog,durability,limits,profile,"
+        "open,dashboard,cold,route",
     )
     parser.add_argument("--dashboard-events", type=int, default=0)
     parser.add_argument("--no-report", action="store_true")
@@ -823,6 +826,9 @@ def main() -> None:
         if want("eventlog"):
             print("scenario 5: event log on vs off")
             scen["event_log"] = bench.event_log()
+        if want("limits"):
+            print("scenario 9: three limits active vs none (c=16)")
+            scen["limits"] = limits_scenario(bench)
         if want("durability"):
             print("scenario 5b: event durability answer vs async")
             scen["durability"] = bench.durability()

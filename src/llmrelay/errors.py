@@ -353,6 +353,27 @@ class LimitReachedError(LlmrelayError, http_status=429):
         self.window = window
 
 
+class LimitExceededError(LlmrelayError, http_status=429):
+    """A request refused by a limit: ``limit_id`` refused it, ``retry_after`` (whole
+    seconds) says when its window admits again, ``budget`` tells a day or month budget
+    (``insufficient_quota`` on ``/v1``) from a per-minute rate (``rate_limit_error``)."""
+
+    def __init__(self, message: str, *, limit_id: str, retry_after: int, budget: bool) -> None:
+        super().__init__(message)
+        self.limit_id = limit_id
+        self.retry_after = retry_after
+        self.budget = budget
+
+
+class LimitsUnavailableError(StoreError, http_status=503):
+    """Limits cover the request but their counters cannot be reached and
+    ``llmrelay.limits.onStoreOutage`` is ``closed``: refused, to be retried shortly."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("the limits cannot be checked: the store is unavailable")
+        self.retry_after = retry_after
+
+
 class LimitNotFoundError(StoreError, http_status=404):
     """No limit with this id in this space."""
 

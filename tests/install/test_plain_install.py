@@ -178,6 +178,8 @@ def test_serve_on_sqlite_answers_the_api(served: str) -> None:
         page = client.get("/login")  # templates and static files are in the wheel
         assert page.status_code == 200 and "<form" in page.text
         assert client.get("/ui/static/app.css").status_code == 200
+        chart = client.get("/ui/static/vendor/chart.umd.min.js")  # the vendored chart library
+        assert chart.status_code == 200 and "Chart.js v4" in chart.text
 
 
 @pytest.mark.parametrize("command", [["serve"], ["users", "list"]], ids=" ".join)

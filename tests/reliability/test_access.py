@@ -26,6 +26,7 @@ pytestmark = pytest.mark.network
 SPACE = "access-team"
 OTHER_SPACE = "access-elsewhere"
 PUBLIC = "public"
+ADMIN_ALL = "admin"  # users and API keys are global: the admin role in all spaces (*)
 ANY = "authenticated"
 
 # (method, path without the /s/{space_id} prefix) -> the privilege it needs
@@ -40,6 +41,20 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/actions/connector/{id}/_execute"): "connectors.execute",
     ("GET", "/api/event_log/connector/{id}/_find"): "usage.read",
     ("GET", "/api/llmrelay/usage"): "usage.read",
+    ("GET", "/api/llmrelay/limits"): "admin",
+    ("POST", "/api/llmrelay/limits"): "admin",
+    ("GET", "/api/llmrelay/limits/{id}"): "admin",
+    ("PUT", "/api/llmrelay/limits/{id}"): "admin",
+    ("DELETE", "/api/llmrelay/limits/{id}"): "admin",
+    ("GET", "/api/llmrelay/preconfigured_connectors"): "connectors.read",
+    ("GET", "/api/llmrelay/users"): ADMIN_ALL,
+    ("POST", "/api/llmrelay/users"): ADMIN_ALL,
+    ("DELETE", "/api/llmrelay/users/{name}"): ADMIN_ALL,
+    ("PUT", "/api/llmrelay/users/{name}/roles"): ADMIN_ALL,
+    ("PUT", "/api/llmrelay/users/{name}/password"): ADMIN_ALL,
+    ("GET", "/api/llmrelay/api_keys"): ADMIN_ALL,
+    ("POST", "/api/llmrelay/api_keys"): ADMIN_ALL,
+    ("DELETE", "/api/llmrelay/api_keys/{id}"): ADMIN_ALL,
     ("GET", "/api/openapi.json"): PUBLIC,
     ("GET", "/api/status"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
@@ -51,7 +66,17 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/v1/models/{model}"): "connectors.execute",
 }
 # a privileged call on a connector id that does not exist: 404 (the check passed)
-MISSING_ID = {("PUT", "/api/actions/connector/{id}"), ("DELETE", "/api/actions/connector/{id}")}
+MISSING_ID = {
+    ("PUT", "/api/actions/connector/{id}"),
+    ("DELETE", "/api/actions/connector/{id}"),
+    ("GET", "/api/llmrelay/limits/{id}"),
+    ("PUT", "/api/llmrelay/limits/{id}"),
+    ("DELETE", "/api/llmrelay/limits/{id}"),
+    ("DELETE", "/api/llmrelay/users/{name}"),
+    ("PUT", "/api/llmrelay/users/{name}/roles"),
+    ("PUT", "/api/llmrelay/users/{name}/password"),
+    ("DELETE", "/api/llmrelay/api_keys/{id}"),
+}
 
 ROLES: dict[str, frozenset[str]] = {
     "none": frozenset(),
@@ -136,7 +161,12 @@ def _request(world: World, method: str, path: str, role: str) -> httpx.Response:
     target = f"missing-{uuid.uuid4().hex}" if key in MISSING_ID else existing
     if key == ("POST", "/api/actions/connector/{id}"):
         target = f"acc-{uuid.uuid4().hex}"
-    url = path.replace("{space_id}", SPACE).replace("{id}", target).replace("{model}", existing)
+    url = (
+        path.replace("{space_id}", SPACE)
+        .replace("{id}", target)
+        .replace("{model}", existing)
+        .replace("{name}", target)
+    )
     body: Any = None
     if key in (("POST", "/api/actions/connector"), ("POST", "/api/actions/connector/{id}")):
         body = {
@@ -166,6 +196,16 @@ def _request(world: World, method: str, path: str, role: str) -> httpx.Response:
                 "subActionParams": {"body": json.dumps({"messages": MESSAGES})},
             }
         }
+    elif key in (("POST", "/api/llmrelay/limits"), ("PUT", "/api/llmrelay/limits/{id}")):
+        body = {"name": "access", "scope": {"user": "nobody"}, "requests_per_minute": 1000}
+    elif key == ("POST", "/api/llmrelay/users"):
+        body = {"name": f"acc-{uuid.uuid4().hex}", "password": "pw", "roles": ["usage_read"]}
+    elif key == ("POST", "/api/llmrelay/api_keys"):
+        body = {"name": "access-table", "roles": ["usage_read"]}
+    elif key in (("PUT", "/api/llmrelay/users/{name}/roles"),):
+        body = {"roles": ["usage_read"]}
+    elif key in (("PUT", "/api/llmrelay/users/{name}/password"),):
+        body = {"password": "pw"}
     elif key == ("POST", "/v1/chat/completions"):
         body = {"model": existing, "messages": MESSAGES}
     elif key == ("POST", "/v1/embeddings"):

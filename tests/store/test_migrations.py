@@ -210,7 +210,7 @@ async def test_v4_keeps_rollups_as_chat_without_a_cost(
     assert await migrate(engine, MIGRATIONS[:3]) == [1, 2, 3]
     async with engine.begin() as conn:
         await conn.run_sync(_insert_v3_rollup)
-    assert await migrate(engine) == [4]
+    assert await migrate(engine, MIGRATIONS[:4]) == [4]
     r = schema.usage_rollups.c
     async with engine.connect() as conn:
         rows = (

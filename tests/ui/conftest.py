@@ -19,6 +19,7 @@ VIEWER = ("viewer", "viewer-password")  # connectors_read only: no usage_read
 ANALYST = ("analyst", "analyst-password")  # connectors_read + usage_read
 XSRF = {"kbn-xsrf": "true"}
 PRECONFIGURED_ID = "local-llm"
+HIDDEN_PRECONFIGURED_ID = "hidden-settings"  # no exposeConfig
 
 
 @pytest.fixture(scope="package")
@@ -48,7 +49,18 @@ def ui(
             },
             "secrets": {"apiKey": "pre-secret-value"},
             "exposeConfig": True,
-        }
+        },
+        HIDDEN_PRECONFIGURED_ID: {
+            "name": "Hidden settings (preconfigured)",
+            "actionTypeId": ".gen-ai",
+            "config": {
+                "apiProvider": "OpenAI",
+                "apiUrl": upstream_server.url(),
+                "headers": {"X-Tenant": "header-value-not-shown"},
+                "temperature": 0.2,
+            },
+            "secrets": {"apiKey": "pre-hidden-secret"},
+        },
     }
     settings = make_settings(tmp_path_factory.mktemp("ui"), **{"xpack.actions.preconfigured": pre})
     svc = start_service(settings)
@@ -127,3 +139,15 @@ async def sign_in(page: Page, svc: Service, user: tuple[str, str] = ADMIN) -> No
     """Give the page's browser context a session for ``user`` (without the login form)."""
     cookie = session_cookie(svc, *user)
     await page.context.add_cookies([{"name": "llmrelay_session", "value": cookie, "url": svc.url}])
+
+
+async def no_sideways_scroll(page: Page) -> None:
+    """The page is no wider than the viewport; names the elements that stick out."""
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    viewport = await page.evaluate("innerWidth")
+    wide = await page.evaluate(
+        """() => Array.from(document.querySelectorAll("body *"))
+            .filter((e) => e.getBoundingClientRect().right > innerWidth + 0.5)
+            .slice(0, 5).map((e) => `${e.tagName}#${e.id}.${e.className}`)"""
+    )
+    assert width <= viewport, (width, viewport, wide)

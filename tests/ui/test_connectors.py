@@ -131,7 +131,9 @@ async def test_validation_messages_beside_their_field(ui: Service, page: Page) -
     await page.get_by_label("API key").fill("whatever")
     await page.get_by_role("button", name="Save connector").click()
     model_error = page.locator("#defaultModel-error")
-    await expect(model_error).to_have_text("Default model is required.")
+    await expect(model_error).to_have_text(
+        "Default model is required for Other (OpenAI-compatible service)."
+    )
     await expect(page.get_by_label("Default model")).to_have_attribute("aria-invalid", "true")
     await expect(page.get_by_label("Default model")).to_be_focused()
     described = await page.get_by_label("Default model").get_attribute("aria-describedby")
@@ -140,7 +142,9 @@ async def test_validation_messages_beside_their_field(ui: Service, page: Page) -
     await page.get_by_label("Default model").fill("local-model")
     await page.get_by_label("URL").fill("not a url")
     await page.get_by_role("button", name="Save connector").click()
-    await expect(page.locator("#apiUrl-error")).to_contain_text("Invalid URL: not a url")
+    await expect(page.locator("#apiUrl-error")).to_have_text(
+        "This is not a valid URL. Enter it as https://host/path."
+    )
     await expect(model_error).to_be_hidden()
     await expect(page.get_by_label("URL")).to_have_attribute("aria-invalid", "true")
     await expect(page).to_have_url(f"{ui.url}/app/connectors/new?type=.gen-ai")

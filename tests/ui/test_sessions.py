@@ -92,14 +92,24 @@ def test_logout_revokes_the_session(ui: Service) -> None:
 
 
 def test_space_names_are_escaped_and_switching_is_checked(ui: Service) -> None:
+    body = {
+        "name": "In team-a",
+        "connector_type_id": ".gen-ai",
+        "config": {"apiProvider": "OpenAI", "apiUrl": "https://api.openai.com/v1/chat/completions"},
+        "secrets": {"apiKey": "sk-team-a"},
+    }
+    with ui.client(ui.admin) as client:  # a connector makes the space exist
+        client.post("/s/team-a/api/actions/connector", json=body, headers={"kbn-xsrf": "1"})
     with logged_in(ui) as client:
         page = client.get("/s/%3Cscript%3Ealert(1)%22/app/connectors")
         switch = client.get("/app/space?space=team-a&to=usage")
         bad = client.get("/app/space?space=../../etc")
+        injected = client.get("/app/space?space=%3Cscript%3Ealert(1)")
         static = client.get("/ui/static/app.js")
     assert page.status_code == 200 and "<script>alert(1)" not in page.text
     assert switch.headers["location"] == "/s/team-a/app/usage"
-    assert bad.headers["location"] == "/app/connectors"
+    assert bad.status_code == 200 and '"../../etc" is not a space ID' in bad.text
+    assert "<script>alert(1)" not in injected.text
     assert static.status_code == 200 and "javascript" in static.headers["content-type"]
 
 

@@ -102,6 +102,27 @@ def test_61_72_failed_execution_event(service: Service, upstream: FakeUpstream) 
     assert "gen_ai" not in end["kibana"]["action"]["execution"]
 
 
+def test_find_narrows_to_an_action_and_an_outcome(service: Service, upstream: FakeUpstream) -> None:
+    """llmrelay's ``action`` and ``outcome`` parameters (the connector page's execution list)."""
+    with service.client(service.admin, base="/s/outcomes") as client:
+        connector_id = make_connector(client, upstream.url())
+        assert execute(client, connector_id, "run", {"body": API_TEST_BODY}).status_code == 200
+        upstream.fail(500, "boom")
+        execute(client, connector_id, "run", {"body": API_TEST_BODY})
+        wait_events(client, connector_id, 4)
+        base = f"/api/event_log/connector/{connector_id}/_find"
+        ends = client.get(f"{base}?action=execute").json()
+        failed = client.get(f"{base}?action=execute&outcome=failure").json()
+        ok = client.get(f"{base}?outcome=success").json()
+        bad = client.get(f"{base}?outcome=maybe")
+    assert ends["total"] == 2
+    assert {doc["event"]["action"] for doc in ends["data"]} == {"execute"}
+    assert failed["total"] == 1 and failed["data"][0]["event"]["outcome"] == "failure"
+    assert ok["total"] == 1 and ok["data"][0]["event"]["outcome"] == "success"
+    assert bad.status_code == 400
+    assert bad.json()["message"] == "[outcome]: expected one of success, failure but got [maybe]"
+
+
 def test_44_66_71_stream_over_http_and_cancel(service: Service, upstream: FakeUpstream) -> None:
     with service.client(service.admin, base="/s/streams") as client:
         connector_id = make_connector(client, upstream.url())

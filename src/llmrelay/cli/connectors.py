@@ -22,6 +22,7 @@ from llmrelay.cli.connector_run import print_summary, run_stream, run_test, seed
 from llmrelay.cli.json_input import json_arg
 from llmrelay.cli.remote import (
     EXIT_REMOTE,
+    EXIT_USAGE,
     JsonOption,
     RelayKeyOption,
     Remote,
@@ -47,6 +48,7 @@ from llmrelay.cli.route_body import (
     route_rows,
 )
 from llmrelay.domain.routes import ROUTE
+from llmrelay.errors import RemoteError
 
 connectors_app = typer.Typer(
     help="List, create, change, delete and test connectors on a running llmrelay.",
@@ -54,7 +56,14 @@ connectors_app = typer.Typer(
 )
 
 TEST_MESSAGE = "Hello world"
-ConnectorId = Annotated[str, typer.Argument(help="The connector id.", show_default=False)]
+ConnectorId = Annotated[
+    str,
+    typer.Argument(
+        help="The connector id, or its name (an id wins; a name shared by several "
+        "connectors is an error listing them).",
+        show_default=False,
+    ),
+]
 FileOption = Annotated[
     Path | None,
     typer.Option(
@@ -132,9 +141,30 @@ def _print_connector(view: Mapping[str, Any], api_key: str | None = None) -> Non
     out().print(table)
 
 
-def _get(remote: Remote, connector_id: str) -> dict[str, Any]:
-    view: dict[str, Any] = remote.get(f"/actions/connector/{path_id(connector_id)}", expect=dict)
-    return view
+def _get(remote: Remote, ref: str) -> dict[str, Any]:
+    """The connector whose id is ``ref``, else the one named ``ref`` in the space (exact,
+    then ignoring case); when none is, the server's 404 for the id."""
+    try:
+        view: dict[str, Any] = remote.get(f"/actions/connector/{path_id(ref)}", expect=dict)
+        return view
+    except RemoteError as err:
+        if err.status != 404:
+            raise
+        not_found = err
+    views: list[dict[str, Any]] = remote.get("/actions/connectors", expect=list)
+    named = [v for v in views if v.get("name") == ref]
+    if not named:
+        named = [v for v in views if str(v.get("name", "")).casefold() == ref.casefold()]
+    if not named:
+        raise not_found
+    if len(named) > 1:
+        matches = ", ".join(f"{v.get('id')} ({v.get('name')})" for v in named)
+        raise RemoteError(
+            f'{len(named)} connectors are named "{ref}" in space {remote.target.space}: '
+            f"{matches}; give the id instead",
+            EXIT_USAGE,
+        )
+    return named[0]
 
 
 # --- list / get ------------------------------------------------------------------------
@@ -251,7 +281,7 @@ def update_connector(
         else:
             body = update_body(current, changes, name, provider, api_url, default_model)
             ensure_secrets(body, api_key, "Connector API key (update replaces the secrets)")
-        view = remote.put(f"/actions/connector/{path_id(connector_id)}", body, expect=dict)
+        view = remote.put(f"/actions/connector/{path_id(current['id'])}", body, expect=dict)
     _show_saved(view, "updated", space, as_json, body["secrets"].get("apiKey"))
 
 
@@ -278,6 +308,7 @@ def delete_connector(
     """Delete a connector (asks first unless --yes)."""
     with reported(), open_remote(relay_url, relay_key, space) as remote:
         view = _get(remote, connector_id)
+        connector_id = str(view["id"])
         if not yes:
             question = f"Delete connector {view.get('name')!r} ({connector_id}) in space {space}?"
             try:
@@ -332,6 +363,7 @@ def test_connector(
     given = _given_body(body)
     with reported(), open_remote(relay_url, relay_key, space) as remote:
         view = _get(remote, connector_id)
+        connector_id = str(view["id"])
         default_model = (view.get("config") or {}).get("defaultModel")
         chat = given if given is not None else seed_body(message, default_model)
         if stream:

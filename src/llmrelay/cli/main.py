@@ -8,6 +8,7 @@ from llmrelay.cli.accounts import keys_app, users_app
 from llmrelay.cli.connectors import connectors_app
 from llmrelay.cli.execute import demo_command, execute_command
 from llmrelay.cli.help_format import HelpGroup
+from llmrelay.cli.limits import limits_app
 from llmrelay.cli.local_llm import local_llm_command
 from llmrelay.cli.serve import serve_command
 from llmrelay.cli.usage import events_command, usage_command
@@ -26,6 +27,7 @@ app.command("local-llm")(local_llm_command)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(connectors_app, name="connectors")
+app.add_typer(limits_app, name="limits")
 app.command("usage")(usage_command)
 app.command("events")(events_command)
 

@@ -18,6 +18,7 @@ Fields of our own, under ``llmrelay`` (not in Kibana's mapping):
 - ``llmrelay.stream_cancelled`` (``execute`` only): the caller stopped a stream early.
 - ``llmrelay.upstream_request_id`` (``execute`` only, when the upstream sent one): its id
   of the request (``x-request-id``, or Azure's ``apim-request-id``).
+- ``llmrelay.refused_by`` (``execute`` only): the id of the limit that refused the request.
 - ``llmrelay.cost_usd`` (``execute`` only): the execution's cost in USD from its recorded
   usage and the model's price (``domain/prices.py``); ``null`` when the model has no price.
 - ``llmrelay.route_id``: the route (``.llmrelay-route``) the caller named, on the events
@@ -174,6 +175,8 @@ def execute_document(
     doc["llmrelay"]["cost_usd"] = usd_number(cost)
     if record.upstream_request_id:
         doc["llmrelay"]["upstream_request_id"] = record.upstream_request_id
+    if record.refused_by:
+        doc["llmrelay"]["refused_by"] = record.refused_by
     if record.route_attempts is not None:
         route: dict[str, Any] = {"attempts": [a.as_document() for a in record.route_attempts]}
         if record.route_target:

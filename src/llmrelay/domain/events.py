@@ -104,6 +104,7 @@ class ExecutionRecord:
     upstream_ns: int = 0  # time spent waiting on the upstream (headers, buffered body)
     error_kind: str | None = None  # timeout, tls, connection, http_429, ... (for metrics)
     upstream_request_id: str | None = None  # the upstream's x-request-id / apim-request-id
+    refused_by: str | None = None  # the id of the limit that refused the request
     route_id: str | None = None  # the route the caller named, when a route ran this
     route_attempts: list[RouteAttempt] | None = None  # a route's own event: what it tried
     route_target: str | None = None  # a route's own event: the connector that answered

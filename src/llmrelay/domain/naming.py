@@ -56,3 +56,15 @@ def connector_name_problem(name: object) -> str | None:
     if has_control_characters(name):
         return NAME_CONTROL
     return None
+
+
+# Kibana's space ids: lower-case letters, digits, "_" and "-" (the UI's space picker)
+SPACE_ID_SHAPE: Final = "must be 1-64 lower-case letters, digits, _ or -"
+_SPACE_ID_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def space_id_problem(space_id: str) -> str | None:
+    """Why ``space_id`` cannot name a space, or None when it can."""
+    if not 1 <= len(space_id) <= 64 or not set(space_id) <= _SPACE_ID_CHARS:
+        return SPACE_ID_SHAPE
+    return None

@@ -17,7 +17,7 @@ from typing import Literal
 from llmrelay.domain.params import DashboardParams, InvokeAIParams, RunParams, StreamParams
 from llmrelay.domain.validation import StrictModel
 
-__all__ = ["INVOKE_ASYNC_ITERATOR", "SUB_ACTIONS", "SubActionSpec"]
+__all__ = ["GET_DASHBOARD", "INVOKE_ASYNC_ITERATOR", "SUB_ACTIONS", "SubActionSpec"]
 
 Answer = Literal["json", "sse", "json-or-sse", "chunks"]
 
@@ -38,6 +38,7 @@ class SubActionSpec:
 
 
 INVOKE_ASYNC_ITERATOR = "invokeAsyncIterator"
+GET_DASHBOARD = "getDashboard"  # answers from llmrelay itself: no limit counts it
 """The sub-action ``Executor.stream`` runs."""
 
 SUB_ACTIONS: Mapping[str, SubActionSpec] = {
@@ -48,7 +49,7 @@ SUB_ACTIONS: Mapping[str, SubActionSpec] = {
         SubActionSpec(
             "stream", StreamParams, "Like run, streamed when `stream` is true", "json-or-sse"
         ),
-        SubActionSpec("getDashboard", DashboardParams, "Whether the caller may read usage", "json"),
+        SubActionSpec(GET_DASHBOARD, DashboardParams, "Whether the caller may read usage", "json"),
         SubActionSpec("invokeAI", InvokeAIParams, "Structured chat; answers the text", "json"),
         SubActionSpec("invokeStream", InvokeAIParams, "Structured chat, streamed", "sse"),
         SubActionSpec(

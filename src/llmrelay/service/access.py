@@ -43,6 +43,11 @@ class AccessService:
     async def has_users(self) -> bool:
         return bool(await self._users.list_users())
 
+    async def set_user_roles(self, name: str, roles: Sequence[str], spaces: Sequence[str]) -> User:
+        user = await self._users.set_roles(name, roles, spaces)
+        self._authenticator.forget()
+        return user
+
     async def delete_user(self, name: str) -> None:
         await self._users.delete_user(name)
         self._authenticator.forget()

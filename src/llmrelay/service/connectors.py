@@ -215,6 +215,22 @@ class ConnectorService:
             return None
         return stored.connector_type_id, stored.config
 
+    def preconfigured_settings(self, *, unexposed: bool) -> builtins.list[dict[str, object]]:
+        """What the UI shows of preconfigured connectors: id, name and config (header names
+        only, never values or secrets); entries without ``exposeConfig`` only when
+        ``unexposed`` (the caller may change connectors; docs/deviations.md)."""
+        out: builtins.list[dict[str, object]] = []
+        for connector in self._preconfigured.values():
+            entry = self._settings.preconfigured.get(connector.id)
+            if not (unexposed or (entry and entry.exposeConfig)):
+                continue
+            config = config_to_dict(connector.config)
+            headers = config.pop("headers", None)
+            if isinstance(headers, Mapping):
+                config["headerNames"] = sorted(str(k) for k in headers)
+            out.append({"id": connector.id, "name": connector.name, "config": config})
+        return sorted(out, key=lambda e: str(e["id"]))
+
     def _preconfigured_view(self, connector: Connector) -> ConnectorView:
         entry = self._settings.preconfigured.get(connector.id)
         expose = bool(entry and entry.exposeConfig)

@@ -8,6 +8,7 @@ connector resolution, then the executor.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import TypeAlias
 
 from llmrelay.domain.actions_settings import ActionsSettings
@@ -16,15 +17,22 @@ from llmrelay.domain.event_documents import execute_document, start_document
 from llmrelay.domain.events import Endpoint, ExecutionRecord
 from llmrelay.domain.prices import DEFAULT_PRICES, Price, PriceBook
 from llmrelay.domain.routes import Route
+from llmrelay.domain.subactions import GET_DASHBOARD
 from llmrelay.errors import DecryptionError
 from llmrelay.execution.executor import EventSink, Executor, NullSink
-from llmrelay.execution.gateway import GatewayResult, apply_model, split_model
+from llmrelay.execution.gateway import (
+    GATEWAY_SUB_ACTION,
+    GatewayResult,
+    apply_model,
+    split_model,
+)
 from llmrelay.execution.records import Durable
 from llmrelay.execution.responses_stream import TranslatedResponseStream
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
 from llmrelay.metrics import RelayMetrics
 from llmrelay.service.connectors import ConnectorService, ConnectorView
+from llmrelay.service.limits import LimitService
 from llmrelay.service.route_runner import RouteRunner
 from llmrelay.store.event_writer import EventWriter
 
@@ -42,10 +50,12 @@ class ExecutionService:
         connectors: ConnectorService,
         preconfigured: Mapping[str, Connector],
         sink: EventSink | None = None,
+        limits: LimitService | None = None,
     ) -> None:
         self._executor = executor
         self._connectors = connectors
         self._preconfigured = preconfigured
+        self._limits = limits
         self._routes = RouteRunner(executor, connectors.resolve, sink or NullSink())
 
     async def execute(
@@ -59,6 +69,10 @@ class ExecutionService:
             return ExecutionResult(
                 "error", connector_id, message=str(err), retry=False, error_source="framework"
             )
+        if self._limits is not None:
+            sub_action = params.get("subAction") if isinstance(params, Mapping) else None
+            if isinstance(sub_action, str) and sub_action != GET_DASHBOARD:
+                await self._limits.admit(connector, context, sub_action)
         if isinstance(connector, Route):
             return await self._routes.execute(connector, space_id, params, context)
         return await self._executor.execute_params(connector, params, context=context)
@@ -68,8 +82,7 @@ class ExecutionService:
     ) -> GatewayResult:
         """``/v1/chat/completions``: ``model`` names the connector (``<id>`` or
         ``<id>/<model name>``); ``ConnectorNotFoundError`` when it names none."""
-        connector_id, model_name = split_model(model, self._preconfigured)
-        connector = await self._connectors.resolve(space_id, connector_id)
+        connector, model_name = await self._gateway_connector(space_id, model, context, "chat")
         sent, stream = apply_model(body, model_name), body.get("stream") is True
         if isinstance(connector, Route):
             return await self._routes.chat_completions(connector, space_id, sent, stream, context)
@@ -88,12 +101,24 @@ class ExecutionService:
         """``/v1/embeddings``, ``/v1/completions``, ``/v1/responses``: ``model`` as for chat; also
         ``EndpointUnavailableError`` when the connector's URL does not tell where the
         endpoint is."""
-        connector_id, model_name = split_model(model, self._preconfigured)
-        connector = await self._connectors.resolve(space_id, connector_id)
+        connector, model_name = await self._gateway_connector(space_id, model, context, endpoint)
         sent = apply_model(body, model_name)
         if isinstance(connector, Route):
             return await self._routes.endpoint(connector, space_id, endpoint, sent, context)
         return await self._executor.endpoint(connector, endpoint, sent, context=context)
+
+    async def _gateway_connector(
+        self, space_id: str, model: str, context: ExecutionContext, endpoint: Endpoint
+    ) -> tuple[Connector | Route, str | None]:
+        """The one door of every ``/v1`` execution: the connector (or route) ``model``
+        names, and the request admitted by the limits that cover it
+        (``LimitExceededError``)."""
+        connector_id, model_name = split_model(model, self._preconfigured)
+        connector = await self._connectors.resolve(space_id, connector_id)
+        if self._limits is not None:
+            sub_action = GATEWAY_SUB_ACTION if endpoint == "chat" else endpoint
+            await self._limits.admit(connector, context, sub_action, endpoint)
+        return connector, model_name
 
     async def model(self, space_id: str, model: str) -> ConnectorView:
         """``/v1/models/{model}``: the connector ``model`` names (``ConnectorNotFoundError``)."""
@@ -125,26 +150,32 @@ class _EventLogSink:
         server_uuid: str,
         version: str,
         prices: Mapping[str, Price] = DEFAULT_PRICES,
+        on_finished: Callable[[ExecutionRecord, Decimal | None], None] = lambda r, c: None,
     ) -> None:
         self._writer = writer
         self._metrics = metrics
         self._server = {"server_uuid": server_uuid, "version": version}
         self._prices = PriceBook(prices)
+        self._on_finished = on_finished  # the limits count the execution's tokens and cost
 
     def started(self, record: ExecutionRecord) -> None:
         self._writer.submit(start_document(record, **self._server))
 
     def finished(self, record: ExecutionRecord) -> Durable:
-        durable = self._writer.submit_durable(self._execute_document(record))
+        cost = self._cost(record)
+        durable = self._writer.submit_durable(self._execute_document(record, cost))
         self._metrics.observe(record)
+        self._on_finished(record, cost)  # the limits count its tokens and cost
         return durable
 
     def journaled(self, record: ExecutionRecord) -> Durable:
-        return self._writer.journal_only(self._execute_document(record))
+        return self._writer.journal_only(self._execute_document(record, self._cost(record)))
 
-    def _execute_document(self, record: ExecutionRecord) -> dict[str, object]:
+    def _cost(self, record: ExecutionRecord) -> Decimal | None:
         # the execution's cost, from what its event records (a recount changes it)
-        cost = self._prices.cost(record.model, record.recorded_usage)
+        return self._prices.cost(record.model, record.recorded_usage)
+
+    def _execute_document(self, record: ExecutionRecord, cost: Decimal | None) -> dict[str, object]:
         return execute_document(record, cost=cost, **self._server)
 
 

@@ -1,6 +1,6 @@
 """Relay: the service as one object. Opens the store, the event writer and the executor,
 wires them, and offers them only as services: ``connectors``, ``execution``, ``usage``,
-``access`` and ``health``.
+``access``, ``health`` and ``limits``.
 
 The web app and the CLI are thin adapters over this; so is a Python user who wants the
 whole service (stored connectors, encrypted secrets, event log) without HTTP.
@@ -21,12 +21,18 @@ from llmrelay.service.access import AccessService
 from llmrelay.service.connectors import ConnectorService, load_preconfigured, runtime_connector
 from llmrelay.service.execution import ExecutionService, _EventLogSink
 from llmrelay.service.health import HealthService
+from llmrelay.service.limits import LimitService
+from llmrelay.service.spaces import SpaceService
 from llmrelay.service.usage import UsageService
 from llmrelay.settings import Settings
 from llmrelay.store import Store, open_store
 from llmrelay.store.connector_cache import ConnectorCache
 from llmrelay.store.event_writer import EventWriter
 from llmrelay.store.journal import Journal
+from llmrelay.store.limit_counters import LimitCounters
+from llmrelay.store.limit_guard import OutagePolicy
+from llmrelay.store.limit_shares import LocalShares
+from llmrelay.store.limits import LimitRepository
 from llmrelay.store.notify import ConnectorChangeFeed
 from llmrelay.store.retention import EventLogMaintenance
 from llmrelay.store.spool import Spool
@@ -47,6 +53,7 @@ class Relay:
     usage: UsageService
     access: AccessService
     health: HealthService
+    limits: LimitService
 
     def __init__(
         self,
@@ -60,13 +67,21 @@ class Relay:
         self._store = store
         self._writer = writer
         metrics = RelayMetrics(lambda: writer.stats)
+        counters = LimitCounters(store.engine)
+        self.limits = LimitService(
+            LimitRepository(store.engine),
+            LocalShares(counters, OutagePolicy.from_setting(settings.limits_on_store_outage)),
+            revalidate_after=settings.connector_revalidate_after.total_seconds(),
+        )
         sink = _EventLogSink(
             writer,
             metrics,
             server_uuid=settings.server_uuid,
             version=settings.version,
             prices=settings.prices,
+            on_finished=self.limits.finished,
         )
+        self._sink = sink
         self._executor = Executor(settings.actions, sink=sink, dashboard_access=dashboard_access)
         # validated connectors by (space, id): no DB I/O on a hit; kept coherent with the
         # other processes by the change feed (LISTEN/NOTIFY) and a bounded-age revision check
@@ -82,9 +97,12 @@ class Relay:
             store.engine, retention=settings.event_log_retention
         )
         self.connectors = ConnectorService(settings, store.connectors, preconfigured, cache)
-        self.execution = ExecutionService(self._executor, self.connectors, preconfigured, sink)
+        self.execution = ExecutionService(
+            self._executor, self.connectors, preconfigured, sink, self.limits
+        )
         self.usage = UsageService(store.events, writer)
         self.access = AccessService(store.users)
+        self.spaces = SpaceService(store.spaces)
         self.health = HealthService(settings, store, writer, metrics)
 
     @classmethod
@@ -113,6 +131,7 @@ class Relay:
             await writer.start()
             await relay._changes.start()
             relay._maintenance.start()
+            await relay.limits.start(on_refusal=relay._sink.finished)
             yield relay
         finally:
             await relay._close()
@@ -123,6 +142,7 @@ class Relay:
         async with AsyncExitStack() as steps:
             steps.push_async_callback(self._store.close)
             steps.push_async_callback(self._writer.stop)
+            steps.push_async_callback(self.limits.stop)  # after the executor: its counts
             steps.push_async_callback(self._executor.close)
             steps.push_async_callback(self._changes.stop)
             steps.push_async_callback(self._maintenance.stop)

@@ -68,8 +68,11 @@ class UsageService:
         per_page: int = 10,
         start: datetime | None = None,
         end: datetime | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
-        """A connector's event documents, newest first: (total, this page)."""
+        """A connector's event documents, newest first: (total, this page); ``action`` and
+        ``outcome`` narrow to one ``event.action`` / ``event.outcome``."""
         return await self._events.find(
             space_id=space_id,
             connector_id=connector_id,
@@ -77,6 +80,8 @@ class UsageService:
             per_page=per_page,
             start=start,
             end=end,
+            action=action,
+            outcome=outcome,
         )
 
     async def usage(

@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     event_log_retention: timedelta = DEFAULT_EVENT_LOG_RETENTION
     event_log_durability: Literal["answer", "async"] = "answer"
     connector_revalidate_after: timedelta = DEFAULT_CONNECTOR_REVALIDATE_AFTER
+    # what limits do while their counters cannot be reached (docs/limits.md)
+    limits_on_store_outage: Literal["open", "closed"] = "open"
     # the price table: the shipped defaults with ``llmrelay.prices`` applied (lower-case names)
     prices: Mapping[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
 

@@ -47,6 +47,7 @@ SETTINGS: dict[str, _Kind] = {
     "llmrelay.eventLog.retention": "scalar",
     "llmrelay.eventLog.durability": "str",
     "llmrelay.connectorCache.revalidateAfter": "scalar",
+    "llmrelay.limits.onStoreOutage": "str",
     "llmrelay.prices": "map",
     "server.host": "str",
     "server.port": "scalar",
@@ -87,6 +88,7 @@ FIELD_KEYS = {
     "event_log_retention": "llmrelay.eventLog.retention",
     "event_log_durability": "llmrelay.eventLog.durability",
     "connector_revalidate_after": "llmrelay.connectorCache.revalidateAfter",
+    "limits_on_store_outage": "llmrelay.limits.onStoreOutage",
     "prices": "llmrelay.prices",
 }
 

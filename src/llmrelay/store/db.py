@@ -20,6 +20,7 @@ from llmrelay.store.drivers import import_asyncpg
 from llmrelay.store.events import EventRepository
 from llmrelay.store.migrations import migrate
 from llmrelay.store.secretbox import SecretBox, api_key_pepper, check_encryption_key
+from llmrelay.store.spaces import SpaceRepository
 from llmrelay.store.sql import WRITE_OPTION, reading
 from llmrelay.store.users import UserRepository
 
@@ -105,6 +106,7 @@ class Store:
         self.connectors = ConnectorRepository(engine, SecretBox(encryption_key))
         self.users = UserRepository(engine, api_key_pepper(encryption_key))
         self.events = EventRepository(engine)
+        self.spaces = SpaceRepository(engine)
 
     async def ping(self) -> None:
         """Raise :class:`StoreError` when the database cannot be reached."""

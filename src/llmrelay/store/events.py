@@ -135,10 +135,12 @@ class EventRepository:
         start: datetime | None = None,
         end: datetime | None = None,
         action: str | None = None,
+        outcome: str | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         """A page of one connector's documents, newest first, and the total count.
 
-        ``start`` is inclusive, ``end`` exclusive; ``action`` filters on ``event.action``.
+        ``start`` is inclusive, ``end`` exclusive; ``action`` filters on ``event.action``,
+        ``outcome`` on ``event.outcome``.
         """
         if page < 1 or per_page < 1:
             raise ValueError("page and per_page must be >= 1")
@@ -154,6 +156,8 @@ class EventRepository:
             conditions.append(events.c.timestamp < end)
         if action is not None:
             conditions.append(events.c.action == action)
+        if outcome is not None:
+            conditions.append(events.c.outcome == outcome)
         where = and_(*conditions)
         query = (
             select(events.c.document)

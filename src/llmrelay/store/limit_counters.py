@@ -26,7 +26,7 @@ window and the rows of deleted limits.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -48,11 +48,24 @@ from llmrelay.errors import LimitReachedError
 from llmrelay.store.schema import LIMIT_WINDOW_KEY, limit_windows, limits
 from llmrelay.store.sql import dialect_insert, insert_adding_on_conflict, reading, writing
 
-__all__ = ["NANO_USD", "LimitCounters", "current_use", "nano_usd"]
+__all__ = [
+    "NANO_USD",
+    "WINDOW_SUFFIX",
+    "LimitCounters",
+    "Taken",
+    "Window",
+    "current_use",
+    "nano_usd",
+    "windows_of",
+]
 
 t = limit_windows
 NANO_USD = 10**9  # counter units per USD
-_SUFFIX: dict[WindowKind, str] = {"minute": "this_minute", "day": "today", "month": "this_month"}
+WINDOW_SUFFIX: dict[WindowKind, str] = {
+    "minute": "this_minute",
+    "day": "today",
+    "month": "this_month",
+}
 
 
 def nano_usd(usd: float | int) -> int:
@@ -61,26 +74,47 @@ def nano_usd(usd: float | int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class _Window:
+class Window:
     """One counter row an admission touches, with the figures checked in it."""
 
     limit: StoredLimit
     kind: WindowKind
     start: datetime
     caps: tuple[Cap, ...]
+    # derived once (the request path reads them): the figure of each metric, or None
+    key: tuple[str, int] = field(init=False)
+    row_key: tuple[str, WindowKind, datetime] = field(init=False)  # its counter row
+    requests_figure: int | None = field(init=False)
+    tokens_figure: int | None = field(init=False)
+    cost_figure: int | None = field(init=False)  # nano-USD
 
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.limit.id, WINDOWS.index(self.kind))
+    def __post_init__(self) -> None:
+        figures = {cap.metric: cap.figure for cap in self.caps}
+        requests, tokens, cost = (figures.get(m) for m in ("requests", "tokens", "cost_usd"))
+        object.__setattr__(self, "key", (self.limit.id, WINDOWS.index(self.kind)))
+        object.__setattr__(self, "row_key", (self.limit.id, self.kind, self.start))
+        object.__setattr__(self, "requests_figure", None if requests is None else int(requests))
+        object.__setattr__(self, "tokens_figure", None if tokens is None else int(tokens))
+        object.__setattr__(self, "cost_figure", None if cost is None else nano_usd(cost))
 
 
-def _windows(limits: Iterable[StoredLimit], now: datetime) -> list[_Window]:
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """A share taken of one window: admissions granted, and the window's tokens and
+    cost (nano-USD) as the store counted them."""
+
+    granted: int
+    tokens: int
+    cost_nano_usd: int
+
+
+def windows_of(limits: Iterable[StoredLimit], now: datetime) -> list[Window]:
     """Every (limit, window) of ``limits`` in the one lock order."""
-    found: dict[tuple[str, int], _Window] = {}
+    found: dict[tuple[str, int], Window] = {}
     for stored in limits:
         caps = stored.limit.caps()
         for kind in stored.limit.windows():
-            window = _Window(
+            window = Window(
                 stored, kind, window_start(kind, now), tuple(c for c in caps if c.window == kind)
             )
             found[window.key] = window
@@ -104,7 +138,7 @@ def _reached(cap: Cap, row: Any) -> bool:
     return int(row.cost_nano_usd) >= nano_usd(cap.figure)
 
 
-def _in(window: _Window) -> Any:
+def _in(window: Window) -> Any:
     return and_(
         t.c.limit_id == window.limit.id,
         t.c.kind == window.kind,
@@ -119,7 +153,7 @@ def current_use(stored: StoredLimit, rows: Iterable[Any], now: datetime) -> dict
     use: dict[str, object] = {}
     for kind in stored.limit.windows():
         row = by_window.get((kind, window_start(kind, now)))
-        suffix = _SUFFIX[kind]
+        suffix = WINDOW_SUFFIX[kind]
         use[f"requests_{suffix}"] = int(row.requests) if row else 0
         use[f"tokens_{suffix}"] = int(row.tokens) if row else 0
         use[f"cost_usd_{suffix}"] = int(row.cost_nano_usd) / NANO_USD if row else 0.0
@@ -138,7 +172,7 @@ class LimitCounters:
 
     async def admit(self, limits: Sequence[StoredLimit], now: datetime) -> Admission:
         """Count one request in every window of ``limits`` if all of them admit it."""
-        windows = _windows(limits, now)
+        windows = windows_of(limits, now)
         if not windows:
             return Admission.ok()
         try:
@@ -149,7 +183,7 @@ class LimitCounters:
             return Admission(admitted=False, refusal=await self._refusal(windows, refused, now))
         return Admission.ok()
 
-    async def _count_request(self, conn: AsyncConnection, window: _Window) -> None:
+    async def _count_request(self, conn: AsyncConnection, window: Window) -> None:
         insert = dialect_insert(conn, t).values(
             limit_id=window.limit.id,
             kind=window.kind,
@@ -176,7 +210,7 @@ class LimitCounters:
             )
 
     async def _refusal(
-        self, windows: list[_Window], refused: LimitReachedError, now: datetime
+        self, windows: list[Window], refused: LimitReachedError, now: datetime
     ) -> Refusal:
         """The refusal that lasts longest among the caps reached now (so ``Retry-After``
         is not followed by another refusal from a longer window)."""
@@ -185,7 +219,7 @@ class LimitCounters:
                 (row.limit_id, row.kind): row
                 for row in await conn.execute(select(t).where(or_(*(_in(w) for w in windows))))
             }
-        candidates: list[tuple[_Window, Cap]] = []
+        candidates: list[tuple[Window, Cap]] = []
         for window in windows:
             row = rows.get((window.limit.id, window.kind))
             if row is not None:
@@ -213,7 +247,7 @@ class LimitCounters:
         windows of ``limits`` that contain ``now``."""
         cost = nano_usd(cost_usd) if cost_usd is not None and cost_usd > 0 else 0
         tokens = max(0, tokens)
-        windows = _windows(limits, now)
+        windows = windows_of(limits, now)
         if not windows or (tokens == 0 and cost == 0):
             return
         rows = [
@@ -233,6 +267,87 @@ class LimitCounters:
             )
             for row in rows:  # one by one, in the lock order
                 await conn.execute(statement.values(**row))
+
+    async def take(
+        self, wants: Sequence[tuple[Window, int]], now: datetime
+    ) -> dict[tuple[str, int], Taken] | Refusal:
+        """Take a local share of each window in one transaction (``limit_guard.py``).
+
+        A window is read under its row lock (PostgreSQL) or the database's write lock
+        (SQLite); if every figure of every window is still below its limit, each window
+        that caps requests gets ``min(want, figure - requests)`` requests reserved (counted
+        now, so no process can admit past the figure); the others grant ``want``
+        admissions and count nothing (their requests are added as they are admitted).
+        Returns the grants with each window's tokens and cost, or the :class:`Refusal`.
+        """
+        ordered = sorted(wants, key=lambda pair: pair[0].key)
+        taken: dict[tuple[str, int], Taken] = {}
+        try:
+            async with writing(self._engine) as conn:
+                for window, want in ordered:
+                    taken[window.key] = await self._take_one(conn, window, want)
+        except LimitReachedError as refused:
+            windows = [window for window, _ in ordered]
+            return await self._refusal(windows, refused, now)
+        return taken
+
+    async def _take_one(self, conn: AsyncConnection, window: Window, want: int) -> Taken:
+        insert = dialect_insert(conn, t).values(
+            limit_id=window.limit.id,
+            kind=window.kind,
+            window_start=window.start,
+            requests=0,
+            tokens=0,
+            cost_nano_usd=0,
+        )
+        locked = insert.on_conflict_do_update(
+            index_elements=list(LIMIT_WINDOW_KEY), set_={"requests": t.c.requests}
+        ).returning(t.c.requests, t.c.tokens, t.c.cost_nano_usd)
+        row = (await conn.execute(locked)).one()
+        # want 0: a refresh of the tokens and cost only (the requests were reserved before)
+        checked = [cap for cap in window.caps if want > 0 or cap.metric != "requests"]
+        if any(_reached(cap, row) for cap in checked):
+            raise LimitReachedError(window)
+        granted = want
+        request_caps = [int(cap.figure) for cap in window.caps if cap.metric == "requests"]
+        if request_caps:
+            granted = min(want, min(request_caps) - int(row.requests))
+        if request_caps and granted > 0:
+            await conn.execute(
+                t.update().where(_in(window)).values(requests=t.c.requests + granted)
+            )
+        if not (row.requests or row.tokens or row.cost_nano_usd):  # a new window's row
+            await conn.execute(
+                delete(t).where(
+                    t.c.limit_id == window.limit.id,
+                    t.c.kind == window.kind,
+                    t.c.window_start < window.start,
+                )
+            )
+        return Taken(granted, int(row.tokens), int(row.cost_nano_usd))
+
+    async def add(self, amounts: Sequence[tuple[str, WindowKind, datetime, int, int, int]]) -> None:
+        """Add ``(limit id, kind, window start, requests, tokens, nano-USD)`` rows in one
+        transaction (a process's admissions and ended executions, batched)."""
+        if not amounts:
+            return
+        ordered = sorted(amounts, key=lambda row: (row[0], WINDOWS.index(row[1])))
+        async with writing(self._engine) as conn:
+            statement = insert_adding_on_conflict(
+                conn, t, LIMIT_WINDOW_KEY, ("requests", "tokens", "cost_nano_usd")
+            )
+            rows = [
+                {
+                    "limit_id": limit_id,
+                    "kind": kind,
+                    "window_start": start,
+                    "requests": requests,
+                    "tokens": tokens,
+                    "cost_nano_usd": cost,
+                }
+                for limit_id, kind, start, requests, tokens, cost in ordered
+            ]
+            await conn.execute(statement, rows)  # one executemany, in the lock order
 
     async def current(
         self, limits: Sequence[StoredLimit], now: datetime

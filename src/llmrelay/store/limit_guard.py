@@ -9,20 +9,10 @@ Tokens of executions that end during an outage are not added to the counters (th
 log still has them, through its spool); limits therefore under-count an outage, never
 over-count.
 
-**Local share with a bounded lease (design; the exact path above is what runs today).**
-If one store transaction per request proves too slow, a process takes a *share* of a
-``requests_per_minute`` window in one transaction: the store counter is raised by
-``min(s, figure - used)`` (so the store never counts past the figure) and the process then
-admits up to that many requests from memory, going back to the store only when the share is
-used up or the window ends. Bounds, for ``p`` processes and share size ``s``:
-- requests above ``requests_per_minute``: none (shares are carved out of the figure);
-- admitted below it: a refusal may come while other processes still hold up to
-  ``(p - 1) * (s - 1)`` unused requests of the minute (they lapse with the window);
-- tokens and cost: each share also brings back the window's token and cost counts, so
-  besides the one-call overshoot every process may start up to ``s`` calls after a token
-  or cost figure was reached;
-- store down: a process spends the share it holds, then the outage policy applies.
-The share size would be a setting (1 = today's exact behaviour).
+**Local shares.** The request path does not run :meth:`LimitCounters.admit` (one
+transaction per request) but takes shares of the windows and admits from memory
+(``limit_shares.py``, with its bounds); :class:`GuardedCounters` is the exact path for
+callers that want one transaction per admission.
 """
 
 from __future__ import annotations

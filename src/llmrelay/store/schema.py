@@ -252,3 +252,11 @@ limit_windows = Table(
     Column("cost_nano_usd", BigInteger, nullable=False),  # 1e-9 USD: exact integer sums
     PrimaryKeyConstraint(*LIMIT_WINDOW_KEY, name="pk_limit_windows"),
 )
+
+spaces = Table(
+    "spaces",
+    metadata,
+    Column("id", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("id", name="pk_spaces"),
+)

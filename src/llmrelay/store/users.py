@@ -182,6 +182,24 @@ class UserRepository:
             if result.rowcount == 0:
                 raise UserNotFoundError(f"user {name!r} not found")
 
+    async def set_roles(self, name: str, roles: Sequence[str], spaces: Sequence[str]) -> User:
+        """Replace the user's grants with ``roles`` in ``spaces``."""
+        grants = _validated(roles, spaces)
+        async with writing(self._engine) as conn:
+            row = (await conn.execute(select(users).where(users.c.name == name))).first()
+            if row is None:
+                raise UserNotFoundError(f"user {name!r} not found")
+            await conn.execute(delete(user_grants).where(user_grants.c.user_name == name))
+            if grants:
+                await conn.execute(
+                    user_grants.insert(),
+                    [{"user_name": name, "role": g.role, "space": g.space} for g in grants],
+                )
+            await conn.execute(
+                users.update().where(users.c.name == name).values(updated_at=utcnow())
+            )
+        return User(name=name, grants=tuple(sorted(grants)), created_at=row.created_at)
+
     async def delete_user(self, name: str) -> None:
         """Delete the user with their grants and the API keys they own."""
         async with writing(self._engine) as conn:

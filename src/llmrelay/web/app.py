@@ -19,7 +19,7 @@ from llmrelay.web.errors import handle_llmrelay_error, handle_unexpected
 from llmrelay.web.hot_routes import HotRoutes
 from llmrelay.web.json import json_response
 from llmrelay.web.openapi import openapi_document
-from llmrelay.web.routes import actions, gateway, status, usage
+from llmrelay.web.routes import accounts, actions, gateway, limits, status, usage
 
 log = logging.getLogger("llmrelay.web")
 
@@ -30,7 +30,7 @@ async def _openapi(request: Request) -> Response:
 
 def regular_routes() -> list[BaseRoute]:
     """Every route; ``HotRoutes`` goes before them for the two hot paths."""
-    api = [*actions.routes, *usage.routes]
+    api = [*actions.routes, *usage.routes, *limits.routes, *accounts.routes]
     return [
         Route("/api/openapi.json", _openapi, methods=["GET"]),
         *status.routes,

@@ -16,6 +16,8 @@ from llmrelay.errors import (
     DecryptionError,
     EventLogUnavailableError,
     GatewayRequestError,
+    LimitExceededError,
+    LimitsUnavailableError,
     LlmrelayError,
     UnauthenticatedError,
     UpstreamError,
@@ -44,9 +46,19 @@ async def handle_llmrelay_error(request: Request, exc: Exception) -> Response:
     headers = None
     if status == 401 and not _browser_session(request):
         headers = {"WWW-Authenticate": 'Basic realm="llmrelay", charset="UTF-8"'}
-    if status >= 500:
+    retry = _retry_after(exc)
+    if retry is not None:
+        headers = retry
+    elif status >= 500:
         log.error("request failed: %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return kibana_error(status, exc.kibana_error, _shown_message(exc), headers=headers)
+
+
+def _retry_after(exc: LlmrelayError) -> dict[str, str] | None:
+    """``Retry-After`` of a refusal by the limits (whole seconds)."""
+    if isinstance(exc, LimitExceededError | LimitsUnavailableError):
+        return {"Retry-After": str(exc.retry_after)}
+    return None
 
 
 def _browser_session(request: Request) -> bool:
@@ -116,6 +128,16 @@ def openai_error_for(exc: BaseException) -> Response:
         return openai_error(LlmrelayError.http_status, _GENERIC_MESSAGE)
     if isinstance(exc, GatewayRequestError):
         return openai_error(exc.status, str(exc), param=exc.param, code=exc.code)
+    if isinstance(exc, LimitExceededError):
+        return openai_error(
+            exc.http_status,
+            str(exc),
+            "insufficient_quota" if exc.budget else "rate_limit_error",
+            code="budget_exceeded" if exc.budget else "rate_limit_exceeded",
+            headers=_retry_after(exc),
+        )
+    if isinstance(exc, LimitsUnavailableError):
+        return openai_error(exc.http_status, _shown_message(exc), headers=_retry_after(exc))
     if isinstance(exc, UpstreamError):
         if isinstance(exc, UpstreamStatusError):
             return _upstream_status(exc)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from llmrelay.service import ENDPOINTS, GROUPS, INTERVALS
+from llmrelay.web.openapi_accounts import EVENT_FILTERS, account_paths
+from llmrelay.web.openapi_limits import LIMIT, LIMIT_BODY, limit_paths
 from llmrelay.web.openapi_schemas import component_schemas
 
 
@@ -338,7 +340,7 @@ def _in_space(paths: dict[str, Any]) -> dict[str, Any]:
 
 
 def openapi_document(version: str) -> dict[str, Any]:
-    paths = _paths()
+    paths = {**_paths(), **limit_paths()}
     keep = {
         "name": "keep_secrets",
         "in": "query",
@@ -346,6 +348,8 @@ def openapi_document(version: str) -> dict[str, Any]:
         "description": "Keep stored secrets that the body leaves empty (llmrelay addition).",
     }
     paths["/api/actions/connector/{id}"]["put"]["parameters"].append(keep)
+    paths["/api/event_log/connector/{id}/_find"]["get"]["parameters"].extend(EVENT_FILTERS)
+    paths.update(account_paths(_json, _errors, _XSRF))
     extra = _operability_and_gateway()
     gateway = {path: ops for path, ops in extra.items() if path.startswith("/v1")}
     spaced = _in_space({**paths, **gateway})
@@ -357,7 +361,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             "description": "Kibana-compatible actions API for OpenAI connectors, event log, usage.",
         },
         "components": {
-            "schemas": component_schemas(),
+            "schemas": {**component_schemas(), "Limit": LIMIT, "LimitBody": LIMIT_BODY},
             "securitySchemes": {
                 "basic": {"type": "http", "scheme": "basic"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "Authorization"},

@@ -19,6 +19,7 @@ from llmrelay.store.migrations import (
     v2_events_by_time,
     v3_limits,
     v4_usage_dimensions,
+    v5_spaces,
 )
 from llmrelay.store.migrations.runner import ADVISORY_LOCK_KEY, Migration, apply_pending
 
@@ -31,6 +32,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, "limits and their window counters", v3_limits.apply),
     Migration(4, "usage rollups by endpoint and route, with cost", v4_usage_dimensions.apply),
+    Migration(5, "spaces created on purpose", v5_spaces.apply),
 )
 
 

@@ -39,6 +39,14 @@ async def get_connector(request: Request) -> Response:
     return json_response(view.to_api())
 
 
+async def preconfigured_settings(request: Request) -> Response:
+    """llmrelay's view of preconfigured connectors for the UI (never secrets or header
+    values); those without ``exposeConfig`` only for callers who may change connectors."""
+    principal = await caller(request, "connectors.read", denied=unauthorized("get"))
+    writer = principal.can("connectors.write", space_of(request))
+    return json_response(relay_of(request).connectors.preconfigured_settings(unexposed=writer))
+
+
 async def create_connector(request: Request) -> Response:
     principal = await caller(request)
     space = space_of(request)
@@ -125,6 +133,7 @@ async def _deny_execute(request: Request, principal: Principal, space: str) -> N
 
 routes = [
     Route("/actions/connectors", list_connectors, methods=["GET"]),
+    Route("/llmrelay/preconfigured_connectors", preconfigured_settings, methods=["GET"]),
     Route("/actions/connector_types", connector_types, methods=["GET"]),
     Route("/actions/connector", create_connector, methods=["POST"]),
     Route("/actions/connector/{id}/_execute", execute_connector, methods=["POST"]),

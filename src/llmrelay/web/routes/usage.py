@@ -21,6 +21,17 @@ from llmrelay.web.context import caller, relay_of, space_of
 from llmrelay.web.json import json_response
 
 _MAX_PER_PAGE = 10_000
+_ACTIONS = ("execute-start", "execute")
+_OUTCOMES = ("success", "failure")
+
+
+def _choice_param(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw not in allowed:
+        raise BadRequestError(f"[{name}]: expected one of {', '.join(allowed)} but got [{raw}]")
+    return raw
 
 
 def _int_param(request: Request, name: str, default: int, *, low: int, high: int) -> int:
@@ -67,6 +78,8 @@ async def find_events(request: Request) -> Response:
         per_page=per_page,
         start=parse_time(request.query_params.get("start"), "start"),
         end=parse_time(request.query_params.get("end"), "end"),
+        action=_choice_param(request, "action", _ACTIONS),
+        outcome=_choice_param(request, "outcome", _OUTCOMES),
     )
     return json_response({"page": page, "per_page": per_page, "total": total, "data": docs})
 

@@ -94,13 +94,38 @@
     return (result.data && result.data.message) || `Request failed with status ${result.status}.`;
   }
 
-  // the helpers other page scripts (test-tab.js) share
-  window.Llmrelay = { $, $all, make, api, flag };
+  /* The one date format of the UI: "2026-12-06 14:05:09 UTC", in the browser's time zone,
+   * named. `seconds: false` drops the seconds. */
+  function formatTime(value, options) {
+    const date = value instanceof Date ? value : new Date(value);
+    if (Number.isNaN(date.getTime())) return "—";
+    const parts = {};
+    const format = new Intl.DateTimeFormat("en-GB", {
+      year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      second: "2-digit", hourCycle: "h23", timeZoneName: "short",
+    });
+    for (const part of format.formatToParts(date)) parts[part.type] = part.value;
+    const time = `${parts.hour}:${parts.minute}` + (options && options.seconds === false ? "" : `:${parts.second}`);
+    return `${parts.year}-${parts.month}-${parts.day} ${time} ${parts.timeZoneName}`;
+  }
+
+  // the helpers other page scripts (test-tab.js, executions.js) share
+  window.Llmrelay = { $, $all, make, api, flag, formatTime, apiMessage, showError, toast };
 
   function setupAutosubmit() {
     $all("select[data-autosubmit]").forEach((select) => {
       select.addEventListener("change", () => select.form.submit());
     });
+  }
+
+  /* Preconfigured connectors without exposeConfig come without config from Kibana's API;
+   * llmrelay's own endpoint gives their settings (never secrets) to who may see them. */
+  async function withPreconfiguredSettings(connectors) {
+    if (!connectors.some((c) => c.is_preconfigured && !c.config)) return;
+    const extra = await api("GET", "/llmrelay/preconfigured_connectors");
+    if (!extra.ok) return;
+    const byId = new Map(extra.data.map((e) => [e.id, e.config]));
+    for (const c of connectors) if (c.is_preconfigured && !c.config && byId.has(c.id)) c.config = byId.get(c.id);
   }
 
   // --- connectors list ---------------------------------------------------------------
@@ -114,21 +139,22 @@
       return;
     }
     const connectors = result.data || [];
+    await withPreconfiguredSettings(connectors);
     tbody.textContent = "";
     for (const c of connectors) {
       const config = c.config || {};
       const row = make("tr", { "data-connector-id": c.id });
       row.dataset.search = [c.name, config.apiProvider, config.apiUrl, config.defaultModel, c.id].filter(Boolean).join(" ").toLowerCase();
-      const nameCell = make("td");
+      const nameCell = make("td", { "data-label": "Name" });
       nameCell.appendChild(make("a", { href: connectorUrl(c.id) }, c.name));
       row.appendChild(nameCell);
-      const providerCell = make("td");
+      const providerCell = make("td", { "data-label": "Provider" });
       if (config.apiProvider) providerCell.appendChild(make("span", { class: "badge provider" }, config.apiProvider));
       else providerCell.appendChild(make("span", { class: "muted" }, c.connector_type_id === ".gen-ai" ? "OpenAI connector" : c.connector_type_id));
       row.appendChild(providerCell);
-      row.appendChild(make("td", { class: "url" }, config.apiUrl || "—"));
-      row.appendChild(make("td", {}, config.defaultModel || "—"));
-      const badges = make("td");
+      row.appendChild(make("td", { class: "url", "data-label": "URL" }, config.apiUrl || "—"));
+      row.appendChild(make("td", { "data-label": "Default model" }, config.defaultModel || "—"));
+      const badges = make("td", { "data-label": "" });
       if (c.is_preconfigured) badges.appendChild(make("span", { class: "badge pre", title: "Defined in the settings file; read-only" }, "Preconfigured"));
       if (c.is_missing_secrets) badges.appendChild(make("span", { class: "badge error" }, "Missing secrets"));
       row.appendChild(badges);
@@ -244,9 +270,16 @@
       return row;
     }
 
+    /* On the create form OpenAI's URL is filled in (it is the one URL that works as is);
+     * a prefilled URL the user did not change follows the provider. */
+    let prefilled = "";
     function syncProvider() {
       const info = PROVIDERS[provider.value] || PROVIDERS.OpenAI;
       url.placeholder = info.url;
+      if (mode === "create" && url.value.trim() === prefilled) {
+        prefilled = provider.value === "OpenAI" ? info.url : "";
+        url.value = prefilled;
+      }
       $("#defaultModel-help", form).textContent = info.modelHelp;
       $("#defaultModel-optional", form).textContent = info.modelRequired ? "required" : "optional";
       model.required = info.modelRequired;
@@ -268,10 +301,13 @@
       showError($("#form-error", form), "");
     }
 
-    function showErrors(message) {
-      const { fields, general } = fieldErrors(message);
+    /* Each message at its field, marked aria-invalid; returns the first invalid input. */
+    function showFieldErrors(fields) {
       let first = null;
-      for (const [field, reason] of Object.entries(fields)) {
+      for (const name of Object.keys(FIELD_OF)) {
+        const reason = fields[name];
+        if (!reason) continue;
+        const field = name;
         const box = $(`#${field}-error`, form);
         if (!box) continue;
         box.textContent = reason;
@@ -286,6 +322,17 @@
         usePki.checked = true;
         syncPki();
       }
+      return first;
+    }
+
+    function showErrors(message) {
+      const parsed = fieldErrors(message);
+      const fields = {};
+      for (const [field, reason] of Object.entries(parsed.fields)) {
+        fields[field] = field === "headers" ? reason : checks().reword(field, reason, provider.value);
+      }
+      const general = parsed.general;
+      const first = showFieldErrors(fields);
       const fallback = general || (first ? "" : message);
       if (fallback) {
         showError($("#form-error", form), fallback);
@@ -322,6 +369,33 @@
       return problems.length === 0;
     }
 
+    function checks() { return window.LlmrelayFormChecks; }
+
+    /* Every problem the browser can see, each at its field; true when there is none. */
+    function validate() {
+      const hadPki = Boolean(original && original.config && original.config.verificationMode);
+      const fields = checks().check({
+        name: $("#name", form).value,
+        apiProvider: provider.value,
+        apiUrl: url.value,
+        defaultModel: model.value,
+        apiKey: apiKey.value,
+        usePki: usePki.checked,
+        certificateData: $("#certificateData", form).value,
+        privateKeyData: $("#privateKeyData", form).value,
+        caData: $("#caData", form).value,
+        keepsSecrets: mode === "edit",
+        hadPki,
+      });
+      const headersOk = checkHeaders(false);
+      const first = showFieldErrors(fields);
+      const firstHeader = headersOk ? null : $('.header-row [aria-invalid="true"]', form);
+      const order = $all("input, select, textarea", form);
+      const candidates = [first, firstHeader].filter(Boolean).sort((a, b) => order.indexOf(a) - order.indexOf(b));
+      if (candidates.length) candidates[0].focus();
+      return candidates.length === 0;
+    }
+
     function fill(connector) {
       const config = connector.config || {};
       $("#name", form).value = connector.name || "";
@@ -347,7 +421,22 @@
           return;
         }
         const reader = new FileReader();
-        reader.onload = () => { target.value = String(reader.result || ""); };
+        reader.onload = () => {
+          const text = String(reader.result || "");
+          const box = $(`#${target.id}-error`, form);
+          const problem = checks().fileProblem(target.id, text, file.name);
+          if (problem) {
+            input.value = "";
+            input.setAttribute("aria-invalid", "true");
+            box.textContent = problem;
+            box.hidden = false;
+            return;
+          }
+          input.removeAttribute("aria-invalid");
+          target.removeAttribute("aria-invalid");
+          box.hidden = true;
+          target.value = text;
+        };
         reader.readAsText(file);
       });
     }
@@ -398,9 +487,12 @@
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       clearErrors();
-      if (!checkHeaders(true)) return;
+      if (!validate()) return;
+      const thenTest = Boolean(event.submitter && event.submitter.dataset.thenTest);
       const save = $("#save-button", form);
+      const saveTest = $("#save-test-button", form);
       save.disabled = true;
+      saveTest.disabled = true;
       const data = payload();
       let result;
       if (mode === "create") {
@@ -409,12 +501,14 @@
         result = await api("PUT", `/actions/connector/${encodeURIComponent(original.id)}?keep_secrets=true`, data);
       }
       save.disabled = false;
+      saveTest.disabled = false;
       if (!result.ok) {
         showErrors(apiMessage(result));
         return;
       }
       if (mode === "create") {
-        location.assign(connectorUrl(result.data.id) + "?created=1");
+        clean = null;
+        location.assign(connectorUrl(result.data.id) + "?created=1" + (thenTest ? "&tab=test" : ""));
         return;
       }
       original = result.data;
@@ -424,11 +518,37 @@
         $(`#${key}-file`, form).value = "";
       }
       toast("Connector saved.");
-      if (options.onSaved) options.onSaved(result.data);
+      clean = snapshot();
+      if (options.onSaved) options.onSaved(result.data, thenTest);
     });
+
+    // unsaved changes: leaving the page asks first (the browser's own prompt)
+    let clean = null;
+    const snapshot = () => JSON.stringify([payload(), apiKey.value, $all("textarea", form).map((t) => t.value)]);
+    window.addEventListener("beforeunload", (event) => {
+      if (clean !== null && snapshot() !== clean) {
+        event.preventDefault();
+        event.returnValue = "";
+      }
+    });
+    const cancel = $("#cancel-button", form);
+    if (cancel) {
+      cancel.addEventListener("click", () => {
+        clearErrors();
+        fill(original);
+        apiKey.value = "";
+        for (const key of ["certificateData", "privateKeyData", "caData"]) {
+          $(`#${key}`, form).value = "";
+          $(`#${key}-file`, form).value = "";
+        }
+        clean = snapshot();
+        toast("Changes discarded.");
+      });
+    }
 
     if (original) fill(original);
     else { syncProvider(); syncPki(); }
+    clean = snapshot();
     return { form, fill };
   }
 
@@ -444,8 +564,9 @@
       }
       if (focus) tab.focus();
       const url = new URL(location.href);
-      if (tab.id === "tab-test") url.searchParams.set("tab", "test"); else url.searchParams.delete("tab");
+      if (tab.id !== "tab-config") url.searchParams.set("tab", tab.id.slice(4)); else url.searchParams.delete("tab");
       history.replaceState(null, "", url);
+      tab.dispatchEvent(new CustomEvent("tab-shown", { bubbles: true }));
     }
     tabs.forEach((tab, i) => {
       tab.addEventListener("click", () => select(tab, false));
@@ -458,7 +579,7 @@
         if (next) { event.preventDefault(); select(next, true); }
       });
     });
-    select(initial === "test" ? $("#tab-test") : $("#tab-config"), false);
+    select($(`#tab-${initial}`) || $("#tab-config"), false);
   }
 
   function showHeader(connector) {
@@ -483,8 +604,15 @@
       rows.push(["OpenAI provider", PROVIDERS[config.apiProvider] ? PROVIDERS[config.apiProvider].label : config.apiProvider]);
       rows.push(["URL", config.apiUrl]);
       rows.push(["Default model", config.defaultModel || "—"]);
-      if (config.headers) rows.push(["Headers", Object.keys(config.headers).join(", ")]);
+      const headerNames = config.headerNames || Object.keys(config.headers || {});
+      if (headerNames.length) rows.push(["Headers", headerNames.join(", ")]);
       if (config.verificationMode) rows.push(["Verification mode", config.verificationMode]);
+      const shown = ["apiProvider", "apiUrl", "defaultModel", "headers", "headerNames", "verificationMode"];
+      for (const [key, value] of Object.entries(config)) {
+        if (!shown.includes(key)) rows.push([key, typeof value === "string" ? value : JSON.stringify(value)]);
+      }
+    } else {
+      rows.push(["Settings", "Not shown: the connector's definition does not set exposeConfig."]);
     }
     for (const [term, value] of rows) {
       list.appendChild(make("dt", {}, term));
@@ -508,6 +636,7 @@
       location.replace(`${PREFIX}/app/routes/${encodeURIComponent(id)}${location.search}`);
       return;
     }
+    await withPreconfiguredSettings([connector]);
     showHeader(connector);
     $("#connector-body").hidden = false;
     setupTabs(root, root.dataset.tab);
@@ -520,7 +649,14 @@
     const form = $("#connector-form");
     const editable = flag("canWrite") && !connector.is_preconfigured;
     if (editable) {
-      connectorForm({ connector, onSaved: (saved) => { showHeader(saved); testTab.update(saved); } });
+      connectorForm({
+        connector,
+        onSaved: (saved, thenTest) => {
+          showHeader(saved);
+          testTab.update(saved);
+          if (thenTest) $("#tab-test").click();
+        },
+      });
       const del = $("#delete-button");
       if (del) del.hidden = false;
     } else {
@@ -534,6 +670,7 @@
     }
     setupDelete(connector);
     const testTab = window.LlmrelayTestTab.setup(connector);
+    window.LlmrelayExecutions.setup(connector);
   }
 
   function setupDelete(connector) {
@@ -556,7 +693,12 @@
   }
 
   // --- usage dashboard ---------------------------------------------------------------
-  const RANGES = { "15m": ["now-15m", "minute", 15 * 60e3], "24h": ["now-24h", "hour", 24 * 3600e3], "7d": ["now-7d", "day", 7 * 86400e3], "30d": ["now-30d", "day", 30 * 86400e3] };
+  const RANGES = {
+    "15m": ["now-15m", "minute", 15 * 60e3], "1h": ["now-1h", "minute", 3600e3],
+    "24h": ["now-24h", "hour", 24 * 3600e3], "7d": ["now-7d", "day", 7 * 86400e3],
+    "30d": ["now-30d", "day", 30 * 86400e3], "90d": ["now-90d", "day", 90 * 86400e3],
+  };
+  const REFRESH_SECONDS = ["10", "30", "60", "300"];
   const STEP = { minute: 60e3, hour: 3600e3, day: 86400e3 };
 
   function localInput(date) {
@@ -572,11 +714,13 @@
     return d.getTime();
   }
 
+  /* A time axis label: the date for days, the time of day otherwise (the axis title names
+   * the time zone; tooltips and the data table show the full date and time). */
   function bucketLabel(ms, interval) {
-    const d = new Date(ms);
-    if (interval === "day") return d.toLocaleDateString("en-US", { month: "short", day: "numeric" });
-    return d.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" });
+    const full = formatTime(ms, { seconds: false });
+    return interval === "day" ? full.slice(0, 10) : full.slice(11, 16);
   }
+  const timeZoneName = () => formatTime(Date.now()).split(" ").slice(2).join(" ");
 
   async function usagePage() {
     const controls = $("#usage-controls");
@@ -605,12 +749,42 @@
     connectorSelect.value = wanted;
     endpointSelect.value = params.get("endpoint") || "";
     if (endpointSelect.selectedIndex < 0) endpointSelect.value = "";
-    const syncCustom = () => { $("#custom-range").hidden = rangeSelect.value !== "custom"; };
+    const quick = $all(".quick-ranges [data-range]");
+    const syncCustom = () => {
+      $("#custom-range").hidden = rangeSelect.value !== "custom";
+      for (const b of quick) b.setAttribute("aria-pressed", String(b.dataset.range === rangeSelect.value));
+    };
     syncCustom();
     rangeSelect.addEventListener("change", () => { syncCustom(); if (rangeSelect.value !== "custom") load(); });
+    for (const b of quick) {
+      b.addEventListener("click", () => { rangeSelect.value = b.dataset.range; syncCustom(); load(); });
+    }
     connectorSelect.addEventListener("change", () => load());
     endpointSelect.addEventListener("change", () => load());
     controls.addEventListener("submit", (event) => { event.preventDefault(); load(); });
+
+    // auto-refresh: reloads on a timer while the page is visible
+    const refresh = $("#auto-refresh");
+    refresh.value = REFRESH_SECONDS.includes(params.get("refresh")) ? params.get("refresh") : "";
+    let timer = null;
+    const schedule = () => {
+      clearInterval(timer);
+      timer = refresh.value ? setInterval(() => { if (!document.hidden) load(); }, Number(refresh.value) * 1000) : null;
+    };
+    refresh.addEventListener("change", () => { schedule(); load(); });
+    schedule();
+
+    const modelCsv = $("#model-csv");
+    let modelRows = [];
+    modelCsv.appendChild(charts.csvButton("Download CSV", "usage-per-model.csv", () => [
+      ["Model", "Executions", "Failures", "Prompt tokens", "Completion tokens", "Total tokens", "Estimated tokens", "Cost (USD)"],
+      ...modelRows,
+    ]));
+    let endpointRows = [];
+    $("#endpoint-csv").appendChild(charts.csvButton("Download CSV", "usage-per-endpoint.csv", () => [
+      ["Endpoint", "Executions", "Failures", "Prompt tokens", "Completion tokens", "Total tokens", "Unpriced tokens", "Cost (USD)"],
+      ...endpointRows,
+    ]));
 
     async function load() {
       const dashboard = $("#usage-dashboard");
@@ -645,6 +819,7 @@
       if (connectorSelect.value) state.set("connector", connectorSelect.value);
       if (endpointSelect.value) state.set("endpoint", endpointSelect.value);
       if (range === "custom") { state.set("start", $("#range-start").value); state.set("end", $("#range-end").value); }
+      if (refresh.value) state.set("refresh", refresh.value);
       history.replaceState(null, "", `${location.pathname}?${state}`);
       const query = (group) => {
         const q = new URLSearchParams({ start, end, interval, group_by: group });
@@ -658,9 +833,7 @@
       for (const r of [byUser, byConnector, byModel, byEndpoint]) {
         if (!r.ok) { showError($("#page-error"), apiMessage(r)); return; }
       }
-      const from = new Date(startMs).toLocaleString("en-GB");
-      const to = new Date(endMs).toLocaleString("en-GB");
-      $("#usage-range-label").textContent = `${from} – ${to}`;
+      $("#usage-range-label").textContent = `${formatTime(startMs, { seconds: false })} – ${formatTime(endMs, { seconds: false })}`;
       renderStats(byUser.data.totals);
       renderUsers(byUser.data.buckets);
       renderTimeline(byConnector.data.buckets, interval, startMs, endMs);
@@ -725,9 +898,11 @@
         for (const b of buckets) if ((b.key || "(unknown)") === name) values[index.get(Date.parse(b.bucket))] += b.cost_usd || 0;
         return { name, values };
       });
+      const full = times.map((t) => formatTime(t, { seconds: false }));
       charts.render($("#chart-cost-time"), {
         id: "chart-cost-time-svg", title: "Cost over Time per Endpoint", orientation: "vertical", stacked: true,
-        categories: times.map((t) => bucketLabel(t, interval)), series, width: 1100, height: 240, categoryLabel: "Time",
+        categories: times.map((t) => bucketLabel(t, interval)), series, categoryLabel: `Time (${timeZoneName()})`,
+        tooltipTitles: full, rowLabels: full,
         unit: "USD", format: charts.formatUsd, axisFormat: charts.compactUsd, emptyText: "No priced executions in this time range.",
       });
     }
@@ -737,6 +912,8 @@
       const rows = [...sumBy(buckets, fields).entries()].sort((a, b) => b[1].total_tokens - a[1].total_tokens);
       const tbody = $("#endpoint-table-body");
       tbody.textContent = "";
+      endpointRows = rows.map(([endpoint, v]) => [endpoint, ...fields.map((f) => v[f]), v.cost_usd ?? ""]);
+      const heads = $all("#endpoint-table thead th").map((th) => th.textContent);
       if (!rows.length) {
         const row = make("tr");
         row.appendChild(make("td", { colspan: 8, class: "muted" }, "No executions in this time range."));
@@ -745,9 +922,9 @@
       }
       for (const [endpoint, v] of rows) {
         const row = make("tr");
-        row.appendChild(make("th", { scope: "row" }, endpoint));
-        for (const f of fields) row.appendChild(make("td", { class: "num" }, charts.formatNumber(v[f])));
-        row.appendChild(make("td", { class: "num" }, costText(v.cost_usd)));
+        row.appendChild(make("th", { scope: "row", "data-label": heads[0] }, endpoint));
+        fields.forEach((f, i) => row.appendChild(make("td", { class: "num", "data-label": heads[i + 1] }, charts.formatNumber(v[f]))));
+        row.appendChild(make("td", { class: "num", "data-label": heads[fields.length + 1] }, costText(v.cost_usd)));
         tbody.appendChild(row);
       }
     }
@@ -801,9 +978,11 @@
         for (const b of buckets) if ((b.key || "(unknown)") === id) values[index.get(Date.parse(b.bucket))] += b.total_tokens;
         return { name: names[id] || id, values };
       });
+      const full = times.map((t) => formatTime(t, { seconds: false }));
       charts.render($("#chart-connector-time"), {
         id: "chart-connector-time-svg", title: "Tokens over Time per Connector", orientation: "vertical", stacked: true,
-        categories: times.map((t) => bucketLabel(t, interval)), series, width: 1100, height: 280, categoryLabel: "Time",
+        categories: times.map((t) => bucketLabel(t, interval)), series, categoryLabel: `Time (${timeZoneName()})`,
+        tooltipTitles: full, rowLabels: full,
       });
     }
 
@@ -812,17 +991,19 @@
       const models = [...sumBy(buckets, fields).entries()].sort((a, b) => b[1].total_tokens - a[1].total_tokens);
       const tbody = $("#model-table-body");
       tbody.textContent = "";
+      modelRows = models.map(([model, v]) => [model === "(unknown)" ? "(no model)" : model, ...fields.map((f) => v[f]), v.cost_usd ?? ""]);
       if (!models.length) {
         const row = make("tr");
         row.appendChild(make("td", { colspan: 8, class: "muted" }, "No executions in this time range."));
         tbody.appendChild(row);
         return;
       }
+      const heads = $all("#model-table thead th").map((th) => th.textContent);
       for (const [model, v] of models) {
         const row = make("tr");
-        row.appendChild(make("th", { scope: "row" }, model === "(unknown)" ? "(no model)" : model));
-        for (const f of fields) row.appendChild(make("td", { class: "num" }, charts.formatNumber(v[f])));
-        row.appendChild(make("td", { class: "num" }, costText(v.cost_usd)));
+        row.appendChild(make("th", { scope: "row", "data-label": heads[0] }, model === "(unknown)" ? "(no model)" : model));
+        fields.forEach((f, i) => row.appendChild(make("td", { class: "num", "data-label": heads[i + 1] }, charts.formatNumber(v[f]))));
+        row.appendChild(make("td", { class: "num", "data-label": heads[fields.length + 1] }, costText(v.cost_usd)));
         tbody.appendChild(row);
       }
     }

@@ -1,18 +1,14 @@
-/* A small SVG bar-chart renderer (no dependencies): horizontal or vertical, stacked or not.
- * Every chart is an <svg role="img"> with a text summary, a legend, and the numbers in a
- * <details> table so screen-reader and keyboard users get the data too. */
+/* The dashboard's charts: Chart.js (vendor/chart.umd.min.js, from the npm registry) draws
+ * them with tooltips, readable axes and a legend; this wrapper adds what every chart here
+ * has besides: a text description for screen readers, the total, and the numbers in a
+ * <details> table with a CSV download. */
 "use strict";
 (function () {
-  const NS = "http://www.w3.org/2000/svg";
   const PALETTE = ["#0b64dd", "#54b399", "#d6bf57", "#e7664c", "#9170b8", "#6092c0",
     "#d36086", "#aa6556", "#b9a888", "#da8b45"];
-
-  function el(name, attrs, text) {
-    const node = document.createElementNS(NS, name);
-    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
+  const TEXT = "#343741";
+  const GRID = "#e3e8f2";
+  const charts = new WeakMap(); // container -> its Chart instance
 
   function html(name, attrs, text) {
     const node = document.createElement(name);
@@ -47,30 +43,45 @@
     return String(Math.round(value));
   }
 
-  /* "Nice" axis ticks: 1, 2, 5 x 10^n steps covering [0, max]. */
-  function ticks(max, count) {
-    if (max <= 0) return [0, 1];
-    const raw = max / count;
-    const power = Math.pow(10, Math.floor(Math.log10(raw)));
-    const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) || raw;
-    const out = [];
-    for (let v = 0; v <= max + step * 0.001; v += step) out.push(Math.round(v * 1e6) / 1e6);
-    if (out[out.length - 1] < max) out.push(out[out.length - 1] + step);
-    return out;
+  /* RFC 4180 CSV: fields with a comma, quote or line break are quoted. */
+  function toCsv(rows) {
+    const field = (v) => {
+      const text = v === null || v === undefined ? "" : String(v);
+      return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+    };
+    return rows.map((row) => row.map(field).join(",")).join("\r\n") + "\r\n";
   }
 
-  function truncate(text, max) {
-    return text.length > max ? text.slice(0, max - 1) + "…" : text;
+  /* A "Download CSV" button for `rows()` (header first), saved as `filename`. */
+  function csvButton(label, filename, rows) {
+    const button = html("button", { type: "button", class: "button ghost small csv-button" }, label);
+    button.addEventListener("click", () => {
+      const blob = new Blob([toCsv(rows())], { type: "text/csv;charset=utf-8" });
+      const link = html("a", { href: URL.createObjectURL(blob), download: filename });
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+    });
+    return button;
+  }
+
+  function slug(text) {
+    return text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
   }
 
   /**
    * render(container, spec): spec = {
-   *   title, categories: [label...], series: [{name, values: [number...]}],
-   *   stacked: bool, orientation: "horizontal" | "vertical", unit: "tokens", id,
-   *   format: value -> text (default formatNumber), axisFormat: value -> text (default compact)
+   *   id, title, categories: [label...], series: [{name, values: [number...], color}],
+   *   stacked, orientation: "horizontal" | "vertical", categoryLabel, unit,
+   *   tooltipTitles: [full label per category] (optional), rowLabels: [label per category
+   *   for the data table and CSV] (optional), format: value -> text (default formatNumber),
+   *   axisFormat: value -> text (default compact)
    * }
    */
   function render(container, spec) {
+    const old = charts.get(container);
+    if (old) { old.destroy(); charts.delete(container); }
     container.textContent = "";
     const fmt = spec.format || formatNumber;
     const short = spec.axisFormat || compact;
@@ -78,106 +89,82 @@
     const total = series.reduce((sum, s) => sum + s.values.reduce((a, b) => a + b, 0), 0);
     const unit = spec.unit || "tokens";
     if (!spec.categories.length || total === 0) {
-      const empty = html("p", { class: "chart-empty", "data-total": "0" }, spec.emptyText || "No data in this time range.");
-      container.appendChild(empty);
+      container.appendChild(html("p", { class: "chart-empty", "data-total": "0" }, spec.emptyText || "No data in this time range."));
       container.dataset.total = "0";
       return;
     }
     const horizontal = spec.orientation !== "vertical";
-    const stackTotals = spec.categories.map((_, i) =>
-      spec.stacked ? series.reduce((sum, s) => sum + (s.values[i] || 0), 0)
-        : Math.max(...series.map((s) => s.values[i] || 0)));
-    const axis = ticks(Math.max(...stackTotals), 5);
-    const axisMax = axis[axis.length - 1] || 1;
-    const colour = (index) => (series[index].color || PALETTE[index % PALETTE.length]);
+    const colour = (index) => series[index].color || PALETTE[index % PALETTE.length];
+    const rowLabels = spec.rowLabels || spec.categories;
+    const stackTotals = spec.categories.map((_, i) => series.reduce((sum, s) => sum + (s.values[i] || 0), 0));
 
-    const width = spec.width || 640;
-    let height;
-    const svg = el("svg", { role: "img", "aria-labelledby": spec.id + "-title " + spec.id + "-desc", "data-total": total, "data-chart": spec.id });
-    svg.appendChild(el("title", { id: spec.id + "-title" }, spec.title));
-    const summary = spec.categories.map((c, i) => `${c}: ${fmt(stackTotals[i])}`).join("; ");
-    svg.appendChild(el("desc", { id: spec.id + "-desc" }, `${spec.title}. Total ${fmt(total)} ${unit}. ${summary}.`));
-
-    if (horizontal) {
-      const labelWidth = 130;
-      const bar = 22;
-      const gap = 12;
-      const top = 8;
-      const plotWidth = width - labelWidth - 60;
-      height = top + spec.categories.length * (bar + gap) + 28;
-      const grid = el("g", { class: "grid" });
-      for (const t of axis) {
-        const x = labelWidth + (t / axisMax) * plotWidth;
-        grid.appendChild(el("line", { x1: x, x2: x, y1: top - 4, y2: height - 24, stroke: "#e3e8f2" }));
-        grid.appendChild(el("text", { x, y: height - 8, "text-anchor": "middle", "font-size": 11, fill: "#69707d" }, short(t)));
-      }
-      svg.appendChild(grid);
-      spec.categories.forEach((category, i) => {
-        const y = top + i * (bar + gap);
-        svg.appendChild(el("text", { x: labelWidth - 10, y: y + bar / 2 + 4, "text-anchor": "end", "font-size": 12, fill: "#343741" }, truncate(category, 18)));
-        let offset = 0;
-        series.forEach((s, si) => {
-          const value = s.values[i] || 0;
-          if (value <= 0) return;
-          const w = (value / axisMax) * plotWidth;
-          const yy = spec.stacked ? y : y + (si * bar) / series.length;
-          const hh = spec.stacked ? bar : bar / series.length;
-          const x = labelWidth + (spec.stacked ? offset : 0);
-          const rect = el("rect", { x, y: yy, width: Math.max(w, 1), height: hh, fill: colour(si), rx: 2 });
-          rect.appendChild(el("title", {}, `${category} · ${s.name}: ${fmt(value)} ${unit}`));
-          svg.appendChild(rect);
-          if (spec.stacked) offset += w;
-        });
-        const end = labelWidth + (stackTotals[i] / axisMax) * plotWidth;
-        svg.appendChild(el("text", { x: end + 6, y: y + bar / 2 + 4, "font-size": 11, fill: "#343741", "font-weight": 600 }, short(stackTotals[i])));
-      });
-    } else {
-      const left = 48;
-      const bottom = 34;
-      const top = 10;
-      height = spec.height || 260;
-      const plotWidth = width - left - 10;
-      const plotHeight = height - top - bottom;
-      const slot = plotWidth / spec.categories.length;
-      const bar = Math.max(2, Math.min(40, slot * 0.7));
-      for (const t of axis) {
-        const y = top + plotHeight - (t / axisMax) * plotHeight;
-        svg.appendChild(el("line", { x1: left, x2: width - 10, y1: y, y2: y, stroke: "#e3e8f2" }));
-        svg.appendChild(el("text", { x: left - 6, y: y + 4, "text-anchor": "end", "font-size": 11, fill: "#69707d" }, short(t)));
-      }
-      const labelEvery = Math.max(1, Math.ceil(spec.categories.length / 8));
-      spec.categories.forEach((category, i) => {
-        const x = left + i * slot + (slot - bar) / 2;
-        let offset = 0;
-        series.forEach((s, si) => {
-          const value = s.values[i] || 0;
-          if (value <= 0) return;
-          const h = (value / axisMax) * plotHeight;
-          const bw = spec.stacked ? bar : bar / series.length;
-          const bx = spec.stacked ? x : x + si * bw;
-          const rect = el("rect", { x: bx, y: top + plotHeight - offset - h, width: bw, height: Math.max(h, 1), fill: colour(si) });
-          rect.appendChild(el("title", {}, `${category} · ${s.name}: ${fmt(value)} ${unit}`));
-          svg.appendChild(rect);
-          if (spec.stacked) offset += h;
-        });
-        if (i % labelEvery === 0) {
-          svg.appendChild(el("text", { x: left + i * slot + slot / 2, y: height - bottom + 16, "text-anchor": "middle", "font-size": 11, fill: "#69707d" }, category));
-        }
-      });
-      svg.appendChild(el("line", { x1: left, x2: width - 10, y1: top + plotHeight, y2: top + plotHeight, stroke: "#98a2b3" }));
-    }
-    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-    svg.setAttribute("font-family", "inherit");
-    container.appendChild(svg);
+    const box = html("div", { class: `chart-canvas ${horizontal ? "horizontal" : "vertical"}` });
+    if (horizontal) box.style.height = `${Math.max(140, spec.categories.length * 36 + 70)}px`;
+    const canvas = html("canvas", { role: "img", "aria-label": spec.title, "aria-describedby": `${spec.id}-desc`, "data-chart": spec.id, "data-total": total });
+    canvas.textContent = `${spec.title}: see the data table below.`;
+    box.appendChild(canvas);
+    container.appendChild(box);
+    const summary = rowLabels.map((c, i) => `${c}: ${fmt(stackTotals[i])}`).join("; ");
+    container.appendChild(html("p", { id: `${spec.id}-desc`, class: "visually-hidden" }, `${spec.title}. Total ${fmt(total)} ${unit}. ${summary}.`));
     container.dataset.total = String(total);
+
+    const valueAxis = {
+      stacked: Boolean(spec.stacked), beginAtZero: true,
+      title: { display: true, text: unit.charAt(0).toUpperCase() + unit.slice(1), color: TEXT, font: { size: 12, weight: "600" } },
+      ticks: { color: TEXT, font: { size: 12 }, callback: (v) => short(v), maxTicksLimit: 6 },
+      grid: { color: GRID },
+    };
+    const categoryAxis = {
+      stacked: Boolean(spec.stacked),
+      title: { display: Boolean(spec.categoryLabel), text: spec.categoryLabel || "", color: TEXT, font: { size: 12, weight: "600" } },
+      ticks: { color: TEXT, font: { size: 12 }, autoSkip: true, maxRotation: 0, autoSkipPadding: 12 },
+      grid: { display: false },
+    };
+    const reset = html("button", { type: "button", class: "button ghost small zoom-reset", hidden: "" }, "Reset zoom");
+    const chart = new window.Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: spec.categories,
+        datasets: series.map((s, i) => ({ label: s.name, data: s.values, backgroundColor: colour(i), borderRadius: 2, maxBarThickness: 40 })),
+      },
+      options: {
+        indexAxis: horizontal ? "y" : "x",
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        scales: horizontal ? { x: valueAxis, y: categoryAxis } : { x: categoryAxis, y: valueAxis },
+        plugins: {
+          // time charts: drag across a span to zoom into it (chartjs-plugin-zoom)
+          zoom: horizontal ? {} : {
+            zoom: {
+              drag: { enabled: true, backgroundColor: "rgba(11,100,221,.15)" },
+              mode: "x",
+              onZoomComplete: ({ chart: zoomed }) => { reset.hidden = !zoomed.isZoomedOrPanned(); },
+            },
+          },
+          legend: { display: false }, // the HTML legend below is readable and accessible
+          tooltip: {
+            callbacks: {
+              title: (items) => (items.length ? (spec.tooltipTitles || rowLabels)[items[0].dataIndex] : ""),
+              label: (item) => `${item.dataset.label}: ${fmt(item.raw)} ${unit}`,
+            },
+          },
+        },
+      },
+    });
+    charts.set(container, chart);
+    if (!horizontal) {
+      reset.addEventListener("click", () => { chart.resetZoom(); reset.hidden = true; });
+      container.appendChild(html("p", { class: "help zoom-help" }, "Drag across the chart to zoom into a time span."));
+      container.appendChild(reset);
+    }
 
     const legend = html("ul", { class: "chart-legend" });
     series.forEach((s, si) => {
       const item = html("li");
-      const swatch = el("svg", { viewBox: "0 0 12 12", "aria-hidden": "true" });
-      swatch.appendChild(el("rect", { width: 12, height: 12, rx: 2, fill: colour(si) }));
-      item.appendChild(swatch);
-      item.appendChild(document.createTextNode(s.name));
+      const swatch = html("span", { class: "swatch", "aria-hidden": "true" });
+      swatch.style.background = colour(si);
+      item.append(swatch, document.createTextNode(s.name));
       legend.appendChild(item);
     });
     container.appendChild(legend);
@@ -187,26 +174,28 @@
     caption.append(" " + unit);
     container.appendChild(caption);
 
+    const header = [spec.categoryLabel || "Category", ...series.map((s) => s.name)];
+    const rows = rowLabels.map((label, i) => [label, ...series.map((s) => s.values[i] || 0)]);
     const details = html("details");
     details.appendChild(html("summary", {}, "Show data table"));
-    const table = html("table", { class: "table" });
+    const table = html("table", { class: "table stacked" });
     const head = html("tr");
-    head.appendChild(html("th", { scope: "col" }, spec.categoryLabel || "Category"));
-    series.forEach((s) => head.appendChild(html("th", { scope: "col", class: "num" }, s.name)));
+    header.forEach((name, i) => head.appendChild(html("th", { scope: "col", class: i ? "num" : "" }, name)));
     const thead = html("thead");
     thead.appendChild(head);
     table.appendChild(thead);
     const tbody = html("tbody");
-    spec.categories.forEach((category, i) => {
-      const row = html("tr");
-      row.appendChild(html("th", { scope: "row" }, category));
-      series.forEach((s) => row.appendChild(html("td", { class: "num" }, fmt(s.values[i] || 0))));
-      tbody.appendChild(row);
-    });
+    for (const row of rows) {
+      const tr = html("tr");
+      tr.appendChild(html("th", { scope: "row", "data-label": header[0] }, row[0]));
+      row.slice(1).forEach((v, i) => tr.appendChild(html("td", { class: "num", "data-label": header[i + 1] }, fmt(v))));
+      tbody.appendChild(tr);
+    }
     table.appendChild(tbody);
     details.appendChild(table);
+    details.appendChild(csvButton("Download CSV", `${slug(spec.title)}.csv`, () => [header, ...rows]));
     container.appendChild(details);
   }
 
-  window.LlmrelayCharts = { render, formatNumber, formatUsd, compact, compactUsd, ticks, PALETTE };
+  window.LlmrelayCharts = { render, formatNumber, formatUsd, compact, compactUsd, csvButton, toCsv, PALETTE };
 })();

@@ -61,7 +61,7 @@
     $("#add-fallback", form).addEventListener("click", () => addFallback());
 
     const config = (route && route.config) || {};
-    $("#route-name", form).value = route ? route.name : "";
+    if (route) $("#route-name", form).value = route.name; // never clear what was typed while loading
     for (const t of config.targets || [{}]) addTarget(t.connectorId, t.weight);
     for (const f of config.fallbacks || []) addFallback(f);
     if (config.retries !== undefined) $("#route-retries", form).value = String(config.retries);

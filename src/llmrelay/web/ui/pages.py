@@ -35,7 +35,6 @@ TEMPLATES = Jinja2Templates(directory=str(_HERE / "templates"))
 STATIC_DIR = _HERE / "static"
 STATIC_PATH = "/ui/static"
 DEFAULT_SPACE = "default"
-_SPACE_ID = re.compile(r"[a-z0-9_-]{1,64}")
 _MAX_FORM_BYTES = 16 * 1024
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -56,7 +55,7 @@ def _space(request: Request) -> str:
     return space
 
 
-def _prefix(space: str) -> str:
+def prefix_of(space: str) -> str:
     return "" if space == DEFAULT_SPACE else f"/s/{quote(space, safe='')}"
 
 
@@ -102,7 +101,7 @@ def _spaces_of(principal: Principal, current: str) -> list[str]:
     return sorted(explicit, key=lambda s: (s != DEFAULT_SPACE, s))
 
 
-async def _session_page(
+async def session_page(
     request: Request, template: str, page: str, extra: dict[str, Any] | None = None
 ) -> Response:
     """Render ``template`` for the session's user, or send the browser to log in."""
@@ -113,7 +112,7 @@ async def _session_page(
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
     space = _space(request)
-    prefix = _prefix(space)
+    prefix = prefix_of(space)
     return _page(
         request,
         template,
@@ -130,6 +129,8 @@ async def _session_page(
             "can_write": principal.can("connectors.write", space),
             "can_execute": principal.can("connectors.execute", space),
             "can_usage": principal.can("usage.read", space),
+            "can_admin": principal.can("admin", space),
+            "is_admin": principal.can("admin", "*"),
             **(extra or {}),
         },
     )
@@ -182,7 +183,7 @@ def _login_page(
     return response
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def read_form(request: Request) -> dict[str, str]:
     """A small urlencoded form (no multipart); oversized or odd bodies read as empty."""
     raw = bytearray()
     async for part in request.stream():
@@ -197,7 +198,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 async def login_submit(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     target = _safe_next(form.get("next"))
     username = form.get("username", "")[:256]
     expected = request.cookies.get(LOGIN_CSRF_COOKIE)
@@ -232,7 +233,7 @@ async def login_submit(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     sessions = sessions_of(request)
     cookie = request.cookies.get(SESSION_COOKIE)
-    form = await _form(request)
+    form = await read_form(request)
     if sessions.read(cookie) is not None and not sessions.csrf_ok(cookie, form.get("csrf")):
         return RedirectResponse("/app/connectors", status_code=303)
     sessions.revoke(cookie)
@@ -245,35 +246,28 @@ async def logout(request: Request) -> Response:
 
 # --- pages -----------------------------------------------------------------------------
 async def home(request: Request) -> Response:
-    return RedirectResponse(_prefix(_space(request)) + "/app/connectors", status_code=303)
-
-
-async def switch_space(request: Request) -> Response:
-    space = request.query_params.get("space", "").strip().lower()
-    target = request.query_params.get("to", "connectors")
-    section = "usage" if target == "usage" else "connectors"
-    if not _SPACE_ID.fullmatch(space):
-        space = DEFAULT_SPACE
-    return RedirectResponse(f"{_prefix(space)}/app/{section}", status_code=303)
+    return RedirectResponse(prefix_of(_space(request)) + "/app/connectors", status_code=303)
 
 
 async def connectors_page(request: Request) -> Response:
-    return await _session_page(request, "connectors.html", "connectors")
+    return await session_page(request, "connectors.html", "connectors")
 
 
 async def new_connector_page(request: Request) -> Response:
     if request.query_params.get("type") == ROUTE:
-        return await _session_page(request, "route_new.html", "connector-route-new")
+        return await session_page(request, "route_new.html", "connector-route-new")
     chosen = request.query_params.get("type") == ".gen-ai"
-    return await _session_page(
+    return await session_page(
         request, "connector_new.html", "connector-new", {"type_chosen": chosen}
     )
 
 
 async def connector_page(request: Request) -> Response:
     connector_id = request.path_params["id"]
-    tab = "test" if request.query_params.get("tab") == "test" else "config"
-    return await _session_page(
+    tab = request.query_params.get("tab", "config")
+    if tab not in ("test", "executions"):
+        tab = "config"
+    return await session_page(
         request, "connector.html", "connector", {"connector_id": connector_id, "tab": tab}
     )
 
@@ -281,7 +275,7 @@ async def connector_page(request: Request) -> Response:
 async def route_page(request: Request) -> Response:
     """A route connector's page (the connector page sends routes here)."""
     tab = request.query_params.get("tab")
-    return await _session_page(
+    return await session_page(
         request,
         "route.html",
         "connector-route",
@@ -293,7 +287,7 @@ async def route_page(request: Request) -> Response:
 
 
 async def usage_page(request: Request) -> Response:
-    return await _session_page(
+    return await session_page(
         request,
         "usage.html",
         "usage",
@@ -304,6 +298,10 @@ async def usage_page(request: Request) -> Response:
     )
 
 
+async def limits_page(request: Request) -> Response:
+    return await session_page(request, "limits.html", "limits")
+
+
 def _app_routes() -> list[BaseRoute]:
     return [
         Route("/", home, methods=["GET"]),
@@ -312,6 +310,7 @@ def _app_routes() -> list[BaseRoute]:
         Route("/connectors/{id}", connector_page, methods=["GET"]),
         Route("/routes/{id}", route_page, methods=["GET"]),
         Route("/usage", usage_page, methods=["GET"]),
+        Route("/limits", limits_page, methods=["GET"]),
     ]
 
 
@@ -321,7 +320,6 @@ routes: list[BaseRoute] = [
     Route("/login", login_submit, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/app", home, methods=["GET"]),
-    Route("/app/space", switch_space, methods=["GET"]),
     Mount("/app", routes=_app_routes()),
     Route("/s/{space_id}/app", home, methods=["GET"]),
     Mount("/s/{space_id}/app", routes=_app_routes()),

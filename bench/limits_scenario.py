@@ -1,0 +1,86 @@
+"""Scenario 9: three limits active (connector, user, API key) vs none, c=16, one worker.
+
+A copy of the relay's home gets three limits through the HTTP API (figures far above what a
+run can reach, so nothing is refused and every request passes admission and accounting);
+the relay without limits is the harness's own. Both doors, rounds interleaved as in
+scenario 5. The limits' ``current`` use is read back at the end: proof that the measured
+requests went through the limits (issue 16: within 5% of no limits).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from bench import homes, targets
+from bench.load import median
+
+if TYPE_CHECKING:
+    from bench.procs import Proc
+    from bench.run import Bench
+
+HUGE = 10**12
+
+
+def _limits(key: str) -> list[dict[str, object]]:
+    key_id = base64.b64decode(key).decode().split(":", 1)[0]
+    scopes = [{"connector": "fast"}, {"user": "bench"}, {"api_key": key_id}]
+    return [
+        {"name": f"bench {i}", "scope": scope, "requests_per_minute": HUGE, "tokens_per_day": HUGE}
+        for i, scope in enumerate(scopes)
+    ]
+
+
+def _add_limits(proc: Proc, key: str) -> None:
+    for body in _limits(key):
+        status, data = homes._call(proc.port, "POST", "/api/llmrelay/limits", body)
+        if status != 200:
+            raise SystemExit(f"bench: creating a limit answered {status}: {data[:300]!r}")
+
+
+def _counted(proc: Proc) -> list[int]:
+    status, data = homes._call(proc.port, "GET", "/api/llmrelay/limits")
+    if status != 200:
+        raise SystemExit(f"bench: listing limits answered {status}: {data[:300]!r}")
+    return [int(v["current"]["tokens_today"]) for v in orjson.loads(data)["data"]]
+
+
+def limits_scenario(bench: Bench) -> dict[str, Any]:
+    home = bench.home_limits
+    proc = targets.relay_proc(home, bench.logs, name="relay-limits")
+    bench.start(proc, bench.req("relay_v1", "fast", proc))
+    try:
+        _add_limits(proc, home.key)
+        samples: dict[str, list[dict[str, float]]] = defaultdict(list)
+        pairs = [
+            ("v1_limits", "relay_v1", proc),
+            ("v1_none", "relay_v1", bench.relay),
+            ("execute_limits", "relay_execute", proc),
+            ("execute_none", "relay_execute", bench.relay),
+        ]
+        for r in range(bench.plan.eventlog_rounds):
+            for name, target, runner in pairs if r % 2 == 0 else list(reversed(pairs)):
+                result = bench.wrk(
+                    f"lim-{name}", bench.req(target, "fast", runner), runner, 16, bench.plan.seconds
+                )
+                samples[name].append(result)
+        counted = _counted(proc)
+    finally:
+        bench.stop(proc)
+    out: dict[str, Any] = {"tokens_counted_per_limit": counted}
+    for path in ("v1", "execute"):
+        on, off = samples[f"{path}_limits"], samples[f"{path}_none"]
+        out[path] = {
+            "rps_limits": median([s["rps"] for s in on]),
+            "rps_none": median([s["rps"] for s in off]),
+            "ratio": median([a["rps"] / b["rps"] for a, b in zip(on, off, strict=True)]),
+            "p99_limits_ms": median([s["p99_ms"] for s in on]),
+            "p99_none_ms": median([s["p99_ms"] for s in off]),
+            "rounds": len(on),
+        }
+    if not all(counted):
+        raise SystemExit(f"bench: the limits counted nothing ({counted}): not measured")
+    return out

@@ -1,0 +1,246 @@
+"""Limits: their API per space (definitions with current use) and their enforcement on
+both doors (``_execute`` and ``/v1``), see docs/limits.md.
+
+The request path reads the space's limits from memory: a request no limit covers costs a
+dict lookup and nothing else. The cache is reloaded at once after a change made here and,
+for changes made by other processes, when it is older than ``revalidate_after``
+(``llmrelay.connectorCache.revalidateAfter``, one read per interval, shared by the
+requests that arrive meanwhile). Admission and accounting go
+through the process's local shares (``store/limit_shares.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from llmrelay.domain.connector_types import Runnable
+from llmrelay.domain.events import Endpoint, ExecutionRecord
+from llmrelay.domain.limits import Caller, Refusal, StoredLimit, parse_limit
+from llmrelay.domain.prices import usd_number
+from llmrelay.errors import LimitExceededError, LimitsUnavailableError, StoreError
+from llmrelay.execution.results import ExecutionContext
+from llmrelay.store.limit_shares import LocalShares
+from llmrelay.store.limits import LimitRepository
+
+__all__ = ["LimitService"]
+
+log = logging.getLogger("llmrelay.limits")
+
+_NONE: tuple[StoredLimit, ...] = ()
+_CallerKey = tuple[str, str, str | None, str | None, str | None]  # ... and the route
+_MAX_CALLERS = 10_000
+_View = dict[str, object]
+_Views = list[_View]  # (``list`` is a method name in the class below)
+
+
+class LimitService:
+    """``relay.limits``: list/get/create/update/delete a space's limits; admit and count
+    executions."""
+
+    def __init__(
+        self,
+        repository: LimitRepository,
+        shares: LocalShares,
+        *,
+        revalidate_after: float,
+    ) -> None:
+        self._repository = repository
+        self._shares = shares
+        self._revalidate_after = revalidate_after
+        self._by_space: dict[str, tuple[StoredLimit, ...]] = {}
+        # (space, connector, user, API key) -> the limits covering such a request
+        self._covering: dict[_CallerKey, tuple[StoredLimit, ...]] = {}
+        self._loaded_at = -math.inf
+        self._reloading: asyncio.Task[None] | None = None
+        self._reload_failed = False
+        self._on_refusal: Callable[[ExecutionRecord], object] = lambda record: None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def start(self, on_refusal: Callable[[ExecutionRecord], object]) -> None:
+        """Load every space's limits and start counting; ``on_refusal`` gets the
+        ``execute`` record of each refused request (the event log)."""
+        self._on_refusal = on_refusal
+        await self._reload()
+        self._shares.start()
+
+    async def stop(self) -> None:
+        if self._reloading is not None:
+            self._reloading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reloading
+        await self._shares.stop()
+
+    async def _reload(self) -> None:
+        started = time.monotonic()
+        by_space: dict[str, list[StoredLimit]] = {}
+        for stored in await self._repository.list_all():
+            by_space.setdefault(stored.space_id, []).append(stored)
+        self._by_space = {space: tuple(found) for space, found in by_space.items()}
+        self._covering = {}
+        self._loaded_at = started
+
+    async def _checked_reload(self) -> None:
+        try:
+            await self._reload()
+        except StoreError as err:
+            self._loaded_at = time.monotonic()  # keep what is known; try again later
+            if not self._reload_failed:
+                log.warning("limits: cannot reload the limits (%s); enforcing the known ones", err)
+            self._reload_failed = True
+        else:
+            if self._reload_failed:
+                log.warning("limits: reloaded the limits again")
+            self._reload_failed = False
+
+    async def _space_limits(self, space_id: str) -> tuple[StoredLimit, ...]:
+        """The space's limits; older than ``revalidate_after``, they are reloaded first
+        (one read, shared by every request waiting for it; the known ones when the store
+        does not answer)."""
+        if time.monotonic() - self._loaded_at >= self._revalidate_after:
+            if self._reloading is None or self._reloading.done():
+                self._reloading = asyncio.get_running_loop().create_task(
+                    self._checked_reload(), name="llmrelay-limits-reload"
+                )
+            await asyncio.shield(self._reloading)
+        return self._by_space.get(space_id, _NONE)
+
+    # --- the API -----------------------------------------------------------------------
+    async def list(self, space_id: str) -> _Views:
+        """The space's limits, each with its ``current`` use, by name."""
+        return await self._views(await self._repository.list(space_id))
+
+    async def get(self, space_id: str, limit_id: str) -> _View:
+        """One limit with its current use (``LimitNotFoundError``)."""
+        return (await self._views([await self._repository.get(space_id, limit_id)]))[0]
+
+    async def create(self, space_id: str, body: object) -> _View:
+        """A new limit from an API body (``LimitValidationError`` naming the field)."""
+        stored = await self._repository.create(space_id, parse_limit(body, space_id=space_id))
+        await self._reload()
+        return (await self._views([stored]))[0]
+
+    async def update(self, space_id: str, limit_id: str, body: object) -> _View:
+        """Replace a limit's definition (``PUT``): counts go on unless the scope changes."""
+        limit = parse_limit(body, space_id=space_id)
+        stored = await self._repository.update(space_id, limit_id, limit)
+        await self._reload()
+        return (await self._views([stored]))[0]
+
+    async def delete(self, space_id: str, limit_id: str) -> None:
+        await self._repository.delete(space_id, limit_id)
+        await self._reload()
+
+    async def _views(self, limits: Sequence[StoredLimit]) -> _Views:
+        current = await self._shares.current(limits, datetime.now(UTC))
+        return [{**stored.to_dict(), "current": current[stored.id]} for stored in limits]
+
+    # --- enforcement -------------------------------------------------------------------
+    async def admit(
+        self,
+        connector: Runnable,
+        context: ExecutionContext,
+        sub_action: str,
+        endpoint: Endpoint = "chat",
+    ) -> None:
+        """Count the request in every limit that covers it, or raise
+        :class:`LimitExceededError` (its ``execute`` event written) or, when the store
+        is down and the policy is ``closed``, :class:`LimitsUnavailableError`."""
+        if not await self._space_limits(context.space_id):
+            return
+        limits = self._limits_for(
+            (context.space_id, connector.id, context.user_name, context.api_key_id, None)
+        )
+        if not limits:
+            return
+        admission = await self._shares.admit(limits, datetime.now(UTC))
+        if admission.admitted:
+            return
+        if admission.refusal is None:
+            raise LimitsUnavailableError(admission.retry_after or 1)
+        self._record_refusal(connector, context, sub_action, endpoint, admission.refusal)
+        refusal = admission.refusal
+        raise LimitExceededError(
+            refusal.message,
+            limit_id=refusal.limit_id,
+            retry_after=refusal.retry_after,
+            budget=refusal.is_budget,
+        )
+
+    def _limits_for(self, key: _CallerKey) -> tuple[StoredLimit, ...]:
+        """The limits covering a request of this caller (the same tuple until the next
+        reload: the local shares key their windows on it)."""
+        limits = self._covering.get(key)
+        if limits is None:
+            space_id, connector_id, user, api_key_id, route_id = key
+            callers = [Caller(space_id, connector_id, user, api_key_id)]
+            if route_id is not None and route_id != connector_id:
+                callers.append(Caller(space_id, route_id, user, api_key_id))
+            space = self._by_space.get(space_id, _NONE)
+            limits = tuple(s for s in space if any(s.applies_to(c) for c in callers))
+            if len(self._covering) >= _MAX_CALLERS:
+                self._covering.clear()
+            self._covering[key] = limits
+        return limits
+
+    def _record_refusal(
+        self,
+        connector: Runnable,
+        context: ExecutionContext,
+        sub_action: str,
+        endpoint: Endpoint,
+        refusal: Refusal,
+    ) -> None:
+        now = time.time_ns()
+        self._on_refusal(
+            ExecutionRecord(
+                execution_id=context.execution_id,
+                connector_id=connector.id,
+                connector_name=connector.name,
+                connector_type_id=connector.connector_type_id,
+                sub_action=sub_action,
+                endpoint=endpoint,
+                space_id=context.space_id,
+                is_preconfigured=connector.is_preconfigured,
+                source=context.source,
+                user_name=context.user_name,
+                api_key_id=context.api_key_id,
+                api_key_name=context.api_key_name,
+                started_ns=now,
+                ended_ns=now,
+                outcome="failure",
+                error_message=refusal.message,
+                refused_by=refusal.limit_id,
+            )
+        )
+
+    def finished(self, record: ExecutionRecord, cost: Decimal | None) -> None:
+        """An execution ended: its tokens and cost count in the limits that cover it."""
+        if record.space_id not in self._by_space:
+            return
+        usage = record.recorded_usage
+        if not usage.known:
+            return
+        # a route's target counts for the target and for the route the caller named
+        limits = self._limits_for(
+            (
+                record.space_id,
+                record.connector_id,
+                record.user_name,
+                record.api_key_id,
+                record.route_id,
+            )
+        )
+        if limits:
+            self._shares.record(
+                limits,
+                tokens=usage.total_tokens,
+                cost_usd=usd_number(cost),
+                now=datetime.now(UTC),
+            )
