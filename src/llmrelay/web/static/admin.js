@@ -304,12 +304,5 @@
     await load();
   }
 
-  document.addEventListener("DOMContentLoaded", () => {
-    const page = document.body.dataset.page;
-    const start = { "api-keys": keysPage, "users": usersPage }[page];
-    if (start) {
-      const { $, showError } = helpers();
-      Promise.resolve(start()).catch((err) => showError($("#page-error"), "Something went wrong: " + err.message));
-    }
-  });
+  helpers().onPage(["api-keys", "users"], (page) => (page === "users" ? usersPage() : keysPage()));
 })();

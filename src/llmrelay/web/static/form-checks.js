@@ -2,7 +2,8 @@
  * provider, URL shape, PKI pairs and PEM headers; header names are headers.js) applied to
  * every field at once, and the server's Kibana-worded messages reworded for a person. The
  * API keeps Kibana's exact texts (domain/connectors.py, domain/secrets.py); only the form
- * rewords them. Pure functions: app.js reads the form and shows what these return. */
+ * rewords them; the server's one-line refusal split per field, and PEM values as they are sent.
+ * Pure functions: connector-form.js reads the form and shows what these return. */
 "use strict";
 (function () {
   const LABELS = {
@@ -139,5 +140,64 @@
     return `"${fileName}" is not ${what} (PEM text beginning with -----BEGIN). Choose the .pem file, or convert a DER file with openssl first.`;
   }
 
-  window.LlmrelayFormChecks = { check, reword, fileProblem, urlProblem, PROVIDER_LABELS: LABELS };
+  const FIELD_OF = {
+    name: "name", apiProvider: "apiProvider", apiUrl: "apiUrl", defaultModel: "defaultModel",
+    headers: "headers", apiKey: "apiKey", certificateData: "certificateData",
+    privateKeyData: "privateKeyData", caData: "caData", verificationMode: "verificationMode",
+  };
+  const FIELD_LABELS = {
+    name: "Name", apiProvider: "OpenAI provider", apiUrl: "URL", defaultModel: "Default model",
+    headers: "Headers", apiKey: "API key", certificateData: "Certificate", privateKeyData: "Private key",
+    caData: "CA certificate", verificationMode: "Verification mode",
+  };
+
+  /* Split a Kibana-style validation message into {field: message}; the rest is general. */
+  function fieldErrors(message) {
+    const out = {};
+    const general = [];
+    const text = String(message || "").replace(/^error validating (?:connector type (?:config|secrets)|action params): /, "");
+    for (const part of text.split(/\n- /)) {
+      const match = /^\[([^\]]*)\]: ([\s\S]*)$/.exec(part);
+      let field = null;
+      let reason = part;
+      if (match) {
+        field = FIELD_OF[match[1].split(".")[0]] || null;
+        reason = match[2];
+        if (field && reason === "Required") reason = `${FIELD_LABELS[field]} is required.`;
+        else if (field === "headers") reason = window.Llmrelay.sentence(reason);
+      } else if (/Certificate data|PKI configuration|certificate data file/i.test(part) && !/CA certificate/.test(part)) {
+        field = "certificateData";
+      } else if (/Private key/i.test(part)) {
+        field = "privateKeyData";
+      } else if (/CA certificate/i.test(part)) {
+        field = "caData";
+      } else if (/API Provider/i.test(part)) {
+        field = "apiProvider";
+      } else if (/url|URL/.test(part)) {
+        field = "apiUrl";
+      }
+      if (field) out[field] = out[field] ? out[field] + " " + reason : reason;
+      else general.push(part);
+    }
+    return { fields: out, general: general.join("\n") };
+  }
+
+  function toBase64(text) {
+    const bytes = new TextEncoder().encode(text);
+    let binary = "";
+    bytes.forEach((b) => { binary += String.fromCharCode(b); });
+    return btoa(binary);
+  }
+
+  /* A PEM pasted or read from a file goes out base64-encoded; an already encoded value as is. */
+  function pemValue(text) {
+    const trimmed = text.trim();
+    if (!trimmed) return "";
+    return trimmed.includes("-----BEGIN") ? toBase64(trimmed + "\n") : trimmed.replace(/\s+/g, "");
+  }
+
+  window.LlmrelayFormChecks = {
+    check, reword, fileProblem, urlProblem, fieldErrors, pemValue, PROVIDER_LABELS: LABELS,
+    FIELDS: Object.keys(FIELD_OF),
+  };
 })();

@@ -6,14 +6,6 @@
 (function () {
   const ROUTE = ".llmrelay-route";
 
-  function message(result) {
-    return (result.data && result.data.message) || `Request failed with status ${result.status}.`;
-  }
-
-  function pageUrl(id) {
-    return `${document.body.dataset.prefix}/app/connectors/${encodeURIComponent(id)}`;
-  }
-
   /* The form: returns nothing; saves with POST (create) or PUT (edit). */
   async function routeForm(route, onSaved) {
     const { $, make, api } = window.Llmrelay;
@@ -89,7 +81,7 @@
         ? await api("PUT", `/actions/connector/${encodeURIComponent(route.id)}`, body)
         : await api("POST", "/actions/connector", { ...body, connector_type_id: ROUTE });
       if (!result.ok) {
-        error.textContent = message(result);
+        error.textContent = window.Llmrelay.apiMessage(result);
         error.hidden = false;
         error.focus();
         return;
@@ -131,7 +123,7 @@
     const result = await api("GET", `/event_log/connector/${encodeURIComponent(routeId)}/_find?per_page=50`);
     if (!result.ok) {
       const error = $("#page-error");
-      error.textContent = message(result);
+      error.textContent = window.Llmrelay.apiMessage(result);
       error.hidden = false;
       return;
     }
@@ -160,7 +152,7 @@
     const result = await api("GET", `/actions/connector/${encodeURIComponent(id)}`);
     if (!result.ok) {
       const error = $("#page-error");
-      error.textContent = message(result);
+      error.textContent = window.Llmrelay.apiMessage(result);
       error.hidden = false;
       return;
     }
@@ -195,17 +187,6 @@
     if (window.LlmrelayTestTab) window.LlmrelayTestTab.setup(route);
   }
 
-  document.addEventListener("DOMContentLoaded", () => {
-    const page = document.body.dataset.page;
-    const start = {
-      "connector-route-new": () => routeForm(null, (saved) => location.assign(pageUrl(saved.id) + "?created=1")),
-      "connector-route": routePage,
-    }[page];
-    if (start) {
-      Promise.resolve(start()).catch((err) => {
-        const error = document.querySelector("#page-error");
-        if (error) { error.textContent = "Something went wrong: " + err.message; error.hidden = false; }
-      });
-    }
-  });
+  window.Llmrelay.onPage("connector-route-new", () => routeForm(null, (saved) => location.assign(window.Llmrelay.connectorUrl(saved.id) + "?created=1")));
+  window.Llmrelay.onPage("connector-route", routePage);
 })();
