@@ -10,7 +10,9 @@ the behaviour):
   back to back when the body says ``"stream": true``;
 - ``/gap/<ms>/<n>/...``: a stream of ``n`` events, ``ms`` milliseconds apart;
 - ``/slow/...``: a stream whose events come one per second for ``SLOW_CHUNKS`` seconds
-  (scenario 4: many open streams).
+  (scenario 4: many open streams);
+- ``.../embeddings``: an embeddings list (two vectors of ``EMBEDDING_SIZE`` numbers) with
+  usage (scenario 1b).
 
 A usage event (``choices: []``) is added before ``[DONE]`` when the body asks for
 ``stream_options.include_usage``. Run: ``python -m bench.mock_upstream --port N``.
@@ -96,6 +98,28 @@ _STREAM_HEAD = (
 _FAST_EVENTS = b"".join(_chunked(_delta(i)) for i in range(CHUNKS))
 _END = _chunked(_DONE) + b"0\r\n\r\n"
 _NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
+EMBEDDING_SIZE = 256
+_EMBEDDINGS = orjson.dumps(
+    {
+        "object": "list",
+        "data": [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": [
+                    round((j * (i + 3) % 17) / 17 - 0.5, 6) for j in range(EMBEDDING_SIZE)
+                ],
+            }
+            for i in range(2)
+        ],
+        "model": "bench-embedding",
+        "usage": {"prompt_tokens": 16, "total_tokens": 16},
+    }
+)
+_EMBEDDINGS_ANSWER = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+    % len(_EMBEDDINGS)
+) + _EMBEDDINGS
 
 
 class MockProtocol(asyncio.Protocol):
@@ -136,6 +160,9 @@ class MockProtocol(asyncio.Protocol):
             body = bytes(self.buffer[end + 4 : end + 4 + length])
             del self.buffer[: end + 4 + length]
             path = head.split(b" ", 2)[1]
+            if path.split(b"?", 1)[0].endswith(b"/embeddings"):
+                self.transport.write(_EMBEDDINGS_ANSWER)
+                continue
             if not path.split(b"?", 1)[0].endswith(b"/chat/completions"):
                 self.transport.write(_NOT_FOUND)
                 continue

@@ -5,7 +5,8 @@ the same run, targets interleaved round by round (the order alternates each roun
 of rounds and p99 within a round; after each run the harness waits until that target is
 idle again, so its leftover work does not fall into the next target's run. Scenarios:
 
-1. sequential non-stream latency (``wrk -c1``): added p50/p99 over ``direct``;
+1. sequential non-stream latency (``wrk -c1``): added p50/p99 over ``direct``; 1b. the
+   same for ``/v1/embeddings`` (bench/embeddings.py), against the same mock and floor;
 2. concurrency 1/4/16/64: added p99, requests/s (and as a share of the floor's), CPU per
    request of the gateway process (``/proc/<pid>/stat`` utime+stime deltas);
 3. streams: added time to first byte, events in = events out, added inter-event gap;
@@ -45,7 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import baseline, compare, dashboard, route, targets
+from bench import baseline, compare, dashboard, embeddings, route, targets
 from bench.limits_scenario import limits_scenario
 from bench.load import (
     Request,
@@ -285,6 +286,26 @@ class Bench:
                     for t, v in out[f"c{level}"].items()
                 )
             )
+        return out
+
+    # --- scenario 1b -----------------------------------------------------------------
+    def embeddings(self) -> dict[str, Any]:
+        """Sequential ``/v1/embeddings`` (c=1), rounds interleaved as for chat."""
+        samples: dict[str, list[dict[str, float]]] = defaultdict(list)
+        order = list(embeddings.TARGETS)
+        for r in range(self.plan.rounds_c1):
+            for target in order if r % 2 == 0 else list(reversed(order)):
+                proc = self.proc_of(target)
+                request = embeddings.request_for(target, proc.port, self.home_on.key)
+                result = self.wrk(f"emb-{target}", request, proc, 1, self.plan.seconds)
+                samples[target].append(result)
+        out = summarise_rounds(samples, self.plan.rounds_c1)
+        print(
+            "  embeddings c=1: "
+            + ", ".join(
+                f"{t} p50 {v['p50_ms']:.2f}ms (+{v['added_p50_ms']:.3f})" for t, v in out.items()
+            )
+        )
         return out
 
     # --- scenario 3 ------------------------------------------------------------------
@@ -744,8 +765,8 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: throughput,streams,eventlog,durability,limits,profile,open,dashboard,"
-        "cold,route",
+        help="comma list: throughput,embeddings,streams,eventlog,durability,limits,profile,"
+        "open,dashboard,cold,route",
     )
     parser.add_argument("--dashboard-events", type=int, default=0)
     parser.add_argument("--no-report", action="store_true")
@@ -799,6 +820,9 @@ def main() -> None:
         if want("throughput"):
             print("scenarios 1-2: request/response latency and throughput")
             scen["throughput"] = bench.throughput()
+        if want("embeddings"):
+            print("scenario 1b: /v1/embeddings, sequential")
+            scen["embeddings"] = bench.embeddings()
         if want("eventlog"):
             print("scenario 5: event log on vs off")
             scen["event_log"] = bench.event_log()

@@ -90,6 +90,21 @@ class EndpointUnavailableError(GatewayRequestError, http_status=404):
         )
 
 
+class ResponsesTranslationError(GatewayRequestError, http_status=400):
+    """A ``/v1/responses`` request for a connector that translates it to chat completions,
+    using a parameter that has no chat equivalent (tools, files, stored state...)."""
+
+    def __init__(self, param: str, reason: str) -> None:
+        super().__init__(
+            400,
+            f"Unsupported parameter: '{param}' {reason}; this connector serves the Responses "
+            "API by translating it to chat completions, which support only text input and "
+            "output (see the connector's responsesApi setting).",
+            param=param,
+            code="unsupported_parameter",
+        )
+
+
 class SubActionParamsError(LlmrelayError, ValueError, http_status=400):
     """``subActionParams`` do not match the sub-action's schema (a user error, no retry).
 

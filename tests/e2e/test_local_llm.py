@@ -235,3 +235,59 @@ def test_usage_reaches_the_dashboard(admin: httpx.Client) -> None:
     assert sum(b["executions"] for b in ours) >= 1, response.json()
     assert sum(b["reported_tokens"] for b in ours) > 0, response.json()
     assert sum(b["total_tokens"] for b in ours) > 0
+
+
+def test_gateway_embeddings_from_the_same_runtime(svc: Service, admin: httpx.Client) -> None:
+    """The model's own embeddings (one mean-pooled vector per input), in OpenAI's shape,
+    through the connector; similar texts are closer than unrelated ones."""
+    client = _sdk(svc)
+    before = event_total(admin)
+    texts = ["The cat sat on the mat.", "A cat was sitting on a mat.", "Stock prices fell."]
+    answer = client.embeddings.create(model=CONNECTOR_ID, input=texts)  # base64, as the SDK asks
+    vectors = [item.embedding for item in answer.data]
+    assert [item.index for item in answer.data] == [0, 1, 2]
+    assert len({len(vector) for vector in vectors}) == 1 and len(vectors[0]) > 100
+
+    def cosine(a: list[float], b: list[float]) -> float:
+        dot = sum(x * y for x, y in zip(a, b, strict=True))
+        return float(dot / (sum(x * x for x in a) * sum(y * y for y in b)) ** 0.5)
+
+    assert cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2])
+    assert answer.usage.prompt_tokens > 0
+    end = execute_event(admin, before)
+    assert end["llmrelay"]["endpoint"] == "embeddings"
+    assert end["llmrelay"]["usage_source"] == "response"
+    assert gen_ai_usage(end)["prompt_tokens"] == answer.usage.prompt_tokens
+    floats = client.embeddings.create(model=CONNECTOR_ID, input="x", encoding_format="float")
+    assert len(floats.data[0].embedding) == len(vectors[0])
+
+
+def test_gateway_responses_translated_to_chat(svc: Service, admin: httpx.Client) -> None:
+    """llama-cpp-python's server has no Responses API: the connector translates."""
+    client = _sdk(svc)
+    before = event_total(admin)
+    answer = client.responses.create(
+        model=CONNECTOR_ID,
+        instructions="Answer in one sentence.",
+        input="What is the capital of France?",
+        max_output_tokens=MAX_TOKENS,
+        temperature=0,
+    )
+    assert answer.output_text.strip() and answer.id.startswith("resp_")
+    assert answer.usage is not None and 0 < answer.usage.output_tokens <= MAX_TOKENS
+    end = execute_event(admin, before)
+    assert end["llmrelay"]["endpoint"] == "responses"
+    assert end["llmrelay"]["usage_source"] == "response"
+    assert gen_ai_usage(end)["completion_tokens"] == answer.usage.output_tokens
+
+    before = event_total(admin)
+    with client.responses.stream(
+        model=CONNECTOR_ID, input=QUESTION, max_output_tokens=MAX_TOKENS, temperature=0
+    ) as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert deltas and final.output_text == "".join(deltas)
+    end = execute_event(admin, before)
+    assert end["llmrelay"]["endpoint"] == "responses"
+    assert end["llmrelay"]["tokenizer"] == "server"  # the stream is counted by the model
+    assert 0 < gen_ai_usage(end)["completion_tokens"] <= MAX_TOKENS + 2

@@ -83,6 +83,9 @@ def test_encode_text_replaces_lone_surrogates_like_node() -> None:
         ({"usage": {"total_tokens": 7}}, (0, 0, 7)),
         ({"usage": {"prompt_tokens": 3.0, "completion_tokens": True}}, (3, 0, 3)),
         ({"usage": {}}, (0, 0, 0)),  # present but empty: known, zeros (Kibana's rule)
+        # the Responses API's names for the same numbers
+        ({"usage": {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}}, (5, 2, 7)),
+        ({"usage": {"input_tokens": 5, "output_tokens": 2}}, (5, 2, 7)),
     ],
 )
 def test_usage_from_payload(payload: object, expected: tuple[int, int, int]) -> None:

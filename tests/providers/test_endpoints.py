@@ -1,5 +1,6 @@
-"""Where ``/v1/embeddings`` and ``/v1/completions`` go for each provider, and what is sent:
-derived from the connector's chat URL, refused (never guessed) when it does not tell."""
+"""Where ``/v1/embeddings``, ``/v1/completions`` and ``/v1/responses`` go for each provider,
+and what is sent: derived from the connector's chat URL, refused (never guessed) when it
+does not tell."""
 
 from __future__ import annotations
 
@@ -106,3 +107,62 @@ def test_azure_sends_the_body_as_is_with_its_api_key() -> None:
     assert sent_json(call) == body  # the deployment decides the model
     assert call.headers["api-key"] == "123" and "Authorization" not in call.headers
     assert call.stream is True and call.usage_requested is True
+
+
+@pytest.mark.parametrize(
+    ("provider", "api_url", "expected", "model"),
+    [
+        ("OpenAI", OPENAI_URL, "https://api.openai.com/v1/responses", "m1"),
+        ("Other", OTHER_URL, "http://localhost:1234/v1/responses", "m1"),
+        (
+            "Azure OpenAI",
+            AZURE_URL,
+            "https://My-test-resource-123.openai.azure.com/openai/v1/responses",
+            "NEW-DEPLOYMENT-321",
+        ),
+        (
+            "Azure OpenAI",
+            "https://gw.example/ai/openai/deployments/my%20dep/chat/completions?api-version=1",
+            "https://gw.example/ai/openai/v1/responses",
+            "my dep",
+        ),
+        (
+            "Azure OpenAI",
+            "https://res.openai.azure.com/openai/v1/chat/completions",
+            "https://res.openai.azure.com/openai/v1/responses",
+            "m1",
+        ),
+    ],
+)
+def test_responses_url_and_model(provider: str, api_url: str, expected: str, model: str) -> None:
+    """Azure serves the Responses API only as ``/openai/v1/responses`` (no ``api-version``),
+    where ``model`` names the deployment."""
+    connector = make_connector(provider, api_url, defaultModel="m1")
+    call = provider_for(connector).prepare_endpoint(connector, "responses", {"input": "hi"})
+    assert call.url == expected
+    assert sent_json(call) == {"input": "hi", "model": model}
+    named = provider_for(connector).prepare_endpoint(connector, "responses", {"model": "x"})
+    assert sent_json(named) == {"model": "x"}
+
+
+def test_an_azure_url_that_does_not_tell_is_refused_for_responses() -> None:
+    url = "https://res.openai.azure.com/openai/deployments/d1?api-version=1"
+    connector = make_connector("Azure OpenAI", url)
+    with pytest.raises(EndpointUnavailableError) as caught:
+        provider_for(connector).prepare_endpoint(connector, "responses", {"input": "hi"})
+    assert str(caught.value).startswith("Connector `connector-1` cannot serve /v1/responses: ")
+
+
+@pytest.mark.parametrize(
+    ("provider", "api_url", "config", "mode"),
+    [
+        ("OpenAI", OPENAI_URL, {}, "native"),
+        ("Azure OpenAI", AZURE_URL, {}, "native"),
+        ("Other", OTHER_URL, {"defaultModel": "m"}, "auto"),
+        ("Other", OTHER_URL, {"defaultModel": "m", "responsesApi": "translate"}, "translate"),
+        ("Other", OTHER_URL, {"defaultModel": "m", "responsesApi": "native"}, "native"),
+    ],
+)
+def test_responses_mode(provider: str, api_url: str, config: dict[str, str], mode: str) -> None:
+    connector = make_connector(provider, api_url, **config)
+    assert provider_for(connector).responses_mode(connector) == mode

@@ -61,6 +61,7 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/v1/chat/completions"): "connectors.execute",
     ("POST", "/v1/embeddings"): "connectors.execute",
     ("POST", "/v1/completions"): "connectors.execute",
+    ("POST", "/v1/responses"): "connectors.execute",
     ("GET", "/v1/models"): "connectors.execute",
     ("GET", "/v1/models/{model}"): "connectors.execute",
 }
@@ -211,6 +212,8 @@ def _request(world: World, method: str, path: str, role: str) -> httpx.Response:
         body = {"model": existing, "input": "access table"}
     elif key == ("POST", "/v1/completions"):
         body = {"model": existing, "prompt": "access table"}
+    elif key == ("POST", "/v1/responses"):
+        body = {"model": existing, "input": "access table"}
     return world.clients[role].request(method, url, json=body)
 
 

@@ -4,6 +4,8 @@ the next target, one that fails after it ends as a connector's stream does."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import openai
 import pytest
@@ -16,9 +18,13 @@ HELLO = [{"role": "user", "content": "Hello gateway"}]
 
 
 @pytest.fixture
-def sdk(route_service: Service) -> openai.OpenAI:
+def sdk(route_service: Service) -> Iterator[openai.OpenAI]:
+    """An SDK client, closed after the test (an open pooled socket left to the garbage
+    collector fails a later test with a ResourceWarning)."""
     key = route_service.api_key(["connectors_read"])["Authorization"].removeprefix("ApiKey ")
-    return openai.OpenAI(base_url=f"{route_service.url}/v1", api_key=key, max_retries=0, timeout=30)
+    url = f"{route_service.url}/v1"
+    with openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=30) as client:
+        yield client
 
 
 def test_chat_through_a_route_falls_back(
@@ -114,6 +120,23 @@ def test_embeddings_through_a_route(
     answer = sdk.embeddings.create(model=route_id, input="hello")
     assert len(answer.data) == 1
     assert upstream_b.last_request.path.endswith("/embeddings")
+
+
+def test_a_translated_responses_stream_failing_before_its_first_byte_moves_on(
+    client: httpx.Client, sdk: openai.OpenAI, upstream: FakeUpstream, upstream_b: FakeUpstream
+) -> None:
+    """Target a has no Responses API (auto: translated) and its chat stream breaks before
+    a byte; the route moves on to b, which answers natively."""
+    a = gen_ai(client, upstream.url(), "a")
+    b = gen_ai(client, upstream_b.url(), "b")
+    route_id = create_route(client, route_config([a], [b]))
+    upstream.fail(404, "Invalid URL (POST /v1/responses)")
+    upstream.stream([" never"], reset_after=0)
+    events = list(sdk.responses.create(model=route_id, input="Hello gateway", stream=True))
+    assert [r.path for r in upstream.requests] == ["/v1/responses", "/v1/chat/completions"]
+    assert upstream_b.last_request.path == "/v1/responses"
+    assert events[0].type == "response.created" and events[-1].type == "response.completed"
+    assert events[-1].response.output_text == "You said: Hello gateway"
 
 
 def test_models_lists_and_shows_a_route(

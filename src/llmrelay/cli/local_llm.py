@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -27,6 +27,16 @@ import typer
 import uvicorn
 
 from llmrelay.cli.common import err_console, fail
+from llmrelay.cli.local_embeddings import (
+    ASGIApp,
+    EmbeddingsShim,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    json_response,
+    read_body,
+)
 from llmrelay.errors import LocalModelUnavailableError
 from llmrelay.settings import PreconfiguredConnector, Settings
 
@@ -60,12 +70,6 @@ _SERVER_MODULES = (
     "starlette_context",
     "pydantic_settings",
 )
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 # --- the model and its runtime ---------------------------------------------------
@@ -111,18 +115,12 @@ class TokenizeShim:
         if scope["type"] != "http" or scope["path"] != "/tokenize" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
         try:
-            content = json.loads(body)["content"]
+            content = json.loads(await read_body(receive))["content"]
         except (ValueError, KeyError, TypeError):
             content = None
         if not isinstance(content, str):
-            await _json_response(send, 400, {"error": "expected a JSON body {'content': str}"})
+            await json_response(send, 400, {"error": "expected a JSON body {'content': str}"})
             return
         forwarded = json.dumps({"input": content}).encode()
         delivered = False
@@ -145,18 +143,6 @@ class TokenizeShim:
             "headers": headers,
         }
         await self.app(inner, replay, send)
-
-
-async def _json_response(send: Send, status: int, payload: object) -> None:
-    body = json.dumps(payload).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def serve_model(host: str, port: int, threads: int) -> None:
@@ -188,12 +174,30 @@ def serve_model(host: str, port: int, threads: int) -> None:
     finally:
         os.environ.update(hidden)
     app = create_app(server_settings=server_settings, model_settings=[model_settings])
+
+    def embedding_model() -> Any:
+        """The same file with embeddings on (see local_embeddings); 2048 tokens per input."""
+        import llama_cpp
+
+        return llama_cpp.Llama(
+            model_path=str(model),
+            embedding=True,
+            pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+            n_ctx=2048,
+            n_batch=2048,
+            n_ubatch=2048,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
+
+    served = EmbeddingsShim(TokenizeShim(app), embedding_model, MODEL_ALIAS)
     err_console.print(
         f"SmolLM2-135M-Instruct on http://{host}:{port}/v1 (model {MODEL_ALIAS!r}, "
         f"{threads} thread{'s' if threads != 1 else ''}; file {model})",
         soft_wrap=True,
     )
-    uvicorn.run(TokenizeShim(app), host=host, port=port, log_level="info", lifespan="on")
+    uvicorn.run(served, host=host, port=port, log_level="info", lifespan="on")
 
 
 def local_llm_command(
@@ -227,6 +231,8 @@ def connector_settings(base_url: str) -> dict[str, object]:
             "defaultModel": MODEL_ALIAS,
             # its streams carry no usage: count them with the model's own tokenizer
             "serverTokenizer": True,
+            # llama-cpp-python's server has no /v1/responses: translate to chat at once
+            "responsesApi": "translate",
         },
         "secrets": {"apiKey": PLACEHOLDER_API_KEY},
     }

@@ -120,7 +120,7 @@ def usage_command(
         typer.Option(
             "--endpoint",
             metavar="NAME",
-            help="Only this OpenAI API: chat, embeddings, completions...",
+            help="Only this OpenAI API: chat, embeddings, completions, responses.",
             show_default=False,
         ),
     ] = None,

@@ -48,6 +48,7 @@ __all__ = [
     "ConnectorSecrets",
     "OpenAIConfig",
     "OtherConfig",
+    "ResponsesApi",
     "config_to_dict",
     "secrets_to_dict",
     "validate_config",
@@ -56,6 +57,10 @@ __all__ = [
 ]
 
 ApiProvider = Literal["OpenAI", "Azure OpenAI", "Other"]
+ResponsesApi = Literal["native", "translate", "auto"]
+"""How an ``Other`` connector serves ``/v1/responses`` (``config.responsesApi``): forwarded
+to the server's own ``/responses``, translated to chat completions, or ``auto``: native
+until the server answers 404/405, then translated (remembered per connector)."""
 API_PROVIDERS: tuple[ApiProvider, ...] = ("OpenAI", "Azure OpenAI", "Other")
 GEN_AI = ".gen-ai"
 
@@ -101,7 +106,8 @@ class OtherConfig(_BaseConfig):
     llmrelay additions (docs/deviations.md): ``streamUsage`` - the server accepts
     ``stream_options.include_usage`` and sends a usage chunk (default false: usage of
     streams is estimated); ``serverTokenizer`` - estimate with the server's own
-    ``POST /tokenize`` (llama.cpp) instead of cl100k when it answers.
+    ``POST /tokenize`` (llama.cpp) instead of cl100k when it answers;
+    ``responsesApi`` - how ``/v1/responses`` is served (:data:`ResponsesApi`, default auto).
     """
 
     apiProvider: Literal["Other"]
@@ -109,6 +115,7 @@ class OtherConfig(_BaseConfig):
     enableNativeFunctionCalling: bool | None = None
     streamUsage: bool | None = None
     serverTokenizer: bool | None = None
+    responsesApi: ResponsesApi | None = None
 
 
 ConnectorConfig = OpenAIConfig | AzureConfig | OtherConfig

@@ -8,7 +8,8 @@ Fields of our own, under ``llmrelay`` (not in Kibana's mapping):
 
 - ``llmrelay.sub_action``: the sub-action run (``run``, ``invokeAI``, ``stream``...).
 - ``llmrelay.endpoint`` (``execute`` only): the OpenAI API called: ``chat`` (every
-  sub-action and ``/v1/chat/completions``), ``embeddings`` or ``completions``.
+  sub-action and ``/v1/chat/completions``), ``embeddings``, ``completions`` or
+  ``responses``.
 - ``llmrelay.model``: the model sent upstream or reported back, when known.
 - ``llmrelay.usage_source`` (``execute`` only): where ``gen_ai.usage`` came from:
   ``response``, ``stream``, ``estimated``; ``missing`` when no usage is recorded.

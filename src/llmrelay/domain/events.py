@@ -7,10 +7,10 @@ from typing import Literal
 
 UsageSource = Literal["response", "stream", "estimated", "missing"]
 
-Endpoint = Literal["chat", "embeddings", "completions"]
+Endpoint = Literal["chat", "embeddings", "completions", "responses"]
 """The OpenAI API an execution called (``llmrelay.endpoint``): every ``_execute``
 sub-action and ``/v1/chat/completions`` is ``chat``; the ``/v1`` gateway also forwards
-``embeddings`` and legacy ``completions``."""
+``embeddings``, legacy ``completions`` and ``responses`` (also when translated to chat)."""
 
 
 @dataclass(frozen=True, slots=True)

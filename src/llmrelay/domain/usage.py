@@ -26,9 +26,10 @@ def token_count(value: object) -> int | None:
 
 
 def usage_of(raw: Mapping[str, object], source: UsageSource) -> TokenUsage:
-    """A present ``usage`` object as :class:`TokenUsage`."""
-    prompt = token_count(raw.get("prompt_tokens")) or 0
-    completion = token_count(raw.get("completion_tokens")) or 0
+    """A present ``usage`` object as :class:`TokenUsage`; the Responses API's
+    ``input_tokens`` / ``output_tokens`` are its prompt and completion tokens."""
+    prompt = token_count(raw.get("prompt_tokens", raw.get("input_tokens"))) or 0
+    completion = token_count(raw.get("completion_tokens", raw.get("output_tokens"))) or 0
     total = token_count(raw.get("total_tokens"))
     details = raw.get("prompt_tokens_details")
     cached = token_count(details.get("cached_tokens")) if isinstance(details, Mapping) else None

@@ -32,9 +32,10 @@ from llmrelay.execution.errors import (
     framework_error_message,
 )
 from llmrelay.execution.records import Durable, EventSink, settle
+from llmrelay.execution.responses_translate import prompt_of
 from llmrelay.execution.results import ExecutionContext
 from llmrelay.execution.server_tokens import ServerTokenizer
-from llmrelay.execution.streaming import TappedStream
+from llmrelay.execution.streaming import TappedStream, ends_with_final_response
 from llmrelay.execution.usage import StreamUsageCollector, prompt_text, usage_from_response
 from llmrelay.providers.base import PreparedCall
 from llmrelay.providers.registry import provider_for
@@ -165,11 +166,14 @@ class Calls:
     ) -> TappedStream:
         """The stream over a sent call's answer; the event is written when it ends.
         ``prompt_style``: how the prompt is counted for an estimate (``invoke``, ``stream``:
-        chat messages, see ``prompt_text``; ``completions``: a legacy ``prompt``)."""
+        chat messages, see ``prompt_text``; ``completions``: a legacy ``prompt``;
+        ``responses``: a Responses request's instructions and input)."""
         body = call.json_body or {}
         prompt: str | list[str]
         if prompt_style == "completions":
             prompt = completion_prompts(body.get("prompt"))
+        elif prompt_style == "responses":
+            prompt = prompt_of(body)
         else:
             messages = body.get("messages")
             prompt = prompt_text(
@@ -207,7 +211,10 @@ class Calls:
                 return durable
             return self.sink.finished(record)
 
-        return TappedStream(response, collector, on_end, strip_usage_chunk=strip_usage_chunk)
+        ends = ends_with_final_response if prompt_style == "responses" else None
+        return TappedStream(
+            response, collector, on_end, strip_usage_chunk=strip_usage_chunk, ends=ends
+        )
 
     async def _recount(
         self,

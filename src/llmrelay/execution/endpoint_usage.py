@@ -11,7 +11,7 @@ from llmrelay.domain.events import TokenUsage
 from llmrelay.errors import TokenizerUnavailableError
 from llmrelay.execution.tokens import count_tokens, encoding_for_model
 
-__all__ = ["completion_prompts", "embedding_usage"]
+__all__ = ["completion_prompts", "embedding_usage", "text_usage"]
 
 
 def embedding_usage(body: dict[str, object] | None, model: str | None) -> TokenUsage:
@@ -58,3 +58,21 @@ def completion_prompts(prompt: object) -> list[str]:
     if isinstance(prompt, list):
         return [item for item in prompt if isinstance(item, str)]
     return []
+
+
+def text_usage(prompt: str, completion: str, model: str | None) -> TokenUsage:
+    """The estimated usage of a plain (non-streamed) answer that reported none: its prompt
+    and completion texts counted locally (a Responses answer)."""
+    encoding = encoding_for_model(model)
+    try:
+        prompt_tokens = count_tokens(prompt, encoding)
+        completion_tokens = count_tokens(completion, encoding)
+    except TokenizerUnavailableError:
+        return TokenUsage.missing()
+    return TokenUsage(
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=prompt_tokens + completion_tokens,
+        usage_source="estimated",
+        tokenizer=encoding,
+    )

@@ -43,6 +43,7 @@ from llmrelay.execution.records import (
     finish_record,
     new_record,
 )
+from llmrelay.execution.responses import ResponsesRouting, forward_responses
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
 from llmrelay.execution.subactions import TABLE
@@ -81,6 +82,7 @@ class Executor:
             dashboard_access or OpenAccess(),
             client or OutboundClient(self.settings),
         )
+        self._responses = ResponsesRouting()
 
     async def __aenter__(self) -> Executor:
         return self
@@ -221,9 +223,12 @@ class Executor:
         *,
         context: ExecutionContext | None = None,
     ) -> GatewayResult:
-        """``/v1/embeddings`` and ``/v1/completions``: as :meth:`chat_completions`, to the
-        endpoint beside the connector's chat URL (see ``execution.endpoints``)."""
+        """``/v1/embeddings``, ``/v1/completions`` and ``/v1/responses``: as
+        :meth:`chat_completions`, to the endpoint beside the connector's chat URL (see
+        ``execution.endpoints``; Responses, maybe translated: ``execution.responses``)."""
         if not self.settings.action_type_enabled(connector.connector_type_id):
             raise ActionTypeDisabledError(connector.connector_type_id)
         ctx = context or ExecutionContext(source=GATEWAY_SOURCE)
+        if endpoint == "responses":
+            return await forward_responses(self._calls, self._responses, connector, body, ctx)
         return await forward_endpoint(self._calls, connector, endpoint, body, ctx)

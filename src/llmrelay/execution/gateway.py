@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 
+from llmrelay.execution.responses_stream import TranslatedResponseStream
 from llmrelay.execution.streaming import TappedStream
 
 __all__ = [
@@ -36,7 +37,7 @@ class GatewayResult:
     status: int
     headers: Mapping[str, str]
     body: bytes | None = None
-    stream: TappedStream | None = None
+    stream: TappedStream | TranslatedResponseStream | None = None
 
 
 def split_model(model: str, known_ids: Container[str] = ()) -> tuple[str, str | None]:

@@ -58,8 +58,13 @@ class TappedStream:
         on_end: StreamEnd,
         *,
         strip_usage_chunk: bool = False,
+        ends: Callable[[bytes], bool] | None = None,
     ) -> None:
+        """``ends``: whether a chunk holds the stream's last event, which is held back
+        until the upstream's end is read (and the event is durable); ``[DONE]`` by
+        default, :func:`ends_with_final_response` for the Responses API."""
         self._response = response
+        self._ends = ends or _ends_with_done
         self._collector = collector
         self._on_end = on_end
         self._chunks: AsyncIterator[bytes] | None = None
@@ -94,7 +99,7 @@ class TappedStream:
             out = self._pass(chunk)
             if not out:
                 continue
-            if _ends_with_done(chunk):
+            if self._ends(chunk):
                 following = await self._read()  # the upstream's end, normally at once
                 if following is None:
                     return out + self._rest()
@@ -151,6 +156,24 @@ class TappedStream:
             return
         with contextlib.suppress(LlmrelayError):  # the stream's own error is the answer
             await durable
+
+
+_FINAL_RESPONSE_EVENTS = (
+    b"event: response.completed",
+    b"event: response.incomplete",
+    b"event: response.failed",
+)
+
+
+def ends_with_final_response(chunk: bytes) -> bool:
+    """Whether ``chunk`` holds a Responses stream's final event (it sends no ``[DONE]``):
+    its ``event:`` line, at a line start (inside JSON a line break is escaped)."""
+    if b"event: response." not in chunk:
+        return False
+    return any(
+        chunk.startswith(e) or b"\n" + e in chunk or b"\r" + e in chunk
+        for e in _FINAL_RESPONSE_EVENTS
+    )
 
 
 def _ends_with_done(chunk: bytes) -> bool:

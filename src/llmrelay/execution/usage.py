@@ -28,6 +28,7 @@ __all__ = [
 
 _CHUNK_OBJECT = "chat.completion.chunk"
 _TEXT_COMPLETION = "text_completion"  # legacy /completions chunks: ``choices[].text``
+_RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
 def usage_from_response(payload: object) -> TokenUsage:
@@ -122,7 +123,8 @@ class StreamUsageCollector:
     objects with no ``object`` field that carry ``choices``: many local servers (llama.cpp
     builds, proxies) omit it. Legacy completions' ``text_completion`` chunks count their
     ``choices[].text``. ``[DONE]`` and other objects are ignored; the final
-    ``include_usage`` chunk with empty ``choices`` is used for its usage.
+    ``include_usage`` chunk with empty ``choices`` is used for its usage. Responses API
+    events (``type: "response.*"``) count their text deltas and carry the final usage.
     """
 
     __slots__ = (
@@ -237,6 +239,8 @@ class StreamUsageCollector:
             and (kind is not None or choices is None)
             and kind != _TEXT_COMPLETION
         ):
+            if kind is None and isinstance(obj.get("type"), str):
+                self._response_event(obj)
             return
         usage = obj.get("usage")
         if isinstance(usage, dict):
@@ -245,6 +249,20 @@ class StreamUsageCollector:
             for position, choice in enumerate(choices):
                 if isinstance(choice, dict):
                     self._choice(choice, position)
+
+    def _response_event(self, event: dict[str, object]) -> None:
+        """A Responses API stream event: text deltas, and the usage of the final response
+        (``response.completed``, ``.incomplete`` or ``.failed``)."""
+        kind = event["type"]
+        if kind == "response.output_text.delta":
+            delta = event.get("delta")
+            if isinstance(delta, str) and delta:
+                self._content.append(delta)
+        elif kind in _RESPONSE_ENDS:
+            response = event.get("response")
+            usage = response.get("usage") if isinstance(response, dict) else None
+            if isinstance(usage, dict):
+                self._usage = usage_of(usage, "stream")
 
     def _choice(self, choice: dict[str, object], position: int) -> None:
         delta = choice.get("delta")

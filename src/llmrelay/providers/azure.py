@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from llmrelay.providers.base import (
     CONTENT_TYPE,
@@ -28,7 +28,7 @@ from llmrelay.providers.endpoints import (
 )
 
 if TYPE_CHECKING:
-    from llmrelay.domain.connectors import Connector
+    from llmrelay.domain.connectors import Connector, ResponsesApi
 
 # The three deployment routes, anywhere in the path (custom domains and API gateways
 # included); the route must end the path, so ".../not-completions" does not match.
@@ -56,6 +56,21 @@ def endpoint_url(connector: Connector, endpoint: str) -> str:
         return beside_chat_url(connector, endpoint)
     path = parts.path[: deployment.start()] + f"{deployment.group(1)}/{endpoint}"
     return with_path(parts, path)
+
+
+def responses_url(connector: Connector) -> tuple[str, str | None]:
+    """(URL, deployment) of the Responses API, which Azure serves only in its ``/openai/v1``
+    shape: a deployment URL becomes ``<what precedes /openai>/openai/v1/responses`` (no
+    ``api-version``: the v1 API takes none) and its deployment is the model; a URL of the
+    v1 API ending in ``/chat/completions`` gets ``/responses`` beside it."""
+    parts = split_api_url(connector, "responses")
+    deployment = DEPLOYMENT_ROUTE.search(parts.path)
+    if deployment is None:
+        return beside_chat_url(connector, "responses"), None
+    prefix = parts.path[: deployment.start()]
+    name = unquote(deployment.group(1).rsplit("/", 1)[1])
+    url = with_path(parts._replace(query=""), prefix + "/openai/v1/responses")
+    return url, name
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +111,16 @@ class AzureProvider:
         self, connector: Connector, endpoint: str, body: Mapping[str, object]
     ) -> PreparedCall:
         """The deployment's ``/<endpoint>`` with the same ``api-version``; the deployment
-        decides the model, so none is injected."""
+        decides the model, so none is injected. ``responses``: see :func:`responses_url`;
+        the v1 API names the deployment as ``model``, so it is sent when the body has none."""
+        if endpoint == "responses":
+            url, deployment = responses_url(connector)
+            model = deployment or connector.config.defaultModel
+            return endpoint_call(url, self.headers(connector), body, model)
         return endpoint_call(endpoint_url(connector, endpoint), self.headers(connector), body, None)
+
+    def responses_mode(self, connector: Connector) -> ResponsesApi:
+        return "native"
 
     def stream_usage(self, connector: Connector) -> bool:
         """The API sends a usage chunk when asked (``stream_options.include_usage``)."""

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 
 if TYPE_CHECKING:
-    from llmrelay.domain.connectors import Connector
+    from llmrelay.domain.connectors import Connector, ResponsesApi
 
 JsonObject = dict[str, object]
 
@@ -59,6 +59,11 @@ class Provider(Protocol):
     ) -> PreparedCall:
         """``/v1/embeddings`` / ``/v1/completions``: the caller's body to the endpoint beside
         the connector's chat URL; ``EndpointUnavailableError`` when its URL is not known."""
+        ...
+
+    def responses_mode(self, connector: Connector) -> ResponsesApi:
+        """How ``/v1/responses`` is served: ``native`` (forwarded), ``translate`` (to chat
+        completions and back) or ``auto`` (native until the server says it has none)."""
         ...
 
     def stream_usage(self, connector: Connector) -> bool:

@@ -13,7 +13,7 @@ from llmrelay.providers.bearer import connector_headers, sdk_stream_call
 from llmrelay.providers.endpoints import beside_chat_url, endpoint_call
 
 if TYPE_CHECKING:
-    from llmrelay.domain.connectors import Connector
+    from llmrelay.domain.connectors import Connector, ResponsesApi
 
 OPENAI_CHAT_URL = "https://api.openai.com/v1/chat/completions"
 OPENAI_LEGACY_COMPLETION_URL = "https://api.openai.com/v1/completions"
@@ -64,6 +64,9 @@ class OpenAIProvider:
     ) -> PreparedCall:
         url = beside_chat_url(connector, endpoint)
         return endpoint_call(url, self.headers(connector), body, connector.config.defaultModel)
+
+    def responses_mode(self, connector: Connector) -> ResponsesApi:
+        return "native"
 
     def stream_usage(self, connector: Connector) -> bool:
         """The API sends a usage chunk when asked (``stream_options.include_usage``)."""

@@ -12,7 +12,7 @@ from llmrelay.providers.bearer import connector_headers, sdk_stream_call
 from llmrelay.providers.endpoints import beside_chat_url, endpoint_call
 
 if TYPE_CHECKING:
-    from llmrelay.domain.connectors import Connector
+    from llmrelay.domain.connectors import Connector, ResponsesApi
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,13 @@ class OtherProvider:
     ) -> PreparedCall:
         url = beside_chat_url(connector, endpoint)
         return endpoint_call(url, connector_headers(connector), body, connector.config.defaultModel)
+
+    def responses_mode(self, connector: Connector) -> ResponsesApi:
+        """``config.responsesApi`` (an llmrelay addition), ``auto`` when unset: compatible
+        servers differ in whether they offer ``/responses``."""
+        config = connector.config
+        mode = config.responsesApi if isinstance(config, OtherConfig) else None
+        return mode or "auto"
 
     def stream_usage(self, connector: Connector) -> bool:
         """Only when the connector says its server supports ``stream_options``

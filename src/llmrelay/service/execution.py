@@ -27,6 +27,7 @@ from llmrelay.execution.gateway import (
     split_model,
 )
 from llmrelay.execution.records import Durable
+from llmrelay.execution.responses_stream import TranslatedResponseStream
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
 from llmrelay.metrics import RelayMetrics
@@ -35,8 +36,9 @@ from llmrelay.service.limits import LimitService
 from llmrelay.service.route_runner import RouteRunner
 from llmrelay.store.event_writer import EventWriter
 
-Stream: TypeAlias = TappedStream | ChunkIterator
-"""What a streamed execution's ``data`` holds: upstream SSE bytes, or parsed chunks."""
+Stream: TypeAlias = TappedStream | ChunkIterator | TranslatedResponseStream
+"""What a streamed execution's ``data`` holds: upstream SSE bytes, or parsed chunks (or,
+on ``/v1/responses``, a chat stream's translation into Responses events, also bytes)."""
 
 
 class ExecutionService:
@@ -96,7 +98,7 @@ class ExecutionService:
         model: str,
         context: ExecutionContext,
     ) -> GatewayResult:
-        """``/v1/embeddings`` and ``/v1/completions``: ``model`` as for chat; also
+        """``/v1/embeddings``, ``/v1/completions``, ``/v1/responses``: ``model`` as for chat; also
         ``EndpointUnavailableError`` when the connector's URL does not tell where the
         endpoint is."""
         connector, model_name = await self._gateway_connector(space_id, model, context, endpoint)

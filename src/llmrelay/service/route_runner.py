@@ -35,6 +35,7 @@ from llmrelay.execution.errors import FRAMEWORK_ERRORS, error_kind, failure_resu
 from llmrelay.execution.executor import EventSink, Executor
 from llmrelay.execution.gateway import GATEWAY_SUB_ACTION, GatewayResult
 from llmrelay.execution.records import settle
+from llmrelay.execution.responses_stream import TranslatedResponseStream
 from llmrelay.execution.results import ExecutionContext, ExecutionResult, new_execution_id
 from llmrelay.execution.routing import CircuitBreaker, attempt_order, is_retryable, retry_delay
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
@@ -327,5 +328,5 @@ def _kind(err: LlmrelayError | None) -> str:
 
 async def _first_bytes(data: object) -> None:
     """Hold a stream until its first bytes arrived (see ``TappedStream.first_chunk``)."""
-    if isinstance(data, TappedStream | ChunkIterator):
+    if isinstance(data, TappedStream | ChunkIterator | TranslatedResponseStream):
         await data.first_chunk()

@@ -31,14 +31,17 @@ __all__ = [
 ]
 
 EMBEDDING_DIMENSIONS = 8
-FakeEndpoint = Literal["embeddings", "completions"]
+FakeEndpoint = Literal["embeddings", "completions", "responses"]
 
 
 def endpoint_of(path: str) -> FakeEndpoint | None:
-    """``embeddings`` / ``completions`` for those paths (not ``/chat/completions``)."""
+    """``embeddings`` / ``completions`` / ``responses`` for those paths (not
+    ``/chat/completions``)."""
     path = path.rstrip("/")
     if path.endswith("/embeddings"):
         return "embeddings"
+    if path.endswith("/responses"):
+        return "responses"
     if path.endswith("/completions") and not path.endswith("/chat/completions"):
         return "completions"
     return None

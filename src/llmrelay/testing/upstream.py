@@ -18,9 +18,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmrelay.testing import endpoints, protocol
+from llmrelay.testing import endpoints, protocol, responses
 from llmrelay.testing.protocol import RecordedRequest
-from llmrelay.testing.scripts import Exchange, Handler, Script, fixed, json_response
+from llmrelay.testing.scripts import (
+    Exchange,
+    Handler,
+    Script,
+    fixed,
+    json_response,
+    tokenize_answer,
+    tokenize_count,
+    with_headers,
+)
 from llmrelay.testing.server import ServerThread
 from llmrelay.testing.streams import EventStream, pause
 
@@ -35,6 +44,7 @@ class FakeUpstream:
 
     reply_text = staticmethod(protocol.reply_text)
     usage_for = staticmethod(protocol.usage_for)
+    tokenize_count = staticmethod(tokenize_count)  # tokens ``/tokenize`` reports for a text
 
     def __init__(
         self,
@@ -53,6 +63,7 @@ class FakeUpstream:
         self._scripts: deque[Script] = deque()
         self._ids = itertools.count(1)
         self._tokenize = False
+        self._responses = True
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
         self._app = Starlette(routes=[Route("/{path:path}", self._handle, methods=methods)])
         self._thread: ServerThread | None = None
@@ -156,6 +167,7 @@ class FakeUpstream:
             self._scripts.clear()
             self._ids = itertools.count(1)
             self._tokenize = False
+            self._responses = True
 
     # --------------------------------------------------------------- scripting
     def _script(self, handler: Handler, times: int) -> None:
@@ -226,7 +238,7 @@ class FakeUpstream:
             payload = exchange.payload()
             include = protocol.wants_usage(payload) if usage is None else usage
             events = self._events(payload, chunks, include, malformed_line, line_ending)
-            return _with_headers(EventStream(server, events, chunk_delay, reset_after), headers)
+            return with_headers(EventStream(server, events, chunk_delay, reset_after), headers)
 
         self._script(handler, times)
 
@@ -235,7 +247,7 @@ class FakeUpstream:
         (``x-request-id``, ``x-ratelimit-*``...)."""
 
         async def handler(exchange: Exchange) -> Response:
-            return _with_headers(self._default(exchange), headers)
+            return with_headers(self._default(exchange), headers)
 
         self._script(handler, times)
 
@@ -268,10 +280,11 @@ class FakeUpstream:
         with self._lock:
             self._tokenize = enabled
 
-    @staticmethod
-    def tokenize_count(text: str) -> int:
-        """The number of tokens ``/tokenize`` reports for ``text``."""
-        return len(text.split())
+    def serve_responses(self, enabled: bool = True) -> None:
+        """Whether ``POST …/responses`` is the Responses API (the default) or, until the
+        next reset, a 404 as from a server without it (``Invalid URL``). Not a script."""
+        with self._lock:
+            self._responses = enabled
 
     def without_usage(self, *, times: int = 1) -> None:
         """Default answer without ``usage`` (JSON) / without a usage chunk (streams)."""
@@ -297,7 +310,7 @@ class FakeUpstream:
         with self._lock:
             self._requests.append(recorded)
             if self._tokenize and recorded.method == "POST" and recorded.path == "/tokenize":
-                handler = _tokenize
+                handler = tokenize_answer
             elif self._scripts:
                 script = self._scripts[0]
                 script.remaining -= 1
@@ -321,6 +334,9 @@ class FakeUpstream:
             bad_json = protocol.error_body(protocol.BAD_JSON, "invalid_request_error")
             return json_response(bad_json, 400)
         endpoint = endpoints.endpoint_of(request.path)
+        if endpoint == "responses" and not self._responses:
+            message = f"Invalid URL (POST {request.path})"
+            return json_response(protocol.error_body(message, "invalid_request_error"), 404)
         if endpoint is not None:
             return self._endpoint(endpoint, payload, usage)
         messages = payload.get("messages")
@@ -343,6 +359,13 @@ class FakeUpstream:
         if endpoint == "embeddings":
             status, body = endpoints.embeddings_answer(payload, model, usage=usage)
             return json_response(body, status)
+        if endpoint == "responses":
+            response_id = f"resp_fake{next(self._ids):06d}"
+            if payload.get("stream") is True:
+                events = responses.response_events(response_id, model, payload, usage=usage)
+                return EventStream(self._running(), events, 0.0, None)
+            answer = responses.response_answer(response_id, model, payload, usage=usage)
+            return json_response(orjson.dumps(answer))
         completion_id = f"cmpl-fake-{next(self._ids):06d}"
         if payload.get("stream") is True:
             include = usage and protocol.wants_usage(payload)
@@ -373,17 +396,3 @@ class FakeUpstream:
             malformed_line=malformed_line,
             line_ending=line_ending,
         )
-
-
-def _with_headers(response: Response, headers: Mapping[str, str] | None) -> Response:
-    for name, value in (headers or {}).items():
-        response.raw_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
-    return response
-
-
-async def _tokenize(exchange: Exchange) -> Response:
-    content = exchange.payload().get("content")
-    if not isinstance(content, str):
-        return json_response(protocol.error_body("content must be a string", "invalid"), 400)
-    tokens = list(range(FakeUpstream.tokenize_count(content)))
-    return json_response(orjson.dumps({"tokens": tokens}))

@@ -234,6 +234,17 @@ def _operability_and_gateway() -> dict[str, Any]:
         },
         "additionalProperties": True,
     }
+    respond = {
+        "type": "object",
+        "required": ["model", "input"],
+        "properties": {
+            "model": model,
+            "input": {"description": "a string, or a list of input items (messages)"},
+            "instructions": {"type": "string"},
+            "stream": {"type": "boolean"},
+        },
+        "additionalProperties": True,
+    }
     openai_error = {
         "description": "OpenAI-shaped error",
         "content": {"application/json": {"schema": {"type": "object"}}},
@@ -286,6 +297,12 @@ def _operability_and_gateway() -> dict[str, Any]:
         },
         "/v1/embeddings": {
             "post": gateway_post("OpenAI-compatible embeddings through a connector", embed)
+        },
+        "/v1/responses": {
+            "post": gateway_post(
+                "OpenAI Responses API through a connector (Other: maybe translated to chat)",
+                respond,
+            )
         },
         "/v1/completions": {
             "post": gateway_post("Legacy OpenAI completions through a connector", complete)

@@ -15,7 +15,7 @@ import orjson
 from starlette.responses import StreamingResponse
 
 from llmrelay.errors import EventLogUnavailableError, UpstreamError
-from llmrelay.service import Stream, TappedStream, framework_error_message
+from llmrelay.service import ChunkIterator, Stream, framework_error_message
 
 log = logging.getLogger("llmrelay.web")
 
@@ -43,13 +43,13 @@ def error_event(err: UpstreamError | EventLogUnavailableError) -> bytes:
 
 async def _forward(stream: Stream) -> AsyncIterator[bytes]:
     try:
-        if isinstance(stream, TappedStream):
-            async for chunk in stream:
-                yield chunk
-        else:
+        if isinstance(stream, ChunkIterator):
             async for parsed in stream:
                 yield b"data: " + orjson.dumps(parsed) + b"\n\n"
             yield b"data: [DONE]\n\n"
+        else:  # SSE bytes
+            async for chunk in stream:
+                yield chunk
     except UpstreamError as err:
         log.info("upstream stream failed mid-way: %s", err.code or type(err).__name__)
         yield error_event(err)

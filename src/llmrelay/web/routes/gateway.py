@@ -1,5 +1,5 @@
-"""OpenAI-compatible ``/v1`` gateway: ``POST /chat/completions``, ``/embeddings`` and
-``/completions`` (legacy), ``GET /models``.
+"""OpenAI-compatible ``/v1`` gateway: ``POST /chat/completions``, ``/embeddings``,
+``/responses`` and ``/completions`` (legacy), ``GET /models``.
 
 ``model`` names the connector (``<id>`` or ``<id>/<model name>``); the caller is an
 llmrelay API key sent as ``Authorization: Bearer <key>`` (or ``ApiKey <key>``). Every
@@ -149,7 +149,8 @@ async def chat_completions(request: Request) -> Response:
 
 
 async def _endpoint(request: Request, endpoint: Endpoint) -> Response:
-    """``/v1/embeddings`` and ``/v1/completions``: the same door as chat (regular routes)."""
+    """``/v1/embeddings``, ``/v1/completions``, ``/v1/responses``: the same door as chat
+    (regular routes)."""
     try:
         principal = await _principal(request)
         space = space_of(request)
@@ -172,6 +173,10 @@ async def embeddings(request: Request) -> Response:
 
 async def completions(request: Request) -> Response:
     return await _endpoint(request, "completions")
+
+
+async def responses(request: Request) -> Response:
+    return await _endpoint(request, "responses")
 
 
 def _model_entry(view: ConnectorView) -> dict[str, object]:
@@ -226,6 +231,7 @@ routes: list[BaseRoute] = [
     Route("/chat/completions", chat_completions, methods=["POST"]),
     Route("/embeddings", embeddings, methods=["POST"]),
     Route("/completions", completions, methods=["POST"]),
+    Route("/responses", responses, methods=["POST"]),
     Route("/models", list_models, methods=["GET"]),
     Route("/models/{model:path}", get_model, methods=["GET"]),
     Route(
