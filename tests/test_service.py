@@ -142,5 +142,5 @@ async def test_the_facade_offers_services_not_parts(tmp_path: Path) -> None:
     async with Relay.open(make_settings(tmp_path / "home")) as relay:
         public = {name for name in vars(relay) if not name.startswith("_")}
         report = await relay.health.report()
-    assert public == {"connectors", "execution", "usage", "access", "health", "limits"}
+    assert public == {"connectors", "execution", "usage", "access", "health", "limits", "spaces"}
     assert report.overall["level"] == "available"

@@ -1,6 +1,6 @@
 """Relay: the service as one object. Opens the store, the event writer and the executor,
 wires them, and offers them only as services: ``connectors``, ``execution``, ``usage``,
-``access``, ``health`` and ``limits``.
+``access``, ``health``, ``limits`` and ``spaces``.
 
 The web app and the CLI are thin adapters over this; so is a Python user who wants the
 whole service (stored connectors, encrypted secrets, event log) without HTTP.
@@ -54,6 +54,7 @@ class Relay:
     access: AccessService
     health: HealthService
     limits: LimitService
+    spaces: SpaceService
 
     def __init__(
         self,
