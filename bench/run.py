@@ -771,6 +771,13 @@ def main() -> None:
     parser.add_argument("--dashboard-events", type=int, default=0)
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument(
+        "--durability",
+        choices=("answer", "async"),
+        default=None,
+        help="this checkout's llmrelay.eventLog.durability in every scenario (default: its "
+        "own default); the baseline keeps its own",
+    )
+    parser.add_argument(
         "--baseline",
         default="",
         metavar="REF",
@@ -790,6 +797,7 @@ def main() -> None:
     if args.baseline_rounds:
         plan = Plan(**{**plan.__dict__, "baseline_rounds": args.baseline_rounds})
     only = {x for x in args.only.split(",") if x}
+    targets.CHECKOUT_DURABILITY = args.durability
     raise_fd_limit()
     with_litellm = targets.litellm_available() and not args.no_litellm
     if not with_litellm:

@@ -34,6 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
 LITELLM_KEY = "sk-litellm-bench"
 FLOOR_KEY = "floor-key"
+#: ``--durability``: this checkout's default durability in every scenario (the baseline
+#: keeps its own: an older commit may not know the setting), to tell the journal's cost
+#: apart from the rest in a run against a baseline
+CHECKOUT_DURABILITY: str | None = None
 
 MESSAGES = [
     {"role": "system", "content": "You are a terse assistant."},
@@ -148,6 +152,8 @@ def relay_proc(
         str(port),
     ]
     env = home.env()
+    if durability is None and home.code.label == "relay":
+        durability = CHECKOUT_DURABILITY
     if durability is not None:
         env["LLMRELAY__llmrelay__eventLog__durability"] = durability
     return Proc(name, cmd, port, env=env, cwd=ROOT, log=logs / f"{name}.log")
