@@ -11,7 +11,9 @@ answers an execution whose event survives a crash.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol
 
 from llmrelay.domain.connectors import Connector
@@ -29,6 +31,7 @@ __all__ = [
     "Durable",
     "EventSink",
     "NullSink",
+    "deferring_durability",
     "finish_gateway_failure",
     "finish_record",
     "new_record",
@@ -68,10 +71,33 @@ class NullSink:
         return None
 
 
+_DEFERRED: ContextVar[list[Awaitable[None]] | None] = ContextVar(
+    "llmrelay_deferred_durability", default=None
+)
+
+
 async def settle(durable: Durable) -> None:
-    """Wait until a finished record is durable (nothing to do without a journal)."""
-    if durable is not None:
-        await durable
+    """Wait until a finished record is durable (nothing to do without a journal); inside
+    :func:`deferring_durability`, hand the wait to whoever opened it instead."""
+    if durable is None:
+        return
+    deferred = _DEFERRED.get()
+    if deferred is not None:
+        deferred.append(durable)
+        return
+    await durable
+
+
+@contextmanager
+def deferring_durability(into: list[Awaitable[None]]) -> Iterator[None]:
+    """Within this block ``settle`` collects into ``into`` instead of waiting; the opener
+    must await them all before it answers. A route uses it so that its targets' events and
+    its own reach the journal in one group write (one ``fdatasync``, not one each)."""
+    token = _DEFERRED.set(into)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
 
 
 def new_record(connector: Connector, sub_action: str, ctx: ExecutionContext) -> ExecutionRecord:

@@ -34,7 +34,7 @@ from llmrelay.errors import (
 from llmrelay.execution.errors import FRAMEWORK_ERRORS, error_kind, failure_result
 from llmrelay.execution.executor import EventSink, Executor
 from llmrelay.execution.gateway import GATEWAY_SUB_ACTION, GatewayResult
-from llmrelay.execution.records import settle
+from llmrelay.execution.records import deferring_durability, settle
 from llmrelay.execution.responses_stream import TranslatedResponseStream
 from llmrelay.execution.results import ExecutionContext, ExecutionResult, new_execution_id
 from llmrelay.execution.routing import CircuitBreaker, attempt_order, is_retryable, retry_delay
@@ -213,6 +213,7 @@ class RouteRunner:
         record.route_attempts = attempts
         sub_route_id = ctx.route_id or route.id
         last: _Tried | None = None
+        durable: list[Awaitable[None]] = []  # the attempts' events, journalled with the route's
         order = attempt_order(
             config, self._rng, lambda target: self.breaker.cooling((space_id, route.id, target))
         )
@@ -227,8 +228,9 @@ class RouteRunner:
                 for number in range(tries):
                     sub_ctx = replace(ctx, execution_id=new_execution_id(), route_id=sub_route_id)
                     started = time.perf_counter_ns()
-                    refused = await self._refused(target, sub_ctx, sub_action, endpoint)
-                    last = refused or await run(target, sub_ctx)
+                    with deferring_durability(durable):  # awaited with the route's own
+                        refused = await self._refused(target, sub_ctx, sub_action, endpoint)
+                        last = refused or await run(target, sub_ctx)
                     took = time.perf_counter_ns() - started
                     if not last.failed:
                         self.breaker.succeeded(key)
@@ -249,7 +251,7 @@ class RouteRunner:
                 raise RouteUnavailableError(route.id)
             return last
         finally:
-            await _finish(self._sink, record)
+            await _finish(self._sink, record, durable)
 
     async def _refused(
         self, target: Runnable, ctx: ExecutionContext, sub_action: str, endpoint: Endpoint
@@ -301,9 +303,12 @@ def _route_record(
     )
 
 
-async def _finish(sink: EventSink, record: ExecutionRecord) -> None:
-    """Close the route's record and wait until its event is durable (see
-    ``execution.records``): the answer leaves after it."""
+async def _finish(
+    sink: EventSink, record: ExecutionRecord, attempts_durable: list[Awaitable[None]]
+) -> None:
+    """Close the route's record and wait until its event and its attempts' events are
+    durable (see ``execution.records``): the answer leaves after them. The attempts'
+    documents were queued first, so they usually share the route's group write."""
     record.ended_ns = time.time_ns()
     attempts = record.route_attempts or []
     if record.route_target is not None:
@@ -312,7 +317,16 @@ async def _finish(sink: EventSink, record: ExecutionRecord) -> None:
         record.outcome = "failure"
         tried = ", ".join(f"{a.connector_id}: {a.error or a.outcome}" for a in attempts)
         record.error_message = f"no connector of the route answered ({tried or 'none tried'})"
-    await settle(sink.finished(record))
+    own = sink.finished(record)
+    pending = [*attempts_durable, *([own] if own is not None else [])]
+    if len(pending) == 1:
+        await settle(pending[0])
+    elif pending:
+        await settle(_together(pending))
+
+
+async def _together(pending: list[Awaitable[None]]) -> None:
+    await asyncio.gather(*pending)
 
 
 def _kind(err: LlmrelayError | None) -> str:
