@@ -41,13 +41,21 @@ TREE = [
 ]
 
 
-def test_every_exception_class_lives_in_errors_py() -> None:
+EXPORTED_FROM = {
+    "llmrelay.errors",
+    *(f"llmrelay.errors.{m.name}" for m in pkgutil.iter_modules(errors.__path__)),
+}
+
+
+def test_every_exception_class_lives_in_the_errors_package() -> None:
     elsewhere = [
         f"{cls.__module__}.{cls.__qualname__}"
         for cls in _llmrelay_exceptions()
-        if cls.__module__ != "llmrelay.errors"
+        if cls.__module__ not in EXPORTED_FROM
     ]
-    assert not elsewhere, f"define these in llmrelay/errors.py: {elsewhere}"
+    assert not elsewhere, f"define these in the llmrelay.errors package: {elsewhere}"
+    # and every one of them is importable from the package itself
+    assert set(_llmrelay_exceptions()) <= set(TREE)
 
 
 @pytest.mark.parametrize("cls", TREE, ids=lambda cls: cls.__name__)

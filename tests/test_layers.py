@@ -20,7 +20,7 @@ SRC = Path(llmrelay.__file__).parent
 ADAPTER_LAYERS = {"service", "domain", "errors", "settings", "logs", "metrics"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
-    "tasks": set(),  # background-task start/stop, beside errors.py at the bottom
+    "tasks": set(),  # background-task start/stop, beside errors at the bottom
     "domain": {"errors"},
     "providers": {"domain", "errors"},
     "transport": {"domain", "errors"},

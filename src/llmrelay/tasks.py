@@ -2,7 +2,7 @@
 feed, event log maintenance, the executor's late token counts), started and stopped one
 way: none outlives its owner, and none dies with an exception nobody retrieves.
 
-It sits beside ``errors.py`` at the bottom of the layers, so ``store/`` and ``execution/``
+It sits beside ``errors`` at the bottom of the layers, so ``store/`` and ``execution/``
 share it without importing each other; it holds no llmrelay knowledge.
 """
 
