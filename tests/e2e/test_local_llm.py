@@ -169,13 +169,18 @@ def test_invoke_stream_passes_real_tokens(admin: httpx.Client) -> None:
     assert gen_ai_usage(end)["completion_tokens"] > 0
 
 
-def _sdk(svc: Service) -> openai.OpenAI:
+@pytest.fixture
+def client(svc: Service) -> Iterator[openai.OpenAI]:
+    """The openai SDK on ``/v1``, closed after the test (an open pool's socket would be
+    reported, as unclosed, in whichever test the collector runs in)."""
     key = svc.api_key(["connectors_read"])["Authorization"].removeprefix("ApiKey ")
-    return openai.OpenAI(base_url=f"{svc.url}/v1", api_key=key, max_retries=0, timeout=60)
+    with openai.OpenAI(base_url=f"{svc.url}/v1", api_key=key, max_retries=0, timeout=60) as sdk:
+        yield sdk
 
 
-def test_gateway_with_the_openai_sdk(svc: Service, admin: httpx.Client) -> None:
-    client = _sdk(svc)
+def test_gateway_with_the_openai_sdk(
+    svc: Service, client: openai.OpenAI, admin: httpx.Client
+) -> None:
     assert CONNECTOR_ID in {model.id for model in client.models.list()}
 
     before = event_total(admin)
@@ -190,8 +195,9 @@ def test_gateway_with_the_openai_sdk(svc: Service, admin: httpx.Client) -> None:
     assert gen_ai_usage(end)["total_tokens"] == answer.usage.total_tokens
 
 
-def test_gateway_stream_with_the_openai_sdk(svc: Service, admin: httpx.Client) -> None:
-    client = _sdk(svc)
+def test_gateway_stream_with_the_openai_sdk(
+    svc: Service, client: openai.OpenAI, admin: httpx.Client
+) -> None:
     before = event_total(admin)
     pieces: list[str] = []
     with client.chat.completions.create(
@@ -237,10 +243,11 @@ def test_usage_reaches_the_dashboard(admin: httpx.Client) -> None:
     assert sum(b["total_tokens"] for b in ours) > 0
 
 
-def test_gateway_embeddings_from_the_same_runtime(svc: Service, admin: httpx.Client) -> None:
+def test_gateway_embeddings_from_the_same_runtime(
+    svc: Service, client: openai.OpenAI, admin: httpx.Client
+) -> None:
     """The model's own embeddings (one mean-pooled vector per input), in OpenAI's shape,
     through the connector; similar texts are closer than unrelated ones."""
-    client = _sdk(svc)
     before = event_total(admin)
     texts = ["The cat sat on the mat.", "A cat was sitting on a mat.", "Stock prices fell."]
     answer = client.embeddings.create(model=CONNECTOR_ID, input=texts)  # base64, as the SDK asks
@@ -262,9 +269,10 @@ def test_gateway_embeddings_from_the_same_runtime(svc: Service, admin: httpx.Cli
     assert len(floats.data[0].embedding) == len(vectors[0])
 
 
-def test_gateway_responses_translated_to_chat(svc: Service, admin: httpx.Client) -> None:
+def test_gateway_responses_translated_to_chat(
+    svc: Service, client: openai.OpenAI, admin: httpx.Client
+) -> None:
     """llama-cpp-python's server has no Responses API: the connector translates."""
-    client = _sdk(svc)
     before = event_total(admin)
     answer = client.responses.create(
         model=CONNECTOR_ID,

@@ -38,8 +38,10 @@ async def _database_totals(url: str) -> tuple[int, int, int, dict[str, tuple[int
     return int(total), int(distinct), int(tokens), rollups
 
 
+# postgres_url before relay_process: the database is emptied after the processes stopped
+# (emptied under a running relay, its writes deadlock with DROP SCHEMA)
 def test_two_processes_times_200_concurrent_executions(
-    relay_process: RelayFactory, postgres_url: str, upstream: FakeUpstream
+    postgres_url: str, relay_process: RelayFactory, upstream: FakeUpstream
 ) -> None:
     relays = [relay_process(postgres_url), relay_process(postgres_url)]
     headers = relays[0].api_key()

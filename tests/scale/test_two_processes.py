@@ -29,8 +29,10 @@ def _keys_seen(upstream: FakeUpstream, since: int) -> list[str]:
     return [r.headers["authorization"] for r in upstream.requests[since:]]
 
 
+# postgres_url before relay_process: the database is emptied after the processes stopped
+# (emptied under a running relay, its writes deadlock with DROP SCHEMA)
 def test_two_processes_on_one_postgres_share_connectors(
-    relay_process: RelayFactory, postgres_url: str, upstream: FakeUpstream
+    postgres_url: str, relay_process: RelayFactory, upstream: FakeUpstream
 ) -> None:
     # caches are never re-checked by age here: only LISTEN/NOTIFY can make this pass
     never = {"LLMRELAY__llmrelay__connectorCache__revalidateAfter": "1h"}

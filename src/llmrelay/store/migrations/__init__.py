@@ -10,10 +10,12 @@ both dialects, appended to :data:`MIGRATIONS`) and the same change in ``schema.p
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from llmrelay.errors import StoreError
 from llmrelay.store.migrations import (
     v1_initial,
     v2_events_by_time,
@@ -36,9 +38,25 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
+# SQLite: a new connection sets WAL mode, which a connection of another opener migrating at
+# that moment can refuse at once ("database is locked", not waited for by busy_timeout)
+_LOCKED_RETRIES = 8
+
+
 async def migrate(engine: AsyncEngine, steps: Sequence[Migration] = MIGRATIONS) -> list[int]:
-    """Apply pending steps; returns the versions applied now (empty when up to date)."""
-    return await apply_pending(engine, steps)
+    """Apply pending steps; returns the versions applied now (empty when up to date).
+    Openers starting together on one SQLite file wait for each other (see above)."""
+    for attempt in range(_LOCKED_RETRIES):
+        try:
+            return await apply_pending(engine, steps)
+        except StoreError as err:
+            sqlite = engine.dialect.name == "sqlite"
+            if not sqlite or "database is locked" not in str(err):
+                raise
+            if attempt == _LOCKED_RETRIES - 1:
+                raise
+            await asyncio.sleep(0.05 * 2**attempt)  # 50 ms .. 3.2 s, ~6.4 s in all
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 __all__ = ["ADVISORY_LOCK_KEY", "MIGRATIONS", "Migration", "migrate"]
