@@ -29,6 +29,7 @@ from llmrelay.cli.remote import (
     SpaceOption,
     UrlOption,
     cell,
+    confirm_delete,
     fail_plain,
     mask,
     open_remote,
@@ -311,13 +312,7 @@ def delete_connector(
         connector_id = str(view["id"])
         if not yes:
             question = f"Delete connector {view.get('name')!r} ({connector_id}) in space {space}?"
-            try:
-                confirmed = typer.confirm(question, default=False, err=True)
-            except typer.Abort:
-                err_console.print()  # end the prompt's line
-                raise fail_plain("not deleted: confirm at the prompt or pass --yes") from None
-            if not confirmed:
-                raise fail_plain("not deleted (pass --yes to skip the question)", EXIT_REMOTE)
+            confirm_delete(question)
         remote.delete(f"/actions/connector/{path_id(connector_id)}")
     if as_json:
         print_json({"id": connector_id, "deleted": True})

@@ -12,13 +12,13 @@ from rich.table import Table
 from llmrelay.cli.common import err_console
 from llmrelay.cli.json_input import read_json_file
 from llmrelay.cli.remote import (
-    EXIT_REMOTE,
     JsonOption,
     RelayKeyOption,
     Remote,
     SpaceOption,
     UrlOption,
     cell,
+    confirm_delete,
     fail_plain,
     open_remote,
     out,
@@ -254,13 +254,7 @@ def delete_limit(
         view = _get(remote, limit_id)
         if not yes:
             question = f"Delete limit {view.get('name')!r} ({limit_id}) in space {space}?"
-            try:
-                confirmed = typer.confirm(question, default=False, err=True)
-            except typer.Abort:
-                err_console.print()
-                raise fail_plain("not deleted: confirm at the prompt or pass --yes") from None
-            if not confirmed:
-                raise fail_plain("not deleted (pass --yes to skip the question)", EXIT_REMOTE)
+            confirm_delete(question)
         remote.delete(f"/llmrelay/limits/{path_id(limit_id)}")
     if as_json:
         print_json({"id": limit_id, "deleted": True})

@@ -293,6 +293,17 @@ def fail_plain(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     return typer.Exit(code=code)
 
 
+def confirm_delete(question: str) -> None:
+    """Ask before deleting; return only on yes (no answer or no: exit, nothing deleted)."""
+    try:
+        confirmed = typer.confirm(question, default=False, err=True)
+    except typer.Abort:
+        err_console.print()  # end the prompt's line
+        raise fail_plain("not deleted: confirm at the prompt or pass --yes") from None
+    if not confirmed:
+        raise fail_plain("not deleted (pass --yes to skip the question)", EXIT_REMOTE)
+
+
 def out() -> Console:
     """Console for tables: the terminal's width, or wide enough to keep ids whole when
     the output is piped or captured."""
