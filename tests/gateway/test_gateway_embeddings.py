@@ -125,7 +125,8 @@ def test_usage_is_estimated_when_the_server_sends_none(
         client.embeddings.create(model=connector_id, input=TEXTS)
         client.embeddings.create(model=connector_id, input=[[7, 8, 9], [10]])
     found = events(service, "em-est", connector_id, 4)
-    tokens_arrays, texts = found[0], found[2]
+    # newest first; an execution's start and end may share a timestamp, so pick by action
+    tokens_arrays, texts = [e for e in found if e["event"]["action"] == "execute"]
     expected = sum(count_tokens(t) for t in TEXTS)
     assert texts["llmrelay"]["usage_source"] == "estimated"
     assert texts["llmrelay"]["tokenizer"] == "cl100k_base"
@@ -231,12 +232,10 @@ def test_upstream_errors_keep_openai_shape_status_and_headers(
     assert limited.value.request_id == "req-429"
     assert bad.value.status_code == 400 and bad.value.body["message"] == "'$.input' is invalid."
     found = events(service, "em-err", connector_id, 4)
-    assert [e["event"]["outcome"] for e in found if e["event"]["action"] == "execute"] == [
-        "failure",
-        "failure",
-    ]
-    assert "Status code: 429" in found[2]["error"]["message"]
-    assert found[2]["llmrelay"]["endpoint"] == "embeddings"
+    executes = [e for e in found if e["event"]["action"] == "execute"]  # newest first
+    assert [e["event"]["outcome"] for e in executes] == ["failure", "failure"]
+    assert "Status code: 429" in executes[1]["error"]["message"]
+    assert executes[1]["llmrelay"]["endpoint"] == "embeddings"
 
 
 def test_unknown_connector_and_foreign_space_are_refused(
