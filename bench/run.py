@@ -452,6 +452,8 @@ class Bench:
             ("relay_v1", self.relay),
             ("relay_execute", self.relay),
             ("relay_v1_eventlog_off", self.relay_off),
+            ("relay_route_v1", self.relay),  # a route in front of the same connector
+            ("relay_route_execute", self.relay),
         ]
         for name, proc in runs:
             target = name.removesuffix("_eventlog_off")

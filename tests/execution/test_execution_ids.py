@@ -3,6 +3,7 @@ event log's unique index on ``event.id`` grows at its end."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 
@@ -24,3 +25,16 @@ def test_execution_ids_sort_by_creation_time_and_do_not_repeat() -> None:
     assert firsts == sorted(firsts)
     assert len(set(ids)) == len(ids)
     assert abs(int(ids[-1][:8] + ids[-1][9:13], 16) - time.time() * 1000) < 60_000
+
+
+def test_an_attempt_context_keeps_every_field_but_its_execution_id_and_route() -> None:
+    """``for_attempt`` copies fields by hand (for speed): every field, present and future,
+    must carry over except the two it sets."""
+    values = {f.name: f"value of {f.name}" for f in dataclasses.fields(ExecutionContext)}
+    ctx = ExecutionContext(**values)  # type: ignore[arg-type]
+    attempt = ctx.for_attempt("the-route")
+    assert attempt.route_id == "the-route"
+    assert attempt.execution_id not in (ctx.execution_id, "")
+    assert attempt == dataclasses.replace(
+        ctx, execution_id=attempt.execution_id, route_id="the-route"
+    )

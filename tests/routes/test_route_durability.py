@@ -11,7 +11,7 @@ import pytest
 
 from llmrelay.execution.records import deferring_durability, settle
 from llmrelay.service import ExecutionContext, Relay
-from llmrelay.store import journal as journal_module
+from llmrelay.store import journal_files as journal_module
 from llmrelay.testing import FakeUpstream
 from tests.fixtures.service import make_settings
 

@@ -11,8 +11,7 @@ answers an execution whose event survives a crash.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable
 from contextvars import ContextVar
 from typing import Protocol
 
@@ -88,16 +87,22 @@ async def settle(durable: Durable) -> None:
     await durable
 
 
-@contextmanager
-def deferring_durability(into: list[Awaitable[None]]) -> Iterator[None]:
+class deferring_durability:
     """Within this block ``settle`` collects into ``into`` instead of waiting; the opener
     must await them all before it answers. A route uses it so that its targets' events and
-    its own reach the journal in one group write (one ``fdatasync``, not one each)."""
-    token = _DEFERRED.set(into)
-    try:
-        yield
-    finally:
-        _DEFERRED.reset(token)
+    its own reach the journal in one group write (one ``fdatasync``, not one each). (A class:
+    a route enters it on every attempt, and ``@contextmanager`` costs several times more.)"""
+
+    __slots__ = ("_into", "_token")
+
+    def __init__(self, into: list[Awaitable[None]]) -> None:
+        self._into = into
+
+    def __enter__(self) -> None:
+        self._token = _DEFERRED.set(self._into)
+
+    def __exit__(self, *exc: object) -> None:
+        _DEFERRED.reset(self._token)
 
 
 def new_record(connector: Connector, sub_action: str, ctx: ExecutionContext) -> ExecutionRecord:

@@ -37,6 +37,21 @@ class ExecutionContext:
     # the route the caller named, when a route runs this execution (``llmrelay.route_id``)
     route_id: str | None = None
 
+    def for_attempt(self, route_id: str) -> ExecutionContext:
+        """The context of one attempt of a route: the same caller, a new execution id,
+        ``route_id`` set. (Each field by hand: ``dataclasses.replace`` costs 4 µs, a third
+        of what a route adds to a call; a test keeps this in step with the fields.)"""
+        return ExecutionContext(
+            self.user_name,
+            self.space_id,
+            self.source,
+            new_execution_id(),
+            self.can_read_usage,
+            self.api_key_id,
+            self.api_key_name,
+            route_id,
+        )
+
 
 @dataclass(slots=True)
 class ExecutionResult:

@@ -104,6 +104,8 @@ def attempt_order(
     """Every connector to try, in order: targets by weight, then fallbacks as listed, each
     once. Those ``cooling`` (breaker open) go last, so they are tried only when nothing
     else answered."""
+    if len(config.targets) == 1 and not config.fallbacks:  # one to try: nothing to order
+        return [config.targets[0].connectorId]
     targets = weighted_order([(t.connectorId, t.weight) for t in config.targets], rng)
     ordered = list(dict.fromkeys([*targets, *config.fallbacks]))
     ready = [connector_id for connector_id in ordered if not cooling(connector_id)]

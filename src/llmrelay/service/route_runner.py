@@ -16,7 +16,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TypeVar
 
 from llmrelay.domain.connector_types import Runnable
@@ -36,7 +36,7 @@ from llmrelay.execution.executor import EventSink, Executor
 from llmrelay.execution.gateway import GATEWAY_SUB_ACTION, GatewayResult
 from llmrelay.execution.records import deferring_durability, settle
 from llmrelay.execution.responses_stream import TranslatedResponseStream
-from llmrelay.execution.results import ExecutionContext, ExecutionResult, new_execution_id
+from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.execution.routing import CircuitBreaker, attempt_order, is_retryable, retry_delay
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
 from llmrelay.service.limits import LimitService
@@ -226,7 +226,7 @@ class RouteRunner:
                 key = (space_id, route.id, target_id)
                 tries = 1 if isinstance(target, Route) else 1 + config.retries
                 for number in range(tries):
-                    sub_ctx = replace(ctx, execution_id=new_execution_id(), route_id=sub_route_id)
+                    sub_ctx = ctx.for_attempt(sub_route_id)
                     started = time.perf_counter_ns()
                     with deferring_durability(durable):  # awaited with the route's own
                         refused = await self._refused(target, sub_ctx, sub_action, endpoint)
@@ -318,15 +318,16 @@ async def _finish(
         tried = ", ".join(f"{a.connector_id}: {a.error or a.outcome}" for a in attempts)
         record.error_message = f"no connector of the route answered ({tried or 'none tried'})"
     own = sink.finished(record)
-    pending = [*attempts_durable, *([own] if own is not None else [])]
-    if len(pending) == 1:
-        await settle(pending[0])
-    elif pending:
-        await settle(_together(pending))
-
-
-async def _together(pending: list[Awaitable[None]]) -> None:
-    await asyncio.gather(*pending)
+    if own is not None:
+        attempts_durable.append(own)
+    failed: BaseException | None = None
+    for durable in attempts_durable:  # one after the other: they share a group write
+        try:
+            await settle(durable)
+        except Exception as err:  # every one awaited (no unretrieved error); the first raised
+            failed = failed or err
+    if failed is not None:
+        raise failed
 
 
 def _kind(err: LlmrelayError | None) -> str:
