@@ -143,26 +143,32 @@ async def test_responses_api_setting_of_other_connectors(ui: Service, page: Page
 
     await page.goto(f"{ui.url}/app/connectors/{connector_id}")
     await expect(page.get_by_label("Responses API")).to_have_value("translate")
-    with ui.client(ui.admin) as client:
-        stored = client.get(f"/api/actions/connector/{connector_id}").json()
-    assert stored["config"]["responsesApi"] == "translate"
+    assert _stored_config(ui, connector_id)["responsesApi"] == "translate"
 
     # editing sends the chosen value; leaving Other drops the setting
     await page.get_by_label("Responses API").select_option("native")
-    await page.get_by_role("button", name="Save", exact=True).click()
-    await expect(page.get_by_role("status").filter(has_text="Connector saved.")).to_be_visible()
-    with ui.client(ui.admin) as client:
-        stored = client.get(f"/api/actions/connector/{connector_id}").json()
-    assert stored["config"]["responsesApi"] == "native"
+    await _save_edit(page)
+    assert _stored_config(ui, connector_id)["responsesApi"] == "native"
     await page.get_by_label("OpenAI provider").select_option("OpenAI")
     await expect(page.get_by_label("Responses API")).to_be_hidden()
     await page.get_by_label("API key").fill("sk-now-openai")
+    await _save_edit(page)
+    config = _stored_config(ui, connector_id)
+    assert config["apiProvider"] == "OpenAI"
+    assert "responsesApi" not in config
+
+
+async def _save_edit(page: Page) -> None:
     await page.get_by_role("button", name="Save", exact=True).click()
     await expect(page.get_by_role("status").filter(has_text="Connector saved.")).to_be_visible()
-    with ui.client(ui.admin) as client:
-        stored = client.get(f"/api/actions/connector/{connector_id}").json()
-    assert stored["config"]["apiProvider"] == "OpenAI"
-    assert "responsesApi" not in stored["config"]
+
+
+def _stored_config(svc: Service, connector_id: str) -> dict[str, object]:
+    """The connector's config as the API answers it."""
+    with svc.client(svc.admin) as client:
+        response = client.get(f"/api/actions/connector/{connector_id}")
+    config: dict[str, object] = response.json()["config"]
+    return config
 
 
 async def test_validation_messages_beside_their_field(ui: Service, page: Page) -> None:
