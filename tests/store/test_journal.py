@@ -65,11 +65,11 @@ def test_a_record_cut_anywhere_is_a_torn_tail_and_the_whole_ones_before_it_are_r
         assert result.torn and result.corrupt == 0, cut
 
 
-@pytest.mark.parametrize("where", ["magic", "length", "crc", "payload"])
+@pytest.mark.parametrize("where", ["magic", "length", "crc", "lap", "payload"])
 def test_a_corrupt_record_is_skipped_and_the_rest_read(where: str) -> None:
     records = _records(3)
     middle = bytearray(records[1])
-    offset = {"magic": 1, "length": 5, "crc": 9, "payload": 20}[where]
+    offset = {"magic": 1, "length": 5, "crc": 9, "lap": 13, "payload": 20}[where]
     middle[offset] ^= 0xFF
     result = read_records(records[0] + bytes(middle) + records[2])
     assert [d["event"]["id"] for d in result.documents] == ["e0", "e2"]  # type: ignore[index]
@@ -79,6 +79,40 @@ def test_a_corrupt_record_is_skipped_and_the_rest_read(where: str) -> None:
 def test_a_record_whose_payload_is_not_a_document_is_corrupt() -> None:
     result = read_records(encode_record(b"[1, 2]") + encode_record(b"{bad") + _records(1)[0])
     assert len(result.documents) == 1 and result.corrupt == 2
+
+
+def test_zeros_after_the_records_are_unwritten_space_not_a_torn_record() -> None:
+    result = read_records(b"".join(_records(3)) + bytes(4096))
+    assert len(result.documents) == 3
+    assert (result.corrupt, result.torn) == (0, False)
+
+
+def test_a_rewritten_file_is_read_up_to_what_is_left_of_the_previous_lap() -> None:
+    import orjson
+
+    first_lap = b"".join(_records(6))
+    second_lap = b"".join(encode_record(orjson.dumps(_doc(100 + i)), lap=2) for i in range(2))
+    data = second_lap + first_lap[len(second_lap) :]  # written in place from the start
+    result = read_records(data)
+    assert [d["event"]["id"] for d in result.documents] == ["e100", "e101"]  # type: ignore[index]
+    assert (result.corrupt, result.torn) == (0, False)
+
+
+def test_records_of_the_first_format_are_still_read() -> None:
+    """A journal left by a version without laps (``\\xa7LRJ`` records) replays after an
+    upgrade."""
+    import struct
+    import zlib
+
+    import orjson
+
+    def v1(payload: bytes) -> bytes:
+        crc = zlib.crc32(payload, zlib.crc32(struct.pack("<I", len(payload))))
+        return struct.pack("<4sII", b"\xa7LRJ", len(payload), crc) + payload
+
+    result = read_records(b"".join(v1(orjson.dumps(_doc(i))) for i in range(3)))
+    assert [d["event"]["id"] for d in result.documents] == ["e0", "e1", "e2"]  # type: ignore[index]
+    assert (result.corrupt, result.torn) == (0, False)
 
 
 # --- the journal with its writer ----------------------------------------------------------
@@ -201,6 +235,61 @@ async def test_a_killed_process_journal_is_replayed_once_then_deleted(tmp_path: 
     assert list((tmp_path / "journal").iterdir()) == []
 
 
+_REWOUND = textwrap.dedent(
+    """
+    import asyncio, json, os, signal, sys
+    from pathlib import Path
+    from llmrelay.store.journal import Journal
+
+    async def main() -> None:
+        directory = Path(sys.argv[1])
+        journal = Journal(directory, segment_bytes=8192, truncate_bytes=2048, reserve_bytes=4096)
+        journal.open(asyncio.get_running_loop())
+        sizes = set()
+        for wave in range(30):  # each wave is released before the next, but the last
+            documents = [{"event": {"id": f"e{i}", "action": "execute"}}
+                         for i in range(wave * 10, wave * 10 + 10)]
+            await asyncio.gather(*(journal.append(d, d["event"]["id"]) for d in documents))
+            sizes.update(p.stat().st_size for p in directory.glob("*.journal"))
+            if wave < 29:
+                journal.release(documents)
+        print(json.dumps(sorted(sizes)), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_a_segment_is_rewritten_in_place_and_a_crash_replays_only_its_current_lap(
+    tmp_path: Path,
+) -> None:
+    """Records go over zero-filled space (the file keeps its size: no metadata to sync),
+    and a segment whose documents were all stored is rewritten from its start; after a
+    kill, what is left of earlier laps is not replayed."""
+    directory = tmp_path / "journal"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", _REWOUND, str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert json.loads(done.stdout) == [4096]  # one size from the first write to the last
+    assert len(_journal_files(directory)) == 1
+    store = FakeStore()
+    writer = _writer(tmp_path, store)
+    await writer.start()
+    await writer.flush()
+    await writer.stop()
+    replayed = set(store.rows)
+    assert {f"e{i}" for i in range(290, 300)} <= replayed  # the unreleased last wave
+    assert len(replayed) <= 50  # this lap only (2 KiB of ~60-byte records, then the wave)
+    assert "e0" not in replayed
+
+
 async def test_a_torn_and_a_corrupt_record_at_start_are_reported_never_fatal(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -210,7 +299,10 @@ async def test_a_torn_and_a_corrupt_record_at_start_are_reported_never_fatal(
     data = bytearray(segment.read_bytes())
     second = data.find(MAGIC, 1)
     data[second + 20] ^= 0xFF  # e1's payload
-    segment.write_bytes(bytes(data) + _records(6)[5][:-3])  # e5 cut mid-write
+    end = len(data.rstrip(b"\0"))  # the records end where the zero-filled reserve begins
+    torn = _records(6)[5][:-3]  # e5 cut mid-write, in place
+    data[end : end + len(torn)] = torn
+    segment.write_bytes(bytes(data))
     store = FakeStore()
     writer = _writer(tmp_path, store)
     with caplog.at_level(logging.WARNING, logger="llmrelay.store.journal"):

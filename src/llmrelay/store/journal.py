@@ -1,17 +1,17 @@
 """The event journal: ``execute`` documents made durable before their answer is sent.
 
-Each process appends to files of its own in the journal directory (``<home>/journal``):
+Each process writes files of its own in the journal directory (``<home>/journal``):
 ``<owner>.lock``, held with ``flock`` while the process lives, and segments
 ``<owner>.<n>.journal``. One thread does all file I/O: it takes every document appended
-since its last turn, writes them with one ``write`` and one ``fdatasync`` (group commit,
-so concurrent executions share the sync) and resolves their futures on the event loop.
+since its last turn, writes them with one write and one ``fdatasync`` (group commit, so
+concurrent executions share the sync; in place over zero-filled space, see
+:mod:`llmrelay.store.journal_files`) and resolves their futures on the event loop.
 
 A document stays needed until the event writer has put it in the store (or in the
-spool), which it reports with :meth:`Journal.release`. A segment past ``truncate_bytes``
-holding only released documents is truncated in place before the next write (not
-earlier: on ext4 a truncate makes the next ``fdatasync`` commit metadata, several times
-the cost of an append); one that grew past ``segment_bytes`` while still needed is sealed
-and a new one begun; a sealed segment is deleted once everything in it is released.
+spool), which it reports with :meth:`Journal.release`. A segment written past
+``truncate_bytes`` whose documents are all released is rewritten from its start (its next
+lap); one written past ``segment_bytes`` while still needed is sealed and a new one
+begun; a sealed segment is deleted once everything in it is released.
 A process killed with ``SIGKILL`` loses its ``flock``: the next process to start adopts
 its files (:meth:`Journal.open`), hands the documents back to its writer, and deletes
 them once released. Replays are idempotent because the store ignores ``event.id``s it
@@ -39,7 +39,8 @@ from typing import IO
 import orjson
 
 from llmrelay.errors import EventLogUnavailableError
-from llmrelay.store.journal_records import encode_record, read_records
+from llmrelay.store.journal_files import SegmentFile
+from llmrelay.store.journal_records import read_records
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ Document = Mapping[str, object]
 
 DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024
 DEFAULT_TRUNCATE_BYTES = 1024 * 1024
+DEFAULT_RESERVE_BYTES = 256 * 1024
 _LOCK_SUFFIX = ".lock"
 _SEGMENT_SUFFIX = ".journal"
 
@@ -58,7 +60,6 @@ class _Segment:
     paths: list[Path]
     needed: int = 0  # documents written here and not released yet
     sealed: bool = False
-    size: int = 0  # bytes written (the current segment only)
     lock: IO[bytes] | None = None  # an adopted owner's lock file, held until deleted
 
 
@@ -71,7 +72,7 @@ class _Entry:
 
 @dataclass(eq=False)
 class _Batch:
-    frames: list[bytes] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)
     entries: list[_Entry] = field(default_factory=list)
     futures: list[asyncio.Future[None]] = field(default_factory=list)
 
@@ -85,12 +86,16 @@ class Journal:
         *,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         truncate_bytes: int = DEFAULT_TRUNCATE_BYTES,
+        reserve_bytes: int = DEFAULT_RESERVE_BYTES,
     ) -> None:
-        if segment_bytes < 1 or truncate_bytes < 1:
-            raise ValueError("Journal needs segment_bytes >= 1 and truncate_bytes >= 1")
+        if segment_bytes < 1 or truncate_bytes < 1 or reserve_bytes < 0:
+            raise ValueError(
+                "Journal needs segment_bytes >= 1, truncate_bytes >= 1 and reserve_bytes >= 0"
+            )
         self.directory = directory
         self._segment_bytes = segment_bytes
         self._truncate_bytes = min(truncate_bytes, segment_bytes)
+        self._reserve_bytes = reserve_bytes
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._cond = threading.Condition(threading.Lock())
         self._pending = _Batch()
@@ -98,7 +103,7 @@ class Journal:
         self._held: dict[str, _Entry] = {}
         self._current = _Segment([])
         self._sequence = 0
-        self._fd = -1
+        self._file: SegmentFile | None = None  # the current segment's, once written to
         self._lock_file: IO[bytes] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -135,9 +140,9 @@ class Journal:
             self._cond.notify()
         if self._thread is not None:
             self._thread.join()
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        if self._file is not None:
+            self._file.close()
+            self._file = None
         with self._cond:
             remaining = list(self._held.values())
         for entry in remaining:  # adopted files still needed: the next start adopts them
@@ -160,7 +165,7 @@ class Journal:
         on disk (``EventLogUnavailableError`` when it could not be written)."""
         assert self._loop is not None, "Journal.open() first"
         future = self._loop.create_future()
-        frame = encode_record(orjson.dumps(document))
+        payload = orjson.dumps(document)  # framed by the thread, which knows the lap
         with self._cond:
             if self._broken:
                 future.set_exception(
@@ -171,7 +176,7 @@ class Journal:
             if entry is None:
                 entry = self._held[event_id] = _Entry()
             pending = self._pending
-            pending.frames.append(frame)
+            pending.payloads.append(payload)
             pending.entries.append(entry)
             pending.futures.append(future)
             self._cond.notify()
@@ -220,26 +225,27 @@ class Journal:
     def _loop_until_closed(self) -> None:
         while True:
             with self._cond:
-                while not (self._pending.frames or self._doomed or self._closing):
+                while not (self._pending.payloads or self._doomed or self._closing):
                     self._cond.wait()
                 batch, self._pending = self._pending, _Batch()
                 doomed, self._doomed = self._doomed, []
-                if not batch.frames and not doomed and self._closing:
+                if not batch.payloads and not doomed and self._closing:
                     return
-                truncate, rotate = self._place_locked(batch)
+                rewind, rotate = self._place_locked(batch)
             for segment in doomed:
                 self._delete(segment)
-            if batch.frames:
-                error = self._write(batch, truncate=truncate, rotate=rotate)
+            if batch.payloads:
+                error = self._write(batch, rewind=rewind, rotate=rotate)
                 self._settle(batch.futures, error)
 
     def _place_locked(self, batch: _Batch) -> tuple[bool, bool]:
         """Choose the segment ``batch`` goes to and count its documents there."""
-        if not batch.frames:
+        if not batch.payloads:
             return False, False
         current = self._current
-        truncate = current.size >= self._truncate_bytes and current.needed == 0
-        rotate = not truncate and current.size >= self._segment_bytes
+        size = self._file.size if self._file is not None else 0
+        rewind = size >= self._truncate_bytes and current.needed == 0
+        rotate = not rewind and size >= self._segment_bytes
         if rotate:
             current.sealed = True
             self._sequence += 1
@@ -250,40 +256,27 @@ class Journal:
             entry.segment, entry.written = current, True
             if not entry.released:
                 current.needed += 1
-        return truncate, rotate
+        return rewind, rotate
 
-    def _write(self, batch: _Batch, *, truncate: bool, rotate: bool) -> OSError | None:
-        payload = b"".join(batch.frames)
+    def _write(self, batch: _Batch, *, rewind: bool, rotate: bool) -> OSError | None:
         try:
-            if self._fd < 0 or rotate:
+            if self._file is None or rotate:
                 self._open_segment()
-            elif truncate:
-                os.ftruncate(self._fd, 0)
-                self._current.size = 0
+            assert self._file is not None
+            if rewind:
+                self._file.rewind()
+            self._file.append(batch.payloads)
         except OSError as exc:
-            return self._failed(exc, len(batch.frames))
-        start = self._current.size
-        try:
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(self._fd, view) :]
-            _datasync(self._fd)
-        except OSError as exc:
-            with contextlib.suppress(OSError):  # no half record left for the next append
-                os.ftruncate(self._fd, start)
-            return self._failed(exc, len(batch.frames))
-        self._current.size = start + len(payload)
+            return self._failed(exc, len(batch.payloads))
         return None
 
     def _open_segment(self) -> None:
         path = self.directory / f"{self._owner}.{self._sequence}{_SEGMENT_SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        _sync_directory(self.directory)  # the new file's name survives a power cut too
-        if self._fd >= 0:
-            os.close(self._fd)
-        self._fd = fd
+        file = SegmentFile(path, limit=self._segment_bytes, reserve=self._reserve_bytes)
+        if self._file is not None:
+            self._file.close()
+        self._file = file
         self._current.paths.append(path)
-        self._current.size = 0
 
     def _failed(self, exc: OSError, count: int) -> OSError:
         self.failed += count
@@ -380,15 +373,3 @@ def _resolve(futures: list[asyncio.Future[None]], error: OSError | None) -> None
             future.set_result(None)
         else:
             future.set_exception(EventLogUnavailableError.journal_unwritable(error))
-
-
-_datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
-"""Flush a file's data (and what finding it needs, such as its size) to the disk."""
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
