@@ -1,8 +1,12 @@
-"""Spool: durable append, replay in batches, resume after failures and crashes."""
+"""Spool: durable append, replay in batches, resume after failures and crashes, and one
+spool shared by several processes (``serve --workers N``) losing and repeating nothing."""
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -11,6 +15,8 @@ import pytest
 
 from llmrelay.errors import StoreError
 from llmrelay.store.spool import Spool
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _doc(i: int) -> dict[str, object]:
@@ -147,3 +153,63 @@ async def test_max_batches_bounds_one_call(spool: Spool) -> None:
 async def test_unserialisable_documents_are_dropped(spool: Spool) -> None:
     spool.append([_doc(1), {"event": {"id": "bad"}, "x": object()}, _doc(2)])
     assert spool.pending() == 2
+
+
+def _run_processes(spool: Spool, tmp_path: Path, roles: dict[str, str], count: int) -> list[str]:
+    """Run ``tests.store.spool_worker`` processes side by side on one spool; the ids their
+    replays wrote, all together."""
+    for sub in ("ready", "done"):
+        (tmp_path / sub).mkdir()
+    appenders = sum(role in ("append", "both") for role in roles.values())
+    module = [sys.executable, "-m", "tests.store.spool_worker"]
+    shared = [str(spool.path), str(tmp_path)]
+    counts = [str(len(roles)), str(appenders), str(count)]
+    processes = [
+        subprocess.Popen(
+            [*module, role, *shared, name, *counts],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, role in roles.items()
+    ]
+    try:
+        outputs = [p.communicate(timeout=60) for p in processes]
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    assert [p.returncode for p in processes] == [0] * len(roles), [err for _, err in outputs]
+    return [line for out, _ in outputs for line in out.split()]
+
+
+def _ids(names: Sequence[str], count: int) -> list[str]:
+    return sorted(
+        f"{name}-{batch}-{n}" for name in names for batch in range(count) for n in range(3)
+    )
+
+
+def _assert_empty(spool: Spool) -> None:
+    assert not [p.name for p in spool.path.parent.iterdir()]  # no file left behind
+    assert Spool(spool.path).pending() == 0
+
+
+def test_two_appending_processes_and_one_replaying_lose_nothing(
+    spool: Spool, tmp_path: Path
+) -> None:
+    roles = {"a": "append", "b": "append", "r": "replay"}
+    written = _run_processes(spool, tmp_path, roles, count=150)
+    assert sorted(written) == _ids(["a", "b"], 150)  # every document once: none lost, none twice
+    _assert_empty(spool)
+
+
+def test_workers_appending_and_replaying_together_lose_nothing(
+    spool: Spool, tmp_path: Path
+) -> None:
+    """Each process appends and replays, as every worker of ``serve --workers N`` does."""
+    written = _run_processes(spool, tmp_path, {"w1": "both", "w2": "both", "w3": "both"}, 100)
+    assert set(written) == set(_ids(["w1", "w2", "w3"], 100))
+    assert Counter(written).most_common(1)[0][1] == 1  # replays took turns, none repeated
+    _assert_empty(spool)

@@ -1,6 +1,6 @@
 """Connectors: list and filter, create one of each provider (Other with PKI files),
-validation messages beside their field, edit keeping the stored key, read-only
-preconfigured connectors, delete with confirmation."""
+the Other-only Responses API setting, validation messages beside their field, edit keeping
+the stored key, read-only preconfigured connectors, delete with confirmation."""
 
 from __future__ import annotations
 
@@ -120,6 +120,55 @@ async def test_create_one_connector_of_each_provider(
     content = await page.content()
     for secret in ("sk-ui-openai-secret", "azure-ui-secret", "pre-secret-value"):
         assert secret not in content
+
+
+async def test_responses_api_setting_of_other_connectors(ui: Service, page: Page) -> None:
+    await sign_in(page, ui)
+    await open_create_form(page, ui)
+    setting = page.get_by_label("Responses API")
+    await expect(setting).to_be_hidden()  # OpenAI: the setting is Other's alone
+    await page.get_by_label("OpenAI provider").select_option("Other")
+    await expect(setting).to_be_visible()
+    await expect(setting).to_have_value("auto")  # the API's default when unset
+    help_text = page.get_by_text("How requests to /v1/responses reach this server")
+    await expect(help_text).to_be_visible()
+    await page.get_by_label("Name").fill("Translated responses")
+    await page.get_by_label("URL").fill("http://127.0.0.1:9/v1/chat/completions")
+    await page.get_by_label("Default model").fill("local-model")
+    await page.get_by_label("API key").fill("placeholder-key")
+    await setting.select_option("translate")
+    await page.get_by_role("button", name="Save connector").click()
+    await expect(page.get_by_role("heading", name="Translated responses")).to_be_visible()
+    connector_id = page.url.split("/app/connectors/")[1].split("?")[0]
+
+    await page.goto(f"{ui.url}/app/connectors/{connector_id}")
+    await expect(page.get_by_label("Responses API")).to_have_value("translate")
+    assert _stored_config(ui, connector_id)["responsesApi"] == "translate"
+
+    # editing sends the chosen value; leaving Other drops the setting
+    await page.get_by_label("Responses API").select_option("native")
+    await _save_edit(page)
+    assert _stored_config(ui, connector_id)["responsesApi"] == "native"
+    await page.get_by_label("OpenAI provider").select_option("OpenAI")
+    await expect(page.get_by_label("Responses API")).to_be_hidden()
+    await page.get_by_label("API key").fill("sk-now-openai")
+    await _save_edit(page)
+    config = _stored_config(ui, connector_id)
+    assert config["apiProvider"] == "OpenAI"
+    assert "responsesApi" not in config
+
+
+async def _save_edit(page: Page) -> None:
+    await page.get_by_role("button", name="Save", exact=True).click()
+    await expect(page.get_by_role("status").filter(has_text="Connector saved.")).to_be_visible()
+
+
+def _stored_config(svc: Service, connector_id: str) -> dict[str, object]:
+    """The connector's config as the API answers it."""
+    with svc.client(svc.admin) as client:
+        response = client.get(f"/api/actions/connector/{connector_id}")
+    config: dict[str, object] = response.json()["config"]
+    return config
 
 
 async def test_validation_messages_beside_their_field(ui: Service, page: Page) -> None:

@@ -25,7 +25,7 @@ from llmrelay.cli.remote import (
 )
 from llmrelay.domain.access import ROLES
 from llmrelay.errors import LlmrelayError
-from llmrelay.service import AccessService, ApiKey, User, open_access, prepare_home
+from llmrelay.service import AccessService, api_key_json, open_access, prepare_home, user_json
 
 users_app = typer.Typer(help="Manage users (HTTP Basic) and their roles.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys (Authorization: ApiKey ...).", no_args_is_help=True)
@@ -67,28 +67,6 @@ def _on(
         return remote(client)
 
 
-def _grant_rows(item: User | ApiKey) -> list[dict[str, str]]:
-    return [{"role": g.role, "space": g.space} for g in item.grants]
-
-
-def _user_row(user: User) -> Row:
-    return {
-        "name": user.name,
-        "grants": _grant_rows(user),
-        "created_at": user.created_at.isoformat(),
-    }
-
-
-def _key_row(key: ApiKey) -> Row:
-    return {
-        "id": key.id,
-        "name": key.name,
-        "owner": key.owner,
-        "grants": _grant_rows(key),
-        "created_at": key.created_at.isoformat(),
-    }
-
-
 def _grants(row: Row) -> str:
     return ", ".join(f"{g['role']}@{g['space']}" for g in row["grants"])
 
@@ -98,11 +76,11 @@ def _created(row: Row) -> str:
 
 
 async def _user_list(access: AccessService) -> list[Row]:
-    return [_user_row(u) for u in await access.list_users()]
+    return [user_json(u) for u in await access.list_users()]
 
 
 async def _key_list(access: AccessService) -> list[Row]:
-    return [_key_row(k) for k in await access.list_api_keys()]
+    return [api_key_json(k) for k in await access.list_api_keys()]
 
 
 @users_app.command("create")
@@ -119,7 +97,7 @@ def create_user(
     body = {"name": name, "password": password, "roles": _split(roles), "spaces": _split(spaces)}
 
     async def local(a: AccessService) -> Row:
-        return _user_row(await a.create_user(name, password, body["roles"], body["spaces"]))
+        return user_json(await a.create_user(name, password, body["roles"], body["spaces"]))
 
     user = _on(
         config, relay_url, relay_key, local, lambda r: r.post("/llmrelay/users", body, expect=dict)
@@ -197,7 +175,7 @@ def set_roles(
     body = {"roles": _split(roles), "spaces": _split(spaces)}
 
     async def local(a: AccessService) -> Row:
-        return _user_row(await a.set_user_roles(name, body["roles"], body["spaces"]))
+        return user_json(await a.set_user_roles(name, body["roles"], body["spaces"]))
 
     user = _on(
         config,
@@ -227,7 +205,7 @@ def create_key(
         key, encoded = await a.create_api_key(
             name=name, owner=owner, roles=role_list, spaces=space_list
         )
-        return {**_key_row(key), "api_key": encoded}
+        return {**api_key_json(key), "api_key": encoded}
 
     key = _on(
         config,

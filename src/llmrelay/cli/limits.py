@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import inspect
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,9 +56,43 @@ ScopeOption = Annotated[
         show_default=False,
     ),
 ]
-IntFigure = Annotated[int | None, typer.Option(min=1, show_default=False)]
-UsdFigure = Annotated[float | None, typer.Option(min=0.0, show_default=False)]
+Figures = dict[str, object]
 _SUFFIX = {"minute": "this_minute", "day": "today", "month": "this_month"}
+_COUNTED = {"requests": "requests", "tokens": "tokens", "cost_usd": "US dollars of cost"}
+_WINDOW = {"minute": "minute", "day": "day (UTC)", "month": "calendar month (UTC)"}
+
+
+# --- the figure options ---------------------------------------------------------------------
+def _figure_option(field: str, metric: str, window: str) -> inspect.Parameter:
+    """``--<field>``: a whole number of requests or tokens, or an amount of USD."""
+    kind: type = float if metric == "cost_usd" else int
+    option = typer.Option(
+        min=0.0 if kind is float else 1,
+        help=f"The most {_COUNTED[metric]} per {_WINDOW[window]}.",
+        show_default=False,
+    )
+    annotation = Annotated[kind | None, option]  # type: ignore[valid-type]  # built per figure
+    return inspect.Parameter(
+        field, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=annotation
+    )
+
+
+def with_figure_options(command: Callable[..., None]) -> Callable[..., None]:
+    """One option per limit figure (``FIGURES``), declared here once for ``create`` and
+    ``update``: typer finds them in the command's signature after ``--scope``, and the
+    command receives them together as its keyword ``figures``."""
+    signature = inspect.signature(command, eval_str=True)
+    params = [p for p in signature.parameters.values() if p.name != "figures"]
+    after_scope = [p.name for p in params].index("scope") + 1
+    params[after_scope:after_scope] = [_figure_option(*figure) for figure in FIGURES]
+
+    @functools.wraps(command)
+    def run(**options: Any) -> None:
+        figures = {field: options.pop(field) for field, _, _ in FIGURES}
+        command(**options, figures=figures)
+
+    run.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]  # read by typer
+    return run
 
 
 # --- bodies ---------------------------------------------------------------------------------
@@ -87,24 +123,6 @@ def _body(
         body["scope"] = _scope(scope)
     body.update({field: value for field, value in figures.items() if value is not None})
     return body
-
-
-def _figures(
-    requests_per_minute: int | None,
-    tokens_per_minute: int | None,
-    tokens_per_day: int | None,
-    tokens_per_month: int | None,
-    cost_usd_per_day: float | None,
-    cost_usd_per_month: float | None,
-) -> dict[str, object]:
-    return {
-        "requests_per_minute": requests_per_minute,
-        "tokens_per_minute": tokens_per_minute,
-        "tokens_per_day": tokens_per_day,
-        "tokens_per_month": tokens_per_month,
-        "cost_usd_per_day": cost_usd_per_day,
-        "cost_usd_per_month": cost_usd_per_month,
-    }
 
 
 # --- printing -------------------------------------------------------------------------------
@@ -167,30 +185,19 @@ def list_limits(
 
 
 @limits_app.command("create")
+@with_figure_options
 def create_limit(
     file: FileOption = None,
     name: NameOption = None,
     scope: ScopeOption = None,
-    requests_per_minute: IntFigure = None,
-    tokens_per_minute: IntFigure = None,
-    tokens_per_day: IntFigure = None,
-    tokens_per_month: IntFigure = None,
-    cost_usd_per_day: UsdFigure = None,
-    cost_usd_per_month: UsdFigure = None,
     relay_url: UrlOption = None,
     relay_key: RelayKeyOption = None,
     space: SpaceOption = "default",
     as_json: JsonOption = False,
+    *,
+    figures: Figures,
 ) -> None:
     """Create a limit: a name, one --scope and at least one figure (or --file)."""
-    figures = _figures(
-        requests_per_minute,
-        tokens_per_minute,
-        tokens_per_day,
-        tokens_per_month,
-        cost_usd_per_day,
-        cost_usd_per_month,
-    )
     body = _body(_file_body(file), name, scope, figures)
     with reported(), open_remote(relay_url, relay_key, space) as remote:
         view = remote.post("/llmrelay/limits", body, expect=dict)
@@ -198,32 +205,21 @@ def create_limit(
 
 
 @limits_app.command("update")
+@with_figure_options
 def update_limit(
     limit_id: LimitId,
     file: FileOption = None,
     name: NameOption = None,
     scope: ScopeOption = None,
-    requests_per_minute: IntFigure = None,
-    tokens_per_minute: IntFigure = None,
-    tokens_per_day: IntFigure = None,
-    tokens_per_month: IntFigure = None,
-    cost_usd_per_day: UsdFigure = None,
-    cost_usd_per_month: UsdFigure = None,
     relay_url: UrlOption = None,
     relay_key: RelayKeyOption = None,
     space: SpaceOption = "default",
     as_json: JsonOption = False,
+    *,
+    figures: Figures,
 ) -> None:
     """Change a limit: its current definition, then --file, then flags. Counts go on
     unless the scope changes."""
-    figures = _figures(
-        requests_per_minute,
-        tokens_per_minute,
-        tokens_per_day,
-        tokens_per_month,
-        cost_usd_per_day,
-        cost_usd_per_month,
-    )
     changes = _file_body(file)
     with reported(), open_remote(relay_url, relay_key, space) as remote:
         current = _get(remote, limit_id)

@@ -9,7 +9,7 @@ from llmrelay.execution.errors import framework_error_message, response_error_me
 from llmrelay.execution.gateway import GATEWAY_SOURCE, GatewayResult
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.execution.streaming import ChunkIterator, TappedStream
-from llmrelay.service.access import AccessService, open_access
+from llmrelay.service.access import AccessService, api_key_json, open_access, user_json
 from llmrelay.service.bootstrap import (
     FirstStart,
     ensure_admin,
@@ -62,6 +62,7 @@ __all__ = [
     "TappedStream",
     "UsageService",
     "User",
+    "api_key_json",
     "ensure_admin",
     "ensure_encryption_key",
     "first_start",
@@ -72,4 +73,5 @@ __all__ = [
     "response_error_message",
     "run_without_store",
     "stream_of",
+    "user_json",
 ]

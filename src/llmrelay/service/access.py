@@ -79,6 +79,31 @@ class AccessService:
         self._authenticator.forget()
 
 
+def user_json(user: User) -> dict[str, object]:
+    """A user as the users API answers and ``llmrelay users`` prints it (no secret)."""
+    return {"name": user.name, "grants": _grants_json(user), "created_at": _time(user)}
+
+
+def api_key_json(key: ApiKey) -> dict[str, object]:
+    """An API key as the API keys API answers and ``llmrelay api-keys`` prints it (without
+    its credential, which only its creation returns)."""
+    return {
+        "id": key.id,
+        "name": key.name,
+        "owner": key.owner,
+        "grants": _grants_json(key),
+        "created_at": _time(key),
+    }
+
+
+def _grants_json(item: User | ApiKey) -> list[dict[str, str]]:
+    return [{"role": g.role, "space": g.space} for g in item.grants]
+
+
+def _time(item: User | ApiKey) -> str:
+    return item.created_at.isoformat()
+
+
 @asynccontextmanager
 async def open_access(settings: Settings) -> AsyncIterator[AccessService]:
     """Users and API keys of the data dir without the rest of the service (the CLI's

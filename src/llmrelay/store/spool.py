@@ -4,11 +4,20 @@ Layout in the spool's directory (``<home>/spool/`` by default):
 
 - ``events.jsonl``: appended to, one document per line, flushed and fsync'd per batch.
 - ``events.jsonl.replaying``: ``replay`` first renames the live file to this name, so
-  appends never race with the reader, then works through it batch by batch.
+  later appends start a new live file, then works through it batch by batch.
 - ``events.jsonl.offset``: how many bytes of the replaying file the store has taken;
   written (atomically) after each successful batch, so a failure or a crash resumes
   there. A crash between a write and its offset update replays that batch once more,
   which is harmless: the store is idempotent by ``event.id``.
+
+Every process of a home (``serve --workers N``) appends to and replays from the same files.
+An exclusive ``flock`` on the spool's directory (no lock file to leave behind) orders them:
+an append holds it for its write and fsync, a replay for each batch (read from the saved
+offset, write to the store, save the new offset) and for the rename and removal of the
+replaying file. Between batches it is free, so appends never wait for more than one batch,
+and replays of several processes take turns on the same file, each starting from the
+offset on disk: nothing is lost or written twice. The lock is released by the kernel when
+a process dies holding it.
 
 A line torn by a crash mid-write is skipped with a warning. Documents are never logged
 (they may hold user names); only counts are.
@@ -17,10 +26,12 @@ A line torn by a crash mid-write is skipped with a warning. Documents are never 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import orjson
@@ -33,16 +44,60 @@ DEFAULT_REPLAY_BATCH = 500
 
 
 class Spool:
-    """The on-disk overflow of the event writer; safe to share between threads."""
+    """The on-disk overflow of the event writer; safe to share between threads and processes.
+
+    ``pending`` counts what this process knows of: documents another process appends are
+    counted when this one starts (or replays them), and ones another process replays leave
+    the count when this one next finds the spool empty.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._replaying = path.with_name(path.name + ".replaying")
         self._offset_file = path.with_name(path.name + ".offset")
-        self._lock = threading.Lock()  # guards the live file and the pending count
+        self._lock = threading.Lock()  # guards the pending count
         self._replay_lock: asyncio.Lock | None = None
         self._pending: int | None = None
-        self._tail_checked = False
+
+    # --- the cross-process lock -----------------------------------------------------
+
+    def _open_directory(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """The directory's flock, waiting for it (blocking: in a thread)."""
+        fd = self._open_directory()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    @contextlib.asynccontextmanager
+    async def _exclusive_async(self) -> AsyncIterator[None]:
+        """The directory's flock from async code: taken at once when free, else waited
+        for in a thread (another process is appending or replaying a batch)."""
+        fd = self._open_directory()
+        owned = True  # False once a cancelled wait hands closing the fd to its thread
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                waiting = asyncio.get_running_loop().run_in_executor(
+                    None, fcntl.flock, fd, fcntl.LOCK_EX
+                )
+                try:
+                    await asyncio.shield(waiting)
+                except asyncio.CancelledError:
+                    owned = False
+                    waiting.add_done_callback(lambda _: os.close(fd))
+                    raise
+            yield
+        finally:
+            if owned:
+                os.close(fd)
 
     # --- appending ------------------------------------------------------------------
 
@@ -61,23 +116,18 @@ class Spool:
         if not lines:
             return
         payload = b"".join(lines)
-        with self._lock:
-            self._count_locked()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._exclusive():
+            self.pending()
             with open(self.path, "ab") as handle:
-                if not self._tail_checked:
-                    # a crash may have left a torn last line: end it so ours stay whole
-                    if handle.tell() > 0 and _last_byte(self.path) != b"\n":
-                        payload = b"\n" + payload
-                    self._tail_checked = True
-                try:
-                    handle.write(payload)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                except BaseException:
-                    self._tail_checked = False  # maybe a partial line: check again next time
-                    raise
-            self._pending = (self._pending or 0) + len(lines)
+                # a crash (of any process) may have left a torn last line: end it so ours
+                # stay whole
+                if handle.tell() > 0 and _last_byte(self.path) != b"\n":
+                    payload = b"\n" + payload
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            with self._lock:
+                self._pending = (self._pending or 0) + len(lines)
 
     # --- counting -------------------------------------------------------------------
 
@@ -88,17 +138,14 @@ class Spool:
         """
         known = self._pending
         if known is not None:
-            return known  # no lock: an append may hold it across an fsync
+            return known
         with self._lock:
-            return self._count_locked()
-
-    def _count_locked(self) -> int:
-        if self._pending is None:
-            total = _count_lines(self.path, 0)
-            if self._replaying.exists():
-                total += _count_lines(self._replaying, self._read_offset())
-            self._pending = total
-        return self._pending
+            if self._pending is None:
+                total = _count_lines(self.path, 0)
+                if self._replaying.exists():
+                    total += _count_lines(self._replaying, self._read_offset())
+                self._pending = total
+            return self._pending
 
     def _consumed(self, lines: int) -> None:
         with self._lock:
@@ -117,59 +164,59 @@ class Spool:
 
         Progress is kept after every successful batch; when ``write`` raises, the
         exception propagates and the unwritten rest stays spooled for the next call.
-        ``max_batches`` bounds one call (the writer interleaves replay with live events);
-        documents appended while a replay runs may wait for the next call.
+        ``max_batches`` bounds one call (the writer interleaves replay with live events).
+        A call finishes a replaying file (its own or one another process began), and
+        takes over the live file once; documents appended after that wait for the next.
         """
         if self._replay_lock is None:
             self._replay_lock = asyncio.Lock()
-        budget = [max_batches if max_batches is not None else -1]
-        async with self._replay_lock:
-            written = 0
-            # a replay left unfinished (failure, crash) first, then the live file once
-            for _ in range(2):
-                if budget[0] == 0 or not await asyncio.to_thread(self._start_round):
-                    break
-                written += await self._replay_file(write, batch_size, budget)
-            return written
-
-    def _start_round(self) -> bool:
-        """Make sure a replaying file exists, rotating the live one if needed."""
-        if self._replaying.exists():
-            return True
-        with self._lock:
-            self._count_locked()
-            try:
-                empty = self.path.stat().st_size == 0
-            except FileNotFoundError:
-                empty = True
-            if empty:
-                self._pending = 0  # nothing on disk: whatever the counter said is moot
-                return False
-            self._offset_file.unlink(missing_ok=True)
-            os.replace(self.path, self._replaying)
-            self._tail_checked = True  # the live file is new: nothing torn in it
-            return True
-
-    async def _replay_file(self, write: WriteBatch, batch_size: int, budget: list[int]) -> int:
+        budget = max_batches if max_batches is not None else -1
+        may_rotate = True
         written = 0
-        offset = await asyncio.to_thread(self._read_offset)
-        while budget[0] != 0:
-            budget[0] -= 1
-            documents, end, lines, torn = await asyncio.to_thread(
-                _read_batch, self._replaying, offset, batch_size
-            )
-            if lines == 0:
-                await asyncio.to_thread(self._finish_round)
-                return written
-            if torn:
-                logger.warning("event spool: skipped %d unreadable line(s) (torn write)", torn)
-            if documents:
-                await write(documents)
-                written += len(documents)
-            await asyncio.to_thread(self._save_offset, end)
-            self._consumed(lines)
-            offset = end
+        async with self._replay_lock:
+            while budget != 0:
+                async with self._exclusive_async():
+                    found = await asyncio.to_thread(self._take_file, may_rotate)
+                    if found is None:
+                        return written
+                    may_rotate = may_rotate and not found
+                    offset = await asyncio.to_thread(self._read_offset)
+                    documents, end, lines, torn = await asyncio.to_thread(
+                        _read_batch, self._replaying, offset, batch_size
+                    )
+                    if lines == 0:
+                        await asyncio.to_thread(self._finish_round)
+                        continue
+                    budget -= 1
+                    if torn:
+                        logger.warning(
+                            "event spool: skipped %d unreadable line(s) (torn write)", torn
+                        )
+                    if documents:
+                        await write(documents)
+                        written += len(documents)
+                    await asyncio.to_thread(self._save_offset, end)
+                self._consumed(lines)
         return written
+
+    def _take_file(self, may_rotate: bool) -> bool | None:
+        """Under the flock: ``False`` when a replaying file exists, ``True`` when the live
+        one was just renamed to it, ``None`` when there is nothing (more) to replay."""
+        if self._replaying.exists():
+            return False
+        if not may_rotate:
+            return None
+        try:
+            empty = self.path.stat().st_size == 0
+        except FileNotFoundError:
+            empty = True
+        if empty:
+            with self._lock:
+                self._pending = 0  # nothing on disk: whatever the counter said is moot
+            return None
+        self._offset_file.unlink(missing_ok=True)
+        os.replace(self.path, self._replaying)
+        return True
 
     def _read_offset(self) -> int:
         try:

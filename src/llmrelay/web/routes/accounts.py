@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from llmrelay.domain.access import ALL_SPACES, ROLES
 from llmrelay.errors import BadRequestError, ForbiddenError
-from llmrelay.service import ApiKey, User
+from llmrelay.service import api_key_json, user_json
 from llmrelay.web.context import caller, relay_of
 from llmrelay.web.json import json_response, read_json
 
@@ -78,24 +78,6 @@ def _roles(body: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return roles, _list(body, "spaces", [ALL_SPACES])
 
 
-def _grants(item: User | ApiKey) -> list[dict[str, str]]:
-    return [{"role": g.role, "space": g.space} for g in item.grants]
-
-
-def user_json(user: User) -> dict[str, object]:
-    return {"name": user.name, "grants": _grants(user), "created_at": user.created_at.isoformat()}
-
-
-def key_json(key: ApiKey) -> dict[str, object]:
-    return {
-        "id": key.id,
-        "name": key.name,
-        "owner": key.owner,
-        "grants": _grants(key),
-        "created_at": key.created_at.isoformat(),
-    }
-
-
 async def list_users(request: Request) -> Response:
     await _admin(request)
     users = await relay_of(request).access.list_users()
@@ -138,7 +120,7 @@ async def delete_user(request: Request) -> Response:
 async def list_keys(request: Request) -> Response:
     await _admin(request)
     keys = await relay_of(request).access.list_api_keys()
-    return json_response([key_json(k) for k in keys])
+    return json_response([api_key_json(k) for k in keys])
 
 
 async def create_key(request: Request) -> Response:
@@ -152,7 +134,7 @@ async def create_key(request: Request) -> Response:
     key, encoded = await relay_of(request).access.create_api_key(
         name=name, owner=owner or None, roles=roles, spaces=spaces
     )
-    return json_response({**key_json(key), "api_key": encoded})
+    return json_response({**api_key_json(key), "api_key": encoded})
 
 
 async def delete_key(request: Request) -> Response:

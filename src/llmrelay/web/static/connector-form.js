@@ -25,9 +25,15 @@
       modelHelp: "Required: the model name sent to your server, for example local-model.",
       modelRequired: true,
       keyRequired: false,
+      responsesApi: true,
     },
   };
-  const PROVIDER_ONLY_KEYS = { "OpenAI": ["organizationId", "projectId"], "Other": ["enableNativeFunctionCalling"] };
+  // config keys only one provider accepts: dropped when the provider changes
+  const PROVIDER_ONLY_KEYS = {
+    "OpenAI": ["organizationId", "projectId"],
+    "Other": ["enableNativeFunctionCalling", "streamUsage", "serverTokenizer", "responsesApi"],
+  };
+  const RESPONSES_API_DEFAULT = "auto"; // what the server assumes when the key is unset
 
   function connectorForm(options) {
     const form = $("#connector-form");
@@ -40,6 +46,7 @@
     const usePki = $("#usePki", form);
     const pki = $("#pki-fields", form);
     const verification = $("#verificationMode", form);
+    const responsesApi = $("#responsesApi", form);
     const rows = $("#header-rows", form);
     let original = options.connector || null;
     let headerCount = 0;
@@ -77,6 +84,7 @@
       $("#defaultModel-help", form).textContent = info.modelHelp;
       $("#defaultModel-optional", form).textContent = info.modelRequired ? "required" : "optional";
       model.required = info.modelRequired;
+      $("#responsesApi-field", form).hidden = !info.responsesApi;
       const editing = mode === "edit";
       $("#apiKey-optional", form).textContent = info.keyRequired ? "required" : "required unless PKI is used";
       $("#apiKey-help", form).textContent = editing
@@ -200,6 +208,7 @@
       for (const [k, v] of Object.entries(config.headers || {})) addHeader(k, v);
       usePki.checked = Boolean(config.verificationMode);
       verification.value = config.verificationMode || "full";
+      responsesApi.value = config.responsesApi || RESPONSES_API_DEFAULT;
       syncProvider();
       syncPki();
     }
@@ -242,7 +251,7 @@
       if (original && original.config && original.config.apiProvider !== chosen) {
         for (const keys of Object.values(PROVIDER_ONLY_KEYS)) for (const k of keys) delete keepExtras[k];
       }
-      for (const k of ["apiProvider", "apiUrl", "defaultModel", "headers", "verificationMode"]) delete keepExtras[k];
+      for (const k of ["apiProvider", "apiUrl", "defaultModel", "headers", "verificationMode", "responsesApi"]) delete keepExtras[k];
       Object.assign(config, keepExtras);
       config.apiProvider = chosen;
       config.apiUrl = url.value.trim();
@@ -255,6 +264,7 @@
       }
       if (Object.keys(headers).length) config.headers = headers;
       if (usePki.checked) config.verificationMode = verification.value;
+      if (PROVIDERS[chosen] && PROVIDERS[chosen].responsesApi) config.responsesApi = responsesApi.value;
       const secrets = {};
       if (apiKey.value) secrets.apiKey = apiKey.value;
       for (const key of ["certificateData", "privateKeyData", "caData"]) {

@@ -13,6 +13,7 @@
   };
   const REFRESH_SECONDS = ["10", "30", "60", "300"];
   const STEP = { minute: 60e3, hour: 3600e3, day: 86400e3 };
+  const MAX_BARS = 400; // a time chart draws at most this many bars
   const ROUTE_TYPE = ".llmrelay-route";
 
   function localInput(date) {
@@ -200,33 +201,50 @@
         : "Every token has a price";
     }
 
+    /* The time axis of the range: a bar for every bucket from its start to its end, those
+     * without data at zero, so that equal spans of time take equal widths (Chart.js's
+     * category axis spaces bars evenly; its time scale needs a date adapter, which is not
+     * shipped). Beyond MAX_BARS buckets, each bar adds up several consecutive ones.
+     * Returns the bars' start times, their labels and `slot(bucket)`, a bucket's bar. */
     function timeAxis(buckets, interval, startMs, endMs) {
-      const step = STEP[interval];
-      let times = [];
       const first = floorTo(startMs, interval);
-      if ((endMs - first) / step <= 400) {
-        for (let t = first; t <= endMs; t += step) times.push(t);
-      }
-      for (const b of buckets) times.push(Date.parse(b.bucket));
-      times = [...new Set(times)].sort((a, b) => a - b);
-      return { times, index: new Map(times.map((t, i) => [t, i])) };
+      // the server's "now" may be a little later than this page's
+      const last = buckets.reduce((latest, b) => Math.max(latest, Date.parse(b.bucket)), endMs);
+      const count = Math.floor((last - first) / STEP[interval]) + 1;
+      const per = Math.max(1, Math.ceil(count / MAX_BARS));
+      const step = STEP[interval] * per;
+      const times = [];
+      for (let t = first; t <= last; t += step) times.push(t);
+      const full = (t) => formatTime(t, { seconds: false });
+      const labels = times.map((t) => (per === 1 ? full(t) : `${full(t)} – ${full(t + step - STEP[interval])}`));
+      const slot = (bucket) => {
+        const at = Math.floor((Date.parse(bucket.bucket) - first) / step);
+        return Math.min(times.length - 1, Math.max(0, at));
+      };
+      return { times, labels, slot };
+    }
+
+    /* A stacked time chart: one series per key, `value(bucket)` summed into its bar. */
+    function renderTimeChart(container, spec, buckets, interval, startMs, endMs, value, name) {
+      const { times, labels, slot } = timeAxis(buckets, interval, startMs, endMs);
+      const keys = [...new Set(buckets.map((b) => b.key || "(unknown)"))];
+      const series = keys.map((key) => {
+        const values = new Array(times.length).fill(0);
+        for (const b of buckets) if ((b.key || "(unknown)") === key) values[slot(b)] += value(b);
+        return { name: name(key), values };
+      });
+      charts.render(container, {
+        ...spec, orientation: "vertical", stacked: true, series,
+        categories: times.map((t) => bucketLabel(t, interval)), categoryLabel: `Time (${timeZoneName()})`,
+        tooltipTitles: labels, rowLabels: labels,
+      });
     }
 
     function renderCostTimeline(buckets, interval, startMs, endMs) {
-      const { times, index } = timeAxis(buckets, interval, startMs, endMs);
-      const endpoints = [...new Set(buckets.map((b) => b.key || "(unknown)"))];
-      const series = endpoints.map((name) => {
-        const values = new Array(times.length).fill(0);
-        for (const b of buckets) if ((b.key || "(unknown)") === name) values[index.get(Date.parse(b.bucket))] += b.cost_usd || 0;
-        return { name, values };
-      });
-      const full = times.map((t) => formatTime(t, { seconds: false }));
-      charts.render($("#chart-cost-time"), {
-        id: "chart-cost-time-svg", title: "Cost over Time per Endpoint", orientation: "vertical", stacked: true,
-        categories: times.map((t) => bucketLabel(t, interval)), series, categoryLabel: `Time (${timeZoneName()})`,
-        tooltipTitles: full, rowLabels: full,
+      renderTimeChart($("#chart-cost-time"), {
+        id: "chart-cost-time-svg", title: "Cost over Time per Endpoint",
         unit: "USD", format: charts.formatUsd, axisFormat: charts.compactUsd, emptyText: "No priced executions in this time range.",
-      });
+      }, buckets, interval, startMs, endMs, (b) => b.cost_usd || 0, (key) => key);
     }
 
     function renderEndpoints(buckets) {
@@ -320,19 +338,9 @@
     }
 
     function renderTimeline(buckets, interval, startMs, endMs) {
-      const { times, index } = timeAxis(buckets, interval, startMs, endMs);
-      const connectorIds = [...new Set(buckets.map((b) => b.key || "(unknown)"))];
-      const series = connectorIds.map((id) => {
-        const values = new Array(times.length).fill(0);
-        for (const b of buckets) if ((b.key || "(unknown)") === id) values[index.get(Date.parse(b.bucket))] += b.total_tokens;
-        return { name: names[id] || id, values };
-      });
-      const full = times.map((t) => formatTime(t, { seconds: false }));
-      charts.render($("#chart-connector-time"), {
-        id: "chart-connector-time-svg", title: "Tokens over Time per Connector", orientation: "vertical", stacked: true,
-        categories: times.map((t) => bucketLabel(t, interval)), series, categoryLabel: `Time (${timeZoneName()})`,
-        tooltipTitles: full, rowLabels: full,
-      });
+      renderTimeChart($("#chart-connector-time"), {
+        id: "chart-connector-time-svg", title: "Tokens over Time per Connector",
+      }, buckets, interval, startMs, endMs, (b) => b.total_tokens, (id) => names[id] || id);
     }
 
     function renderModels(buckets) {

@@ -144,11 +144,12 @@
     name: "name", apiProvider: "apiProvider", apiUrl: "apiUrl", defaultModel: "defaultModel",
     headers: "headers", apiKey: "apiKey", certificateData: "certificateData",
     privateKeyData: "privateKeyData", caData: "caData", verificationMode: "verificationMode",
+    responsesApi: "responsesApi",
   };
   const FIELD_LABELS = {
     name: "Name", apiProvider: "OpenAI provider", apiUrl: "URL", defaultModel: "Default model",
     headers: "Headers", apiKey: "API key", certificateData: "Certificate", privateKeyData: "Private key",
-    caData: "CA certificate", verificationMode: "Verification mode",
+    caData: "CA certificate", verificationMode: "Verification mode", responsesApi: "Responses API",
   };
 
   /* Split a Kibana-style validation message into {field: message}; the rest is general. */
