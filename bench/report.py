@@ -308,13 +308,24 @@ def render(data: dict[str, Any], source: Path) -> str:
                 f(lim[p]["rps_limits"], 0),
                 f(lim[p]["rps_none"], 0),
                 f(lim[p]["ratio"], 3),
+                f(lim[p].get("cpu_ratio"), 3),
                 f(lim[p]["p99_limits_ms"]),
                 f(lim[p]["p99_none_ms"]),
+                str(lim[p]["rounds"]),
             ]
             for p in ("v1", "execute")
         ]
         lines += table(
-            ["path", "req/s limits", "req/s none", "limits / none", "p99 limits ms", "p99 none ms"],
+            [
+                "path",
+                "req/s limits",
+                "req/s none",
+                "limits / none",
+                "CPU per request limits / none",
+                "p99 limits ms",
+                "p99 none ms",
+                "rounds",
+            ],
             rows,
         )
 

@@ -151,28 +151,27 @@ class LocalShares:
         windows = self._windows_of(limits, now)
         if not windows:
             return Admission.ok()
-        shares = self._shares
-        for attempt in range(_TAKES + 1):
-            if all(self._usable(window) for window in windows):
+        held = self._held(windows)  # the usual case: a share of every window at hand
+        for _ in range(_TAKES):
+            if held is not None:
                 break
-            if attempt == _TAKES:  # shares kept ending under the takes (a window ended)
-                return Admission.ok()
             async with self._taking:  # one take at a time; waiters reuse what it brought
                 needed = [w for w in windows if not self._usable(w)]
                 if needed:
                     refused = await self._take(needed, now)
                     if refused is not None:
                         return refused
-        for window in windows:
-            share = shares[window.key]
+            held = self._held(windows)
+        if held is None:  # shares kept ending under the takes (a window ended)
+            return Admission.ok()
+        for window, share in zip(windows, held, strict=True):
             if (window.tokens_figure is not None and share.tokens >= window.tokens_figure) or (
                 window.cost_figure is not None and share.cost_nano_usd >= window.cost_figure
             ):
                 return Admission(admitted=False, refusal=self._local_refusal(windows, now))
         refill = False
         clock = time.monotonic()
-        for window in windows:
-            share = shares[window.key]
+        for window, share in zip(windows, held, strict=True):
             share.left -= 1
             if window.requests_figure is None:
                 self._amounts(window)[0] += 1
@@ -181,6 +180,17 @@ class LocalShares:
         if refill and not self._refilling:
             self._refilling.start(self._refill(windows, now), name="llmrelay-limit-share")
         return Admission.ok()
+
+    def _held(self, windows: list[Window]) -> list[_Share] | None:
+        """The usable share of each window, or None when one is missing or used up."""
+        shares = self._shares
+        held = []
+        for window in windows:
+            share = shares.get(window.key)
+            if share is None or share.start != window.start or share.left <= 0:
+                return None
+            held.append(share)
+        return held
 
     def _usable(self, window: Window) -> bool:
         share = self._shares.get(window.key)
