@@ -192,7 +192,9 @@ class LimitService:
         sub_action: str,
         endpoint: Endpoint,
     ) -> None:
-        admission = await self._shares.admit(limits, datetime.now(UTC))
+        admission = self._shares.try_admit(limits)
+        if admission is None:  # a share to take from the store first
+            admission = await self._shares.admit(limits)
         if admission.admitted:
             return
         if admission.refusal is None:
@@ -277,5 +279,4 @@ class LimitService:
                 limits,
                 tokens=usage.total_tokens,
                 cost_usd=usd_number(cost),
-                now=datetime.now(UTC),
             )

@@ -108,7 +108,7 @@ class LocalShares:
         self._refilling = BackgroundTasks()
         # the windows of a set of limits in the current minute (computed once a minute)
         self._windows: dict[int, tuple[Sequence[StoredLimit], list[Window]]] = {}
-        self._windows_minute: datetime | None = None
+        self._windows_minute = -1  # minutes since the epoch of the cached windows
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -133,21 +133,35 @@ class LocalShares:
                 except StoreError as err:
                     log.warning("limits: removing old counts failed (%s); retrying later", err)
 
-    def _windows_of(self, limits: Sequence[StoredLimit], now: datetime) -> list[Window]:
-        """``windows_of``, computed once a minute per sequence of limits (the service
-        hands the same sequence for the same caller)."""
-        minute = now.replace(second=0, microsecond=0)
+    def _windows_of(self, limits: Sequence[StoredLimit], now: datetime | None) -> list[Window]:
+        """``windows_of`` at ``now`` (None: the clock's), computed once a minute per
+        sequence of limits (the service hands the same sequence for the same caller). The
+        minute comes from ``time.time()``: no ``datetime`` is made on the request path."""
+        seconds = time.time() if now is None else now.timestamp()
+        minute = int(seconds // 60)
         if minute != self._windows_minute or len(self._windows) > 1000:
             self._windows, self._windows_minute = {}, minute
         cached = self._windows.get(id(limits))
         if cached is not None and cached[0] is limits:
             return cached[1]
-        windows = windows_of(limits, now)
+        windows = windows_of(limits, now or datetime.fromtimestamp(seconds, UTC))
         self._windows[id(limits)] = (limits, windows)  # holds it: its id stays its own
         return windows
 
     # --- admission -------------------------------------------------------------------------
-    async def admit(self, limits: Sequence[StoredLimit], now: datetime) -> Admission:
+    def try_admit(
+        self, limits: Sequence[StoredLimit], now: datetime | None = None
+    ) -> Admission | None:
+        """:meth:`admit` without waiting: None when the store must be asked first (a
+        share is missing or used up). The usual case, and no coroutine to await."""
+        windows = self._windows_of(limits, now)
+        if not windows:
+            return Admission.ok()
+        held = self._held(windows)
+        return None if held is None else self._admit_held(windows, held, now)
+
+    async def admit(self, limits: Sequence[StoredLimit], now: datetime | None = None) -> Admission:
+        """Admit a request under ``limits`` at ``now`` (None: the clock's time)."""
         windows = self._windows_of(limits, now)
         if not windows:
             return Admission.ok()
@@ -158,27 +172,39 @@ class LocalShares:
             async with self._taking:  # one take at a time; waiters reuse what it brought
                 needed = [w for w in windows if not self._usable(w)]
                 if needed:
-                    refused = await self._take(needed, now)
+                    refused = await self._take(needed, now or datetime.now(UTC))
                     if refused is not None:
                         return refused
             held = self._held(windows)
         if held is None:  # shares kept ending under the takes (a window ended)
             return Admission.ok()
+        return self._admit_held(windows, held, now)
+
+    def _admit_held(
+        self, windows: list[Window], held: list[_Share], now: datetime | None
+    ) -> Admission:
+        """Refuse from what this process knows, or admit and spend one of each share."""
         for window, share in zip(windows, held, strict=True):
             if (window.tokens_figure is not None and share.tokens >= window.tokens_figure) or (
                 window.cost_figure is not None and share.cost_nano_usd >= window.cost_figure
             ):
-                return Admission(admitted=False, refusal=self._local_refusal(windows, now))
+                refusal = self._local_refusal(windows, now or datetime.now(UTC))
+                return Admission(admitted=False, refusal=refusal)
         refill = False
         clock = time.monotonic()
+        pending = self._pending
         for window, share in zip(windows, held, strict=True):
             share.left -= 1
-            if window.requests_figure is None:
-                self._amounts(window)[0] += 1
+            if window.requests_figure is None:  # counted here (capped ones: by reserving)
+                amounts = pending.get(window.row_key)
+                if amounts is None:
+                    amounts = pending[window.row_key] = [0, 0, 0]
+                amounts[0] += 1
             if share.left <= share.low or clock - share.taken_at > SHARE_SECONDS:
                 refill = True
         if refill and not self._refilling:
-            self._refilling.start(self._refill(windows, now), name="llmrelay-limit-share")
+            refilling = self._refill(windows, now or datetime.now(UTC))
+            self._refilling.start(refilling, name="llmrelay-limit-share")
         return Admission.ok()
 
     def _held(self, windows: list[Window]) -> list[_Share] | None:
@@ -301,29 +327,31 @@ class LocalShares:
 
     # --- accounting ------------------------------------------------------------------------
     def record(
-        self, limits: Sequence[StoredLimit], *, tokens: int, cost_usd: float | None, now: datetime
+        self,
+        limits: Sequence[StoredLimit],
+        *,
+        tokens: int,
+        cost_usd: float | None,
+        now: datetime | None = None,
     ) -> None:
         """An execution ended: its tokens and cost (None: unknown, adds nothing) count in
-        the windows of ``limits`` that contain ``now``; stored with the next batch."""
+        the windows of ``limits`` that contain ``now`` (None: the clock's time); stored
+        with the next batch."""
         cost = nano_usd(cost_usd) if cost_usd is not None and cost_usd > 0 else 0
         tokens = max(0, tokens)
         if tokens == 0 and cost == 0:
             return
+        pending, shares = self._pending, self._shares
         for window in self._windows_of(limits, now):
-            amounts = self._amounts(window)
+            amounts = pending.get(window.row_key)
+            if amounts is None:
+                amounts = pending[window.row_key] = [0, 0, 0]
             amounts[1] += tokens
             amounts[2] += cost
-            share = self._shares.get(window.key)
+            share = shares.get(window.key)
             if share is not None and share.start == window.start:
                 share.tokens += tokens
                 share.cost_nano_usd += cost
-
-    def _amounts(self, window: Window) -> list[int]:
-        key = window.row_key
-        amounts = self._pending.get(key)
-        if amounts is None:
-            amounts = self._pending[key] = [0, 0, 0]
-        return amounts
 
     async def flush(self) -> None:
         """Store the batch; forget shares of past windows."""
