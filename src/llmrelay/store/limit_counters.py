@@ -87,6 +87,7 @@ class Window:
     requests_figure: int | None = field(init=False)
     tokens_figure: int | None = field(init=False)
     cost_figure: int | None = field(init=False)  # nano-USD
+    metered: bool = field(init=False)  # a token or cost figure: the store's count matters
 
     def __post_init__(self) -> None:
         figures = {cap.metric: cap.figure for cap in self.caps}
@@ -96,6 +97,7 @@ class Window:
         object.__setattr__(self, "requests_figure", None if requests is None else int(requests))
         object.__setattr__(self, "tokens_figure", None if tokens is None else int(tokens))
         object.__setattr__(self, "cost_figure", None if cost is None else nano_usd(cost))
+        object.__setattr__(self, "metered", tokens is not None or cost is not None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,10 @@ from memory:
   most 5% of the figure per other process;
 - any other window grants :data:`OPEN_SHARE` admissions; its requests are counted as they
   are admitted (batched, below);
-- every take brings back the window's tokens and cost, and a share older than
-  :data:`SHARE_SECONDS` is refreshed beside the requests; the process adds its own tokens
+- every take brings back the window's tokens and cost, and a share of a window with a
+  token or cost figure older than :data:`SHARE_SECONDS` is refreshed beside the requests
+  (a window that caps requests only has nothing to learn: its requests are reserved); the
+  process adds its own tokens
   and cost as its executions end and refuses from that view. So besides the one-call
   overshoot of every gateway, another process may admit calls for about a second after a
   token or cost figure was reached.
@@ -62,9 +64,9 @@ __all__ = ["FLUSH_SECONDS", "MAX_SHARE", "OPEN_SHARE", "LocalShares", "share_siz
 
 log = logging.getLogger("llmrelay.limits")
 
-MAX_SHARE = 4096
+MAX_SHARE = 65536  # a bound on the store's work at high rates; figure / 30 bounds the rest
 SHARE_DIVISOR = 30
-OPEN_SHARE = 4096
+OPEN_SHARE = 65536  # admissions between takes of a window without a request figure
 SHARE_SECONDS = 1.0
 FLUSH_SECONDS = 0.5
 PRUNE_SECONDS = 3600.0
@@ -200,7 +202,9 @@ class LocalShares:
                 if amounts is None:
                     amounts = pending[window.row_key] = [0, 0, 0]
                 amounts[0] += 1
-            if share.left <= share.low or clock - share.taken_at > SHARE_SECONDS:
+            if share.left <= share.low or (
+                window.metered and clock - share.taken_at > SHARE_SECONDS
+            ):
                 refill = True
         if refill and not self._refilling:
             refilling = self._refill(windows, now or datetime.now(UTC))
@@ -259,7 +263,7 @@ class LocalShares:
                     continue
                 size = share_size(window)
                 low = share.left <= size // 2
-                if low or clock - share.taken_at > SHARE_SECONDS:
+                if low or (window.metered and clock - share.taken_at > SHARE_SECONDS):
                     uncapped = window.requests_figure is None
                     wants.append((window, size if low or uncapped else 0))
             if not wants:
