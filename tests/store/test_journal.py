@@ -202,18 +202,25 @@ _KILLED = textwrap.dedent(
 )
 
 
-def _killed_journal(directory: Path, count: int, segment_bytes: int = 1 << 20) -> None:
-    """A process journals ``count`` documents, waits for them to be durable, and is
-    killed with SIGKILL before anything stores them."""
+def _run_killed(script: str, *args: object) -> str:
+    """Run ``script`` in a process of its own, which kills itself with SIGKILL at the
+    end; returns what it printed."""
     done = subprocess.run(
-        [sys.executable, "-c", _KILLED, str(directory), str(count), str(segment_bytes)],
+        [sys.executable, "-c", script, *map(str, args)],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == -signal.SIGKILL, done.stderr
-    assert done.stdout.strip() == "durable"
+    return done.stdout
+
+
+def _killed_journal(directory: Path, count: int, segment_bytes: int = 1 << 20) -> None:
+    """A process journals ``count`` documents, waits for them to be durable, and is
+    killed with SIGKILL before anything stores them."""
+    stdout = _run_killed(_KILLED, directory, count, segment_bytes)
+    assert stdout.strip() == "durable"
 
 
 async def test_a_killed_process_journal_is_replayed_once_then_deleted(tmp_path: Path) -> None:
@@ -268,16 +275,8 @@ async def test_a_segment_is_rewritten_in_place_and_a_crash_replays_only_its_curr
     and a segment whose documents were all stored is rewritten from its start; after a
     kill, what is left of earlier laps is not replayed."""
     directory = tmp_path / "journal"
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-c", _REWOUND, str(directory)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == -signal.SIGKILL, done.stderr
-    assert json.loads(done.stdout) == [4096]  # one size from the first write to the last
+    stdout = await asyncio.to_thread(_run_killed, _REWOUND, directory)
+    assert json.loads(stdout) == [4096]  # one size from the first write to the last
     assert len(_journal_files(directory)) == 1
     store = FakeStore()
     writer = _writer(tmp_path, store)
@@ -373,15 +372,7 @@ _FILL = textwrap.dedent(
 
 
 def _fill_journal(directory: Path) -> dict[str, object]:
-    done = subprocess.run(
-        [sys.executable, "-c", _FILL, str(directory)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == -signal.SIGKILL, done.stderr
-    outcome: dict[str, object] = json.loads(done.stdout)
+    outcome: dict[str, object] = json.loads(_run_killed(_FILL, directory))
     return outcome
 
 
