@@ -15,8 +15,9 @@ from collections.abc import Awaitable
 from contextvars import ContextVar
 from typing import Protocol
 
+from llmrelay.domain.connector_types import Runnable
 from llmrelay.domain.connectors import Connector
-from llmrelay.domain.events import ExecutionRecord, TokenUsage
+from llmrelay.domain.events import Endpoint, ExecutionRecord, TokenUsage
 from llmrelay.errors import UpstreamError
 from llmrelay.execution.errors import (
     FRAMEWORK_ERRORS,
@@ -105,14 +106,18 @@ class deferring_durability:
         _DEFERRED.reset(self._token)
 
 
-def new_record(connector: Connector, sub_action: str, ctx: ExecutionContext) -> ExecutionRecord:
-    """The record of an execution starting now (its ``execute-start`` event)."""
+def new_record(
+    connector: Runnable, sub_action: str, ctx: ExecutionContext, endpoint: Endpoint = "chat"
+) -> ExecutionRecord:
+    """The record of an execution of ``connector`` (or route) starting now (its
+    ``execute-start`` event)."""
     return ExecutionRecord(
         execution_id=ctx.execution_id,
         connector_id=connector.id,
         connector_name=connector.name,
         connector_type_id=connector.connector_type_id,
         sub_action=sub_action,
+        endpoint=endpoint,
         space_id=ctx.space_id,
         is_preconfigured=connector.is_preconfigured,
         source=ctx.source,

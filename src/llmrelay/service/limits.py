@@ -25,7 +25,7 @@ from llmrelay.domain.events import Endpoint, ExecutionRecord
 from llmrelay.domain.limits import Caller, Refusal, StoredLimit, parse_limit
 from llmrelay.domain.prices import usd_number
 from llmrelay.errors import LimitExceededError, LimitsUnavailableError, StoreError
-from llmrelay.execution.records import Durable, settle
+from llmrelay.execution.records import Durable, new_record, settle
 from llmrelay.execution.results import ExecutionContext
 from llmrelay.store.limit_shares import LocalShares
 from llmrelay.store.limits import LimitRepository
@@ -233,29 +233,12 @@ class LimitService:
         endpoint: Endpoint,
         refusal: Refusal,
     ) -> Durable:
-        now = time.time_ns()
-        return self._on_refusal(
-            ExecutionRecord(
-                execution_id=context.execution_id,
-                connector_id=connector.id,
-                connector_name=connector.name,
-                connector_type_id=connector.connector_type_id,
-                sub_action=sub_action,
-                endpoint=endpoint,
-                space_id=context.space_id,
-                is_preconfigured=connector.is_preconfigured,
-                source=context.source,
-                user_name=context.user_name,
-                api_key_id=context.api_key_id,
-                api_key_name=context.api_key_name,
-                started_ns=now,
-                ended_ns=now,
-                outcome="failure",
-                error_message=refusal.message,
-                refused_by=refusal.limit_id,
-                route_id=context.route_id,
-            )
-        )
+        record = new_record(connector, sub_action, context, endpoint)
+        record.ended_ns = record.started_ns
+        record.outcome = "failure"
+        record.error_message = refusal.message
+        record.refused_by = refusal.limit_id
+        return self._on_refusal(record)
 
     def finished(self, record: ExecutionRecord, cost: Decimal | None) -> None:
         """An execution ended: its tokens and cost count in the limits that cover it."""

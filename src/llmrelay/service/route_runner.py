@@ -34,7 +34,7 @@ from llmrelay.errors import (
 from llmrelay.execution.errors import FRAMEWORK_ERRORS, error_kind, failure_result
 from llmrelay.execution.executor import EventSink, Executor
 from llmrelay.execution.gateway import GATEWAY_SUB_ACTION, GatewayResult
-from llmrelay.execution.records import deferring_durability, settle
+from llmrelay.execution.records import deferring_durability, new_record, settle
 from llmrelay.execution.responses_stream import TranslatedResponseStream
 from llmrelay.execution.results import ExecutionContext, ExecutionResult
 from llmrelay.execution.routing import CircuitBreaker, attempt_order, is_retryable, retry_delay
@@ -207,7 +207,7 @@ class RouteRunner:
         """Try the route's connectors in order until one answers or one fails for good;
         the route's own event records every attempt."""
         config = route.config
-        record = _route_record(route, sub_action, endpoint, ctx)
+        record = new_record(route, sub_action, ctx, endpoint)
         self._sink.started(record)
         attempts: list[RouteAttempt] = []
         record.route_attempts = attempts
@@ -280,27 +280,6 @@ class RouteRunner:
         if isinstance(target, Route) and depth + 1 > _MAX_DEPTH:
             return None
         return target
-
-
-def _route_record(
-    route: Route, sub_action: str, endpoint: Endpoint, ctx: ExecutionContext
-) -> ExecutionRecord:
-    return ExecutionRecord(
-        execution_id=ctx.execution_id,
-        connector_id=route.id,
-        connector_name=route.name,
-        connector_type_id=route.connector_type_id,
-        sub_action=sub_action,
-        endpoint=endpoint,
-        space_id=ctx.space_id,
-        is_preconfigured=route.is_preconfigured,
-        source=ctx.source,
-        user_name=ctx.user_name,
-        api_key_id=ctx.api_key_id,
-        api_key_name=ctx.api_key_name,
-        started_ns=time.time_ns(),
-        route_id=ctx.route_id,
-    )
 
 
 async def _finish(
