@@ -29,6 +29,8 @@ LABEL = {
     "relay_v1_eventlog_off": "llmrelay `/v1`, event log off",
     "base_execute": "baseline `_execute`",
     "base_v1": "baseline `/v1`",
+    "relay_route_execute": "llmrelay `_execute` through a route",
+    "relay_route_v1": "llmrelay `/v1` through a route",
 }
 RELAY = ("relay_execute", "relay_v1")
 
