@@ -66,6 +66,8 @@ class LimitService:
         self._reloading: asyncio.Task[None] | None = None
         self._reload_failed = False
         self._revalidating: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
         self._on_refusal: Callable[[ExecutionRecord], Durable] = lambda record: None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -82,27 +84,37 @@ class LimitService:
             )
 
     async def _revalidate_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._revalidate_after)
-            await self._checked_reload()
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._revalidate_after):
+                    await self._stopping.wait()
+            if not self._stopping.is_set():
+                await self._checked_reload()
 
     async def stop(self) -> None:
-        for task in (self._revalidating, self._reloading):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        # a reload in flight ends first: cancelled inside its read, it could leave the
+        # store's connection unusable for the final flush of the counts below
+        self._stopping.set()
+        if self._revalidating is not None:
+            await self._revalidating
+        if self._reloading is not None:
+            self._reloading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reloading
         await self._shares.stop()
 
     async def _reload(self) -> None:
-        started = time.monotonic()
-        by_space: dict[str, list[StoredLimit]] = {}
-        for stored in await self._repository.list_all():
-            by_space.setdefault(stored.space_id, []).append(stored)
-        self._by_space = {space: tuple(found) for space, found in by_space.items()}
-        self._covering = {}
-        self._of_connector = {}
-        self._loaded_at = started
+        # one at a time: a background read that began before a change made here must not
+        # land after the change's own reload (the limit would be unknown until the next)
+        async with self._reload_lock:
+            started = time.monotonic()
+            by_space: dict[str, list[StoredLimit]] = {}
+            for stored in await self._repository.list_all():
+                by_space.setdefault(stored.space_id, []).append(stored)
+            self._by_space = {space: tuple(found) for space, found in by_space.items()}
+            self._covering = {}
+            self._of_connector = {}
+            self._loaded_at = started
 
     async def _checked_reload(self) -> None:
         try:
