@@ -22,6 +22,19 @@ CHART = """() => {
     const chart = Chart.getChart(document.querySelector('[data-chart="chart-connector-time-svg"]'));
     return [chart.data.labels, chart.data.datasets[0].data];
 }"""
+DRAWN = """(bars) => {
+    const canvas = document.querySelector('[data-chart="chart-connector-time-svg"]');
+    const chart = canvas && Chart.getChart(canvas);
+    return Boolean(chart) && chart.data.labels.length === bars;
+}"""
+
+
+async def _chart(page: Page, bars: int) -> tuple[list[str], list[int]]:
+    """The chart's labels and values once it is drawn with ``bars`` bars (the totals can
+    show before the chart is drawn again)."""
+    await page.wait_for_function(DRAWN, arg=bars)
+    labels, values = await page.evaluate(CHART)
+    return labels, values
 
 
 async def _seed(svc: Service, connector_id: str, days_ago: list[int]) -> None:
@@ -73,7 +86,7 @@ async def test_a_day_without_executions_is_a_zero_bar(ui: Service, page: Page) -
     await sign_in(page, ui)
     await page.goto(f"{ui.url}/app/usage?range=7d&connector={connector_id}")
     await expect(page.locator("#stat-executions")).to_have_text("2")
-    labels, values = await page.evaluate(CHART)
+    labels, values = await _chart(page, 8)
     # a bar for every day of the range, in order, none skipped
     assert labels == [_day(d) for d in range(7, -1, -1)]
     by_day = dict(zip(labels, values, strict=True))
@@ -95,7 +108,7 @@ async def test_a_long_range_groups_equal_runs_of_days(ui: Service, page: Page) -
     await page.get_by_label("To", exact=True).fill(f"{_day(0)}T00:00")
     await page.get_by_role("button", name="Refresh").click()
     await expect(page.locator("#stat-executions")).to_have_text("3")
-    labels, values = await page.evaluate(CHART)
+    labels, values = await _chart(page, 267)
     # 801 days in bars of 3 days: 267 bars, each starting 3 days after the one before
     assert len(labels) == 267
     starts = [datetime.fromisoformat(label) for label in labels]
