@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from llmrelay.service import ConnectorView, Relay
 from llmrelay.testing import FakeUpstream
 from tests.fixtures.service import Service, make_settings, start_service
 
@@ -117,3 +118,28 @@ def executes(client: httpx.Client, connector_id: str, count: int) -> list[dict[s
     """The ``execute`` events among ``count`` event pairs."""
     found = events(client, connector_id, 2 * count)
     return [doc for doc in found if doc["event"]["action"] == "execute"]
+
+
+async def route_in_process(
+    relay: Relay, upstream: FakeUpstream
+) -> tuple[ConnectorView, ConnectorView]:
+    """A ``.gen-ai`` connector on ``upstream`` and a route whose one target it is, made
+    through ``relay`` in the default space."""
+    target = await relay.connectors.create(
+        "default",
+        {
+            "name": "target",
+            "connector_type_id": ".gen-ai",
+            "config": {"apiProvider": "Other", "apiUrl": upstream.url(), "defaultModel": "m"},
+            "secrets": {"apiKey": "k"},
+        },
+    )
+    route = await relay.connectors.create(
+        "default",
+        {
+            "name": "route",
+            "connector_type_id": ROUTE,
+            "config": {"targets": [{"connectorId": target.id}]},
+        },
+    )
+    return target, route

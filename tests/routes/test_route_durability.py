@@ -14,6 +14,7 @@ from llmrelay.service import ExecutionContext, Relay
 from llmrelay.store import journal_files as journal_module
 from llmrelay.testing import FakeUpstream
 from tests.fixtures.service import make_settings
+from tests.routes.conftest import route_in_process
 
 RUN = {
     "subAction": "run",
@@ -43,23 +44,7 @@ async def test_a_route_call_takes_one_journal_write_for_both_events(
     real = journal_module._datasync
     monkeypatch.setattr(journal_module, "_datasync", lambda fd: (syncs.append(fd), real(fd)))
     async with Relay.open(make_settings(tmp_path / "home")) as relay:
-        target = await relay.connectors.create(
-            "default",
-            {
-                "name": "target",
-                "connector_type_id": ".gen-ai",
-                "config": {"apiProvider": "Other", "apiUrl": upstream.url(), "defaultModel": "m"},
-                "secrets": {"apiKey": "k"},
-            },
-        )
-        route = await relay.connectors.create(
-            "default",
-            {
-                "name": "route",
-                "connector_type_id": ".llmrelay-route",
-                "config": {"targets": [{"connectorId": target.id}]},
-            },
-        )
+        _, route = await route_in_process(relay, upstream)
         await relay.execute("default", route.id, RUN, ExecutionContext())  # warm up
         before = len(syncs)
         calls = 20

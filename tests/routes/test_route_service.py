@@ -13,6 +13,7 @@ from llmrelay.errors import ActionTypeDisabledError
 from llmrelay.service import ExecutionContext, Relay
 from llmrelay.testing import FakeUpstream
 from tests.fixtures.service import make_settings
+from tests.routes.conftest import route_in_process
 
 RUN = {
     "subAction": "run",
@@ -23,23 +24,7 @@ RUN = {
 async def test_a_disabled_route_type_is_refused(tmp_path: Path, upstream: FakeUpstream) -> None:
     home = tmp_path / "home"
     async with Relay.open(make_settings(home)) as relay:
-        target = await relay.connectors.create(
-            "default",
-            {
-                "name": "target",
-                "connector_type_id": ".gen-ai",
-                "config": {"apiProvider": "Other", "apiUrl": upstream.url(), "defaultModel": "m"},
-                "secrets": {"apiKey": "k"},
-            },
-        )
-        route = await relay.connectors.create(
-            "default",
-            {
-                "name": "route",
-                "connector_type_id": ".llmrelay-route",
-                "config": {"targets": [{"connectorId": target.id}]},
-            },
-        )
+        target, route = await route_in_process(relay, upstream)
         assert (await relay.execute("default", route.id, RUN, ExecutionContext())).ok
     only_gen_ai = make_settings(home, **{"xpack.actions.enabledActionTypes": [".gen-ai"]})
     async with Relay.open(only_gen_ai) as relay:
