@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -62,7 +60,6 @@ class LimitService:
         self._covering: dict[_CallerKey, tuple[StoredLimit, ...]] = {}
         # (space, connector) -> the limits with that connector as scope (a route's target)
         self._of_connector: dict[tuple[str, str], tuple[StoredLimit, ...]] = {}
-        self._loaded_at = -math.inf
         self._reloading: asyncio.Task[None] | None = None
         self._reload_failed = False
         self._revalidating: asyncio.Task[None] | None = None
@@ -107,20 +104,17 @@ class LimitService:
         # one at a time: a background read that began before a change made here must not
         # land after the change's own reload (the limit would be unknown until the next)
         async with self._reload_lock:
-            started = time.monotonic()
             by_space: dict[str, list[StoredLimit]] = {}
             for stored in await self._repository.list_all():
                 by_space.setdefault(stored.space_id, []).append(stored)
             self._by_space = {space: tuple(found) for space, found in by_space.items()}
             self._covering = {}
             self._of_connector = {}
-            self._loaded_at = started
 
     async def _checked_reload(self) -> None:
         try:
             await self._reload()
         except StoreError as err:
-            self._loaded_at = time.monotonic()  # keep what is known; try again later
             if not self._reload_failed:
                 log.warning("limits: cannot reload the limits (%s); enforcing the known ones", err)
             self._reload_failed = True
