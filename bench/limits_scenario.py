@@ -1,20 +1,28 @@
 """Scenario 9: three limits active (connector, user, API key) vs none, c=16, one worker.
 
-One relay, started for it from a copy of the harness's home: in each round it is measured
-with three limits (created through the HTTP API, with figures far above what a run can
-reach, so nothing is refused and every request passes admission and accounting) and
-without them (deleted), in an order that alternates; both doors each time. One process,
-not two: two twin relays started alike from copies of one home differed by -8% to +7%
-from each other with no limit on either (an A/A run; on a 2-core machine the processes
-share the cores with the load generator and the mock differently), more than the 5% to
-be shown. The limits' ``current`` use is read back before each deletion: proof that the
-measured requests went through the limits (issue 16: within 5% of no limits).
+One relay, started for it from a copy of the harness's home. Three limits (figures far
+above what a run can reach, so nothing is refused and every request passes admission and
+accounting) cover the ``fast`` connector, the ``bench`` user and the bench API key in the
+default space. The same connector, created again in a space of its own (``bench-free``,
+no limits at all), is the "none" side: the same key, body and upstream, only the path's
+``/s/bench-free`` prefix differs, and the request path there returns at the first look-up
+as in a relay without limits. Both stay in place for the whole scenario, as limits do in
+production: nothing is created or deleted between runs, so no run pays a reload or the
+first take of its shares.
+
+On this 2-core machine one run's throughput moves by ~10% from one second to the next
+(an A/A series of 1 s runs: pair ratios 0.75-1.12), twice the 5% to be shown. So the
+scenario runs many short pairs, limits and none back to back in alternating order, and
+reports the median of the per-pair ratios with the pairs themselves. The limits' current
+use is read back at the end: proof that the measured requests went through them (issue
+16: within 5% of no limits).
 """
 
 from __future__ import annotations
 
 import base64
 from collections import defaultdict
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -23,10 +31,14 @@ from bench import homes, targets
 from bench.load import median
 
 if TYPE_CHECKING:
+    from bench.load import Request
     from bench.procs import Proc
     from bench.run import Bench
 
 HUGE = 10**12
+
+
+FREE_SPACE = "bench-free"
 
 
 def _limits(key: str) -> list[dict[str, object]]:
@@ -38,21 +50,11 @@ def _limits(key: str) -> list[dict[str, object]]:
     ]
 
 
-def _add_limits(proc: Proc, key: str) -> list[str]:
-    ids = []
-    for body in _limits(key):
-        status, data = homes._call(proc.port, "POST", "/api/llmrelay/limits", body)
-        if status != 200:
-            raise SystemExit(f"bench: creating a limit answered {status}: {data[:300]!r}")
-        ids.append(str(orjson.loads(data)["id"]))
-    return ids
-
-
-def _delete_limits(proc: Proc, ids: list[str]) -> None:
-    for limit_id in ids:
-        status, data = homes._call(proc.port, "DELETE", f"/api/llmrelay/limits/{limit_id}")
-        if status not in (200, 204):
-            raise SystemExit(f"bench: deleting a limit answered {status}: {data[:300]!r}")
+def _post(proc: Proc, path: str, body: object) -> bytes:
+    status, data = homes._call(proc.port, "POST", path, body)
+    if status != 200:
+        raise SystemExit(f"bench: POST {path} answered {status}: {data[:300]!r}")
+    return data
 
 
 def _counted(proc: Proc) -> list[int]:
@@ -63,10 +65,8 @@ def _counted(proc: Proc) -> list[int]:
 
 
 def rounds(bench: Bench) -> int:
-    """Rounds of the four runs: on a shared 2-core machine one round's ratio spreads by
-    several percent, as wide as the 5% to be shown; the median of six or more paired
-    ratios holds it."""
-    return max(6, bench.plan.baseline_rounds + 1)
+    """Pairs per door: the median of ~16 pairs of 1 s runs holds within about ±2.5%."""
+    return max(16, 3 * bench.plan.baseline_rounds + 1)
 
 
 def limits_scenario(bench: Bench) -> dict[str, Any]:
@@ -74,31 +74,39 @@ def limits_scenario(bench: Bench) -> dict[str, Any]:
     proc = targets.relay_proc(home, bench.logs, name="relay-limits")
     bench.start(proc, bench.req("relay_v1", "fast", proc))
     samples: dict[str, list[dict[str, float]]] = defaultdict(list)
-    counted: list[int] = []
+    seconds = bench.plan.seconds / 2
     try:
-        for target in ("relay_v1", "relay_execute"):  # warm-up, without limits
-            bench.wrk(f"lim-warm-{target}", bench.req(target, "fast", proc), proc, 16, 1.0)
+        connector = targets.connectors(bench.mock.port)["fast"]
+        _post(proc, f"/s/{FREE_SPACE}/api/actions/connector/fast", connector)
+        for body in _limits(home.key):
+            _post(proc, "/api/llmrelay/limits", body)
+        doors: dict[str, dict[str, Request]] = {}
+        for path, target in (("v1", "relay_v1"), ("execute", "relay_execute")):
+            limited = bench.req(target, "fast", proc)
+            free = replace(limited, path=f"/s/{FREE_SPACE}{limited.path}")
+            doors[path] = {"limits": limited, "none": free}
+            for phase, request in doors[path].items():  # warm-up: shares taken, paths hot
+                bench.wrk(f"lim-warm-{path}-{phase}", request, proc, 16, 1.0)
         for r in range(rounds(bench)):
-            for phase in ("limits", "none") if r % 2 == 0 else ("none", "limits"):
-                ids = _add_limits(proc, home.key) if phase == "limits" else []
-                for path, target in (("v1", "relay_v1"), ("execute", "relay_execute")):
-                    request = bench.req(target, "fast", proc)
-                    result = bench.wrk(f"lim-{path}-{phase}", request, proc, 16, bench.plan.seconds)
+            for path, requests in doors.items():
+                for phase in ("limits", "none") if r % 2 == 0 else ("none", "limits"):
+                    result = bench.wrk(f"lim-{path}-{phase}", requests[phase], proc, 16, seconds)
                     samples[f"{path}_{phase}"].append(result)
-                if ids:
-                    counted = _counted(proc)
-                    _delete_limits(proc, ids)
+        counted = _counted(proc)
     finally:
         bench.stop(proc)
-    out: dict[str, Any] = {"tokens_counted_per_limit": counted}
-    for path in ("v1", "execute"):
+    if not all(counted):
+        raise SystemExit(f"bench: the limits counted nothing ({counted}): not measured")
+    out: dict[str, Any] = {"tokens_counted_per_limit": counted, "seconds_per_run": seconds}
+    for path in doors:
         on, off = samples[f"{path}_limits"], samples[f"{path}_none"]
+        ratios = [a["rps"] / b["rps"] for a, b in zip(on, off, strict=True)]
         out[path] = {
             "rps_limits": median([s["rps"] for s in on]),
             "rps_none": median([s["rps"] for s in off]),
-            "ratio": median([a["rps"] / b["rps"] for a, b in zip(on, off, strict=True)]),
-            # the main thread is saturated at c=16: CPU per request moves throughput, and
-            # varies far less from round to round than req/s on a shared machine
+            "ratio": median(ratios),
+            "round_ratios": [round(x, 3) for x in ratios],
+            # the main thread is saturated at c=16: CPU per request moves throughput
             "cpu_ms_per_req_limits": median([s["cpu_ms_per_req"] for s in on]),
             "cpu_ms_per_req_none": median([s["cpu_ms_per_req"] for s in off]),
             "cpu_ratio": median(
@@ -108,6 +116,4 @@ def limits_scenario(bench: Bench) -> dict[str, Any]:
             "p99_none_ms": median([s["p99_ms"] for s in off]),
             "rounds": len(on),
         }
-    if not all(counted):
-        raise SystemExit(f"bench: the limits counted nothing ({counted}): not measured")
     return out

@@ -22,8 +22,7 @@ from decimal import Decimal
 
 from llmrelay.domain.connector_types import Runnable
 from llmrelay.domain.events import Endpoint, ExecutionRecord
-from llmrelay.domain.limits import Caller, Refusal, StoredLimit, parse_limit
-from llmrelay.domain.prices import usd_number
+from llmrelay.domain.limits import Admission, Caller, Refusal, StoredLimit, parse_limit
 from llmrelay.errors import LimitExceededError, LimitsUnavailableError, StoreError
 from llmrelay.execution.records import Durable, new_record, settle
 from llmrelay.execution.results import ExecutionContext
@@ -123,17 +122,14 @@ class LimitService:
                 log.warning("limits: reloaded the limits again")
             self._reload_failed = False
 
-    async def _space_limits(self, space_id: str) -> tuple[StoredLimit, ...]:
-        """The space's limits as last loaded (see the module's docstring); with
-        ``revalidate_after`` 0, reloaded first (one read, shared by every request waiting
-        for it; the known ones when the store does not answer)."""
-        if self._revalidate_after == 0:
-            if self._reloading is None or self._reloading.done():
-                self._reloading = asyncio.get_running_loop().create_task(
-                    self._checked_reload(), name="llmrelay-limits-reload"
-                )
-            await asyncio.shield(self._reloading)
-        return self._by_space.get(space_id, _NONE)
+    async def _fresh(self) -> None:
+        """With ``revalidate_after`` 0, reload the limits first (one read, shared by every
+        request waiting for it; the known ones stay when the store does not answer)."""
+        if self._reloading is None or self._reloading.done():
+            self._reloading = asyncio.get_running_loop().create_task(
+                self._checked_reload(), name="llmrelay-limits-reload"
+            )
+        await asyncio.shield(self._reloading)
 
     # --- the API -----------------------------------------------------------------------
     async def list(self, space_id: str) -> _Views:
@@ -176,13 +172,17 @@ class LimitService:
         """Count the request in every limit that covers it, or raise
         :class:`LimitExceededError` (once its ``execute`` event is durable) or, when the
         store is down and the policy is ``closed``, :class:`LimitsUnavailableError`."""
-        if not await self._space_limits(context.space_id):
+        if self._revalidate_after == 0:
+            await self._fresh()
+        if context.space_id not in self._by_space:  # no limit in the space: nothing to do
             return
         limits = self._limits_for(
             (context.space_id, connector.id, context.user_name, context.api_key_id, None)
         )
         if limits:
-            await self._decide(limits, connector, context, sub_action, endpoint)
+            admission = self._shares.try_admit(limits)  # the usual case: no store, no wait
+            if admission is None or not admission.admitted:
+                await self._decide(limits, admission, connector, context, sub_action, endpoint)
 
     async def admit_target(
         self, target: Runnable, context: ExecutionContext, sub_action: str, endpoint: Endpoint
@@ -201,18 +201,22 @@ class LimitService:
                 self._of_connector.clear()
             self._of_connector[key] = limits
         if limits:
-            await self._decide(limits, target, context, sub_action, endpoint)
+            admission = self._shares.try_admit(limits)
+            if admission is None or not admission.admitted:
+                await self._decide(limits, admission, target, context, sub_action, endpoint)
 
     async def _decide(
         self,
         limits: tuple[StoredLimit, ...],
+        admission: Admission | None,
         connector: Runnable,
         context: ExecutionContext,
         sub_action: str,
         endpoint: Endpoint,
     ) -> None:
-        admission = self._shares.try_admit(limits)
-        if admission is None:  # a share to take from the store first
+        """What :meth:`LocalShares.try_admit` could not decide alone (None: a share to take
+        from the store first), or its refusal: admit, or raise as :meth:`admit`."""
+        if admission is None:
             admission = await self._shares.admit(limits)
         if admission.admitted:
             return
@@ -280,5 +284,5 @@ class LimitService:
             self._shares.record(
                 limits,
                 tokens=usage.total_tokens,
-                cost_usd=usd_number(cost),
+                cost_usd=cost,
             )

@@ -13,16 +13,19 @@ from memory:
   most 5% of the figure per other process;
 - any other window grants :data:`OPEN_SHARE` admissions; its requests are counted as they
   are admitted (batched, below);
-- every take brings back the window's tokens and cost, and a share of a window with a
-  token or cost figure older than :data:`SHARE_SECONDS` is refreshed beside the requests
-  (a window that caps requests only has nothing to learn: its requests are reserved); the
-  process adds its own tokens
-  and cost as its executions end and refuses from that view. So besides the one-call
-  overshoot of every gateway, another process may admit calls for about a second after a
-  token or cost figure was reached.
+- every take brings back the window's tokens and cost, and the share of a window with a
+  token or cost figure that was used since its take is refreshed by the background task
+  once it is older than :data:`SHARE_SECONDS` (a window that caps requests only has nothing
+  to learn: its requests are reserved); the process adds its own tokens and cost as its
+  executions end and refuses from that view. So besides the one-call overshoot of every
+  gateway, another process may admit calls for up to about
+  ``SHARE_SECONDS + FLUSH_SECONDS`` after a token or cost figure was reached.
 
 A request waits for the store only when it has no share of a window (its first request,
-a new minute) or a share ran out before its top-up came back.
+a new minute) or a share ran out before its top-up came back. Otherwise admission and
+accounting touch only :class:`_Slot` objects, one per counter row, found through a plan
+per set of limits made once a minute: no dict look-up, clock read or ``datetime`` per
+request.
 
 Requests of uncapped windows, tokens and cost are added to the store in batches, every
 :data:`FLUSH_SECONDS` and when the service stops (so a restart keeps them). A batch that
@@ -36,23 +39,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from decimal import Decimal
 
 from llmrelay.domain.limits import (
     WINDOWS,
     Admission,
     Refusal,
     StoredLimit,
-    WindowKind,
     retry_after_seconds,
-    window_start,
 )
 from llmrelay.errors import StoreError
 from llmrelay.store.limit_counters import (
+    NANO_USD,
     WINDOW_SUFFIX,
     LimitCounters,
+    Taken,
     Window,
     nano_usd,
     windows_of,
@@ -71,9 +75,9 @@ SHARE_SECONDS = 1.0
 FLUSH_SECONDS = 0.5
 PRUNE_SECONDS = 3600.0
 _TAKES = 3  # tries to hold a share of every window at once
-
-_Key = tuple[str, int]
-_PendingKey = tuple[str, WindowKind, datetime]
+_NO_FIGURE = 1 << 62  # above any count: a window without a token (or cost) figure
+_MAX_PLANS = 1000
+_ADMITTED = Admission.ok()
 
 
 def share_size(window: Window) -> int:
@@ -83,14 +87,64 @@ def share_size(window: Window) -> int:
     return max(1, min(MAX_SHARE, window.requests_figure // SHARE_DIVISOR))
 
 
-@dataclass(slots=True)
-class _Share:
-    start: datetime
-    left: int
-    tokens: int  # the store's at the take, plus this process's since
-    cost_nano_usd: int
-    taken_at: float  # time.monotonic() of the take
-    low: int  # at this many admissions left, a refill starts beside the requests
+@dataclass(slots=True, eq=False)
+class _Slot:
+    """This process's view of one counter row (a limit's window): its share, what it
+    knows of the row's tokens and cost, and the counts it has not stored yet."""
+
+    window: Window
+    left: int = 0  # admissions left in the share (none before the first take)
+    low: int = 0  # at this many left, a top-up starts beside the requests
+    granted: int = 0  # ``left`` after the last take: the share was used if it differs
+    taken_at: float = -1.0  # time.monotonic() of the last take (< 0: none yet)
+    tokens: int = 0  # the store's at the last take, plus this process's since
+    cost: int = 0  # likewise, in nano-USD
+    tokens_cap: int = _NO_FIGURE
+    cost_cap: int = _NO_FIGURE
+    over: bool = False  # a token or cost figure reached, as far as this process knows
+    requests: int = 0  # admitted since the last batch (stored for uncapped windows only)
+    new_tokens: int = 0  # ended executions' tokens since the last batch
+    new_cost: int = 0
+    seen: int = 0  # the last minute a plan included it (unseen for 2 minutes: forgotten)
+
+    def fit(self, window: Window, minute: int) -> None:
+        """This minute's window of the row (the limit's figures may have changed)."""
+        self.window, self.seen = window, minute
+        self.low = share_size(window) // 2
+        self.tokens_cap = _NO_FIGURE if window.tokens_figure is None else window.tokens_figure
+        self.cost_cap = _NO_FIGURE if window.cost_figure is None else window.cost_figure
+        self.weigh()
+
+    def weigh(self) -> None:
+        self.over = self.tokens >= self.tokens_cap or self.cost >= self.cost_cap
+
+    def took(self, got: Taken, clock: float) -> None:
+        """A take came back: reserved requests add up, other shares start afresh."""
+        reserved = self.window.requests_figure is not None
+        self.left = self.left + got.granted if reserved else got.granted
+        self.granted, self.taken_at = self.left, clock
+        self.tokens = got.tokens + self.new_tokens
+        self.cost = got.cost_nano_usd + self.new_cost
+        self.weigh()
+
+    def stale(self, clock: float) -> bool:
+        """A share of a token or cost window, used since its take more than
+        :data:`SHARE_SECONDS` ago: the other processes' counts are worth reading."""
+        return (
+            self.window.metered
+            and self.taken_at >= 0
+            and self.left != self.granted
+            and clock - self.taken_at > SHARE_SECONDS
+        )
+
+
+@dataclass(slots=True, eq=False)
+class _Plan:
+    """The slots of a set of limits this minute; ``uncapped`` store their requests."""
+
+    limits: Sequence[StoredLimit]
+    slots: list[_Slot]
+    uncapped: list[_Slot]
 
 
 class LocalShares:
@@ -103,14 +157,12 @@ class LocalShares:
         self._counters = counters
         self.policy = policy
         self._flush_every = flush_every
-        self._shares: dict[_Key, _Share] = {}
-        self._pending: dict[_PendingKey, list[int]] = {}  # requests, tokens, nano-USD
+        self._slots: dict[tuple[str, str, datetime], _Slot] = {}  # by counter row
         self._taking = asyncio.Lock()
         self._tasks = BackgroundTasks()
         self._refilling = BackgroundTasks()
-        # the windows of a set of limits in the current minute (computed once a minute)
-        self._windows: dict[int, tuple[Sequence[StoredLimit], list[Window]]] = {}
-        self._windows_minute = -1  # minutes since the epoch of the cached windows
+        self._plans: dict[int, _Plan] = {}  # by id() of the limits, made once a minute
+        self._plans_minute = -1  # minutes since the epoch of the cached plans
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -128,27 +180,37 @@ class LocalShares:
         while True:
             await asyncio.sleep(self._flush_every)
             await self.flush()
-            if time.monotonic() - pruned >= PRUNE_SECONDS:
-                pruned = time.monotonic()
+            clock = time.monotonic()
+            stale = [slot for slot in self._slots.values() if slot.stale(clock)]
+            if stale:
+                await self._top_up(stale, datetime.now(UTC))
+            if clock - pruned >= PRUNE_SECONDS:
+                pruned = clock
                 try:  # rows of past windows and of deleted limits
                     await self._counters.prune(datetime.now(UTC))
                 except StoreError as err:
                     log.warning("limits: removing old counts failed (%s); retrying later", err)
 
-    def _windows_of(self, limits: Sequence[StoredLimit], now: datetime | None) -> list[Window]:
-        """``windows_of`` at ``now`` (None: the clock's), computed once a minute per
-        sequence of limits (the service hands the same sequence for the same caller). The
-        minute comes from ``time.time()``: no ``datetime`` is made on the request path."""
+    def _plan(self, limits: Sequence[StoredLimit], now: datetime | None) -> _Plan:
+        """The slots of ``limits`` at ``now`` (None: the clock's), planned once a minute
+        per sequence of limits (the service hands the same sequence for the same caller)."""
         seconds = time.time() if now is None else now.timestamp()
         minute = int(seconds // 60)
-        if minute != self._windows_minute or len(self._windows) > 1000:
-            self._windows, self._windows_minute = {}, minute
-        cached = self._windows.get(id(limits))
-        if cached is not None and cached[0] is limits:
-            return cached[1]
-        windows = windows_of(limits, now or datetime.fromtimestamp(seconds, UTC))
-        self._windows[id(limits)] = (limits, windows)  # holds it: its id stays its own
-        return windows
+        if minute != self._plans_minute or len(self._plans) > _MAX_PLANS:
+            self._plans, self._plans_minute = {}, minute
+        plan = self._plans.get(id(limits))
+        if plan is not None and plan.limits is limits:
+            return plan
+        slots = []
+        for window in windows_of(limits, now or datetime.fromtimestamp(seconds, UTC)):
+            slot = self._slots.get(window.row_key)
+            if slot is None:
+                slot = self._slots[window.row_key] = _Slot(window)
+            slot.fit(window, minute)
+            slots.append(slot)
+        uncapped = [slot for slot in slots if slot.window.requests_figure is None]
+        plan = self._plans[id(limits)] = _Plan(limits, slots, uncapped)  # holds the limits
+        return plan
 
     # --- admission -------------------------------------------------------------------------
     def try_admit(
@@ -156,120 +218,82 @@ class LocalShares:
     ) -> Admission | None:
         """:meth:`admit` without waiting: None when the store must be asked first (a
         share is missing or used up). The usual case, and no coroutine to await."""
-        windows = self._windows_of(limits, now)
-        if not windows:
-            return Admission.ok()
-        held = self._held(windows)
-        return None if held is None else self._admit_held(windows, held, now)
+        plan = self._plan(limits, now)
+        slots = plan.slots
+        for slot in slots:  # two passes: nothing is spent unless every window admits
+            if slot.left <= 0 or slot.over:
+                return self._not_now(slots, now)
+        refill = False
+        for slot in slots:
+            slot.left -= 1
+            if slot.left <= slot.low:
+                refill = True
+        for slot in plan.uncapped:
+            slot.requests += 1
+        if refill and not self._refilling:
+            refilling = self._top_up(slots, now or datetime.now(UTC))
+            self._refilling.start(refilling, name="llmrelay-limit-share")
+        return _ADMITTED
+
+    def _not_now(self, slots: list[_Slot], now: datetime | None) -> Admission | None:
+        """Why :meth:`try_admit` cannot admit: None while a share is missing or used up
+        (the store is asked first), else the refusal from what this process knows."""
+        if any(slot.left <= 0 for slot in slots):
+            return None
+        refusal = self._local_refusal(slots, now or datetime.now(UTC))
+        return Admission(admitted=False, refusal=refusal)
 
     async def admit(self, limits: Sequence[StoredLimit], now: datetime | None = None) -> Admission:
         """Admit a request under ``limits`` at ``now`` (None: the clock's time)."""
-        windows = self._windows_of(limits, now)
-        if not windows:
-            return Admission.ok()
-        held = self._held(windows)  # the usual case: a share of every window at hand
         for _ in range(_TAKES):
-            if held is not None:
-                break
+            admission = self.try_admit(limits, now)  # the usual case: shares at hand
+            if admission is not None:
+                return admission
             async with self._taking:  # one take at a time; waiters reuse what it brought
-                needed = [w for w in windows if not self._usable(w)]
+                needed = [slot for slot in self._plan(limits, now).slots if slot.left <= 0]
                 if needed:
                     refused = await self._take(needed, now or datetime.now(UTC))
                     if refused is not None:
                         return refused
-            held = self._held(windows)
-        if held is None:  # shares kept ending under the takes (a window ended)
-            return Admission.ok()
-        return self._admit_held(windows, held, now)
+        admission = self.try_admit(limits, now)
+        # None: shares kept ending under the takes (a window ended); admitted
+        return _ADMITTED if admission is None else admission
 
-    def _admit_held(
-        self, windows: list[Window], held: list[_Share], now: datetime | None
-    ) -> Admission:
-        """Refuse from what this process knows, or admit and spend one of each share."""
-        for window, share in zip(windows, held, strict=True):
-            if (window.tokens_figure is not None and share.tokens >= window.tokens_figure) or (
-                window.cost_figure is not None and share.cost_nano_usd >= window.cost_figure
-            ):
-                refusal = self._local_refusal(windows, now or datetime.now(UTC))
-                return Admission(admitted=False, refusal=refusal)
-        refill = False
-        clock = time.monotonic()
-        pending = self._pending
-        for window, share in zip(windows, held, strict=True):
-            share.left -= 1
-            if window.requests_figure is None:  # counted here (capped ones: by reserving)
-                amounts = pending.get(window.row_key)
-                if amounts is None:
-                    amounts = pending[window.row_key] = [0, 0, 0]
-                amounts[0] += 1
-            if share.left <= share.low or (
-                window.metered and clock - share.taken_at > SHARE_SECONDS
-            ):
-                refill = True
-        if refill and not self._refilling:
-            refilling = self._refill(windows, now or datetime.now(UTC))
-            self._refilling.start(refilling, name="llmrelay-limit-share")
-        return Admission.ok()
-
-    def _held(self, windows: list[Window]) -> list[_Share] | None:
-        """The usable share of each window, or None when one is missing or used up."""
-        shares = self._shares
-        held = []
-        for window in windows:
-            share = shares.get(window.key)
-            if share is None or share.start != window.start or share.left <= 0:
-                return None
-            held.append(share)
-        return held
-
-    def _usable(self, window: Window) -> bool:
-        share = self._shares.get(window.key)
-        return share is not None and share.start == window.start and share.left > 0
-
-    async def _take(self, needed: list[Window], now: datetime) -> Admission | None:
+    async def _take(self, needed: list[_Slot], now: datetime) -> Admission | None:
         """A blocking take: the request waits for it (no share, or it is used up)."""
         try:
-            taken = await self._counters.take([(w, share_size(w)) for w in needed], now)
+            taken = await self._counters.take(
+                [(s.window, share_size(s.window)) for s in needed], now
+            )
         except StoreError as err:
             return self.policy.on_store_error(err)
         self.policy.on_store_ok()
         if isinstance(taken, Refusal):
             return Admission(admitted=False, refusal=taken)
         clock = time.monotonic()
-        for window in needed:
-            got = taken[window.key]
-            pending = self._pending.get(window.row_key)
-            tokens, cost = (pending[1], pending[2]) if pending else (0, 0)
-            self._shares[window.key] = _Share(
-                window.start,
-                got.granted,
-                got.tokens + tokens,
-                got.cost_nano_usd + cost,
-                clock,
-                share_size(window) // 2,
-            )
+        for slot in needed:
+            slot.took(taken[slot.window.key], clock)
         return None
 
-    async def _refill(self, windows: list[Window], now: datetime) -> None:
-        """Top up shares running low and refresh old ones, beside the requests: a window
+    async def _top_up(self, slots: Iterable[_Slot], now: datetime) -> None:
+        """Top up shares running low and refresh stale ones, beside the requests: a window
         that caps requests reserves more only when low; the others start a new share. A
         refusal empties the refused window's share (the next request asks the store)."""
         async with self._taking:
             clock = time.monotonic()
-            wants: list[tuple[Window, int]] = []
-            for window in windows:
-                share = self._shares.get(window.key)
-                if share is None or share.start != window.start:
-                    continue
-                size = share_size(window)
-                low = share.left <= size // 2
-                if low or (window.metered and clock - share.taken_at > SHARE_SECONDS):
-                    uncapped = window.requests_figure is None
-                    wants.append((window, size if low or uncapped else 0))
+            wants: list[tuple[_Slot, int]] = []
+            for slot in slots:
+                if slot.taken_at < 0 or self._slots.get(slot.window.row_key) is not slot:
+                    continue  # no share yet, or forgotten
+                size = share_size(slot.window)
+                low = slot.left <= slot.low
+                if low or slot.stale(clock):
+                    uncapped = slot.window.requests_figure is None
+                    wants.append((slot, size if low or uncapped else 0))
             if not wants:
                 return
             try:
-                taken = await self._counters.take(wants, now)
+                taken = await self._counters.take([(s.window, n) for s, n in wants], now)
             except StoreError as err:
                 self.policy.on_store_error(err)
                 return
@@ -277,34 +301,25 @@ class LocalShares:
             if isinstance(taken, Refusal):
                 # a token or cost figure reached elsewhere: ask the store on the next request
                 # (a full requests figure leaves this process's reserve to be used)
-                refused = self._shares.get((taken.limit_id, WINDOWS.index(taken.cap.window)))
-                if refused is not None and taken.cap.metric != "requests":
-                    refused.left = 0
+                refused = (taken.limit_id, WINDOWS.index(taken.cap.window))
+                for slot, _ in wants:
+                    if slot.window.key == refused and taken.cap.metric != "requests":
+                        slot.left = 0
                 return
             clock = time.monotonic()
-            for window, _ in wants:
-                share = self._shares.get(window.key)
-                if share is None or share.start != window.start:
-                    continue
-                got = taken[window.key]
-                pending = self._pending.get(window.row_key)
-                tokens, cost = (pending[1], pending[2]) if pending else (0, 0)
-                uncapped = window.requests_figure is None
-                share.left = got.granted if uncapped else share.left + got.granted
-                share.tokens = got.tokens + tokens
-                share.cost_nano_usd = got.cost_nano_usd + cost
-                share.taken_at = clock
+            for slot, _ in wants:
+                slot.took(taken[slot.window.key], clock)
 
-    def _local_refusal(self, windows: list[Window], now: datetime) -> Refusal:
+    def _local_refusal(self, slots: list[_Slot], now: datetime) -> Refusal:
         """The longest-lasting token or cost figure this process knows to be reached."""
         found: list[Refusal] = []
-        for window in windows:
-            share = self._shares[window.key]
+        for slot in slots:
+            window = slot.window
             for cap in window.caps:
                 if cap.metric == "tokens":
-                    reached = share.tokens >= (window.tokens_figure or 0)
+                    reached = slot.tokens >= slot.tokens_cap
                 elif cap.metric == "cost_usd":
-                    reached = share.cost_nano_usd >= (window.cost_figure or 0)
+                    reached = slot.cost >= slot.cost_cap
                 else:
                     continue
                 if reached:
@@ -320,13 +335,13 @@ class LocalShares:
         await self.flush()
         use = await self._counters.current(limits, now)
         for window in windows_of(limits, now):
-            share = self._shares.get(window.key)
-            if share is None or share.start != window.start or window.requests_figure is None:
+            slot = self._slots.get(window.row_key)
+            if slot is None or window.requests_figure is None:
                 continue
             field = f"requests_{WINDOW_SUFFIX[window.kind]}"
             counted = use[window.limit.id].get(field)
             if isinstance(counted, int):
-                use[window.limit.id][field] = max(0, counted - share.left)
+                use[window.limit.id][field] = max(0, counted - slot.left)
         return use
 
     # --- accounting ------------------------------------------------------------------------
@@ -335,38 +350,35 @@ class LocalShares:
         limits: Sequence[StoredLimit],
         *,
         tokens: int,
-        cost_usd: float | None,
+        cost_usd: Decimal | float | None,
         now: datetime | None = None,
     ) -> None:
         """An execution ended: its tokens and cost (None: unknown, adds nothing) count in
         the windows of ``limits`` that contain ``now`` (None: the clock's time); stored
         with the next batch."""
-        cost = nano_usd(cost_usd) if cost_usd is not None and cost_usd > 0 else 0
+        cost = _nano_usd(cost_usd)
         tokens = max(0, tokens)
         if tokens == 0 and cost == 0:
             return
-        pending, shares = self._pending, self._shares
-        for window in self._windows_of(limits, now):
-            amounts = pending.get(window.row_key)
-            if amounts is None:
-                amounts = pending[window.row_key] = [0, 0, 0]
-            amounts[1] += tokens
-            amounts[2] += cost
-            share = shares.get(window.key)
-            if share is not None and share.start == window.start:
-                share.tokens += tokens
-                share.cost_nano_usd += cost
+        for slot in self._plan(limits, now).slots:
+            slot.tokens += tokens
+            slot.new_tokens += tokens
+            if cost:
+                slot.cost += cost
+                slot.new_cost += cost
+            slot.over = slot.tokens >= slot.tokens_cap or slot.cost >= slot.cost_cap
 
     async def flush(self) -> None:
-        """Store the batch; forget shares of past windows."""
-        pending, self._pending = self._pending, {}
-        now = datetime.now(UTC)
-        for key in [key for key, share in self._shares.items() if not _current(share, key, now)]:
-            del self._shares[key]  # in place: an admission may hold the dict across a take
-        rows = [
-            (lid, kind, start, requests, tokens, cost)
-            for (lid, kind, start), (requests, tokens, cost) in pending.items()
-        ]
+        """Store the batch; forget the slots no plan used for two minutes."""
+        rows = []
+        for key, slot in list(self._slots.items()):
+            window = slot.window
+            requests = slot.requests if window.requests_figure is None else 0
+            if requests or slot.new_tokens or slot.new_cost:
+                rows.append((*window.row_key, requests, slot.new_tokens, slot.new_cost))
+            slot.requests = slot.new_tokens = slot.new_cost = 0
+            if slot.seen < self._plans_minute - 1:  # no plan of this minute holds it
+                del self._slots[key]  # counted above; a later plan makes a new one
         if not rows:
             return
         try:
@@ -377,6 +389,10 @@ class LocalShares:
         self.policy.on_store_ok()
 
 
-def _current(share: _Share, key: _Key, now: datetime) -> bool:
-    """A share of this window or the one before (an admission may still be using it)."""
-    return share.start >= window_start(WINDOWS[key[1]], now - timedelta(minutes=1))
+def _nano_usd(cost: Decimal | float | None) -> int:
+    """A cost in whole nano-USD (None or not positive: nothing to add)."""
+    if cost is None or cost <= 0:
+        return 0
+    if isinstance(cost, Decimal):
+        return int((cost * NANO_USD).to_integral_value())
+    return nano_usd(cost)
