@@ -13,7 +13,8 @@ from llmrelay.domain.limits import StoredLimit, parse_limit
 from llmrelay.store import Store
 from llmrelay.store.limit_counters import LimitCounters
 from llmrelay.store.limit_guard import OutagePolicy
-from llmrelay.store.limit_shares import SHARE_SECONDS, LocalShares
+from llmrelay.store.limit_shares import LocalShares
+from llmrelay.store.limit_slots import SHARE_SECONDS
 from llmrelay.store.limits import LimitRepository
 
 AT = datetime(2030, 6, 15, 12, 30, 10, tzinfo=UTC)  # one minute for the whole test

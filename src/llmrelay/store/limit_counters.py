@@ -328,6 +328,19 @@ class LimitCounters:
             )
         return Taken(granted, int(row.tokens), int(row.cost_nano_usd))
 
+    async def read(self, windows: Sequence[Window]) -> dict[tuple[str, int], Taken]:
+        """Each window's tokens and cost as stored (nothing granted), in one read: what a
+        process learns of the others' counts between takes."""
+        async with reading(self._engine) as conn:
+            rows = await conn.execute(select(t).where(or_(*(_in(w) for w in windows))))
+            found = {(row.limit_id, row.kind, row.window_start): row for row in rows}
+        taken: dict[tuple[str, int], Taken] = {}
+        for window in windows:
+            row = found.get(window.row_key)
+            tokens, cost = (int(row.tokens), int(row.cost_nano_usd)) if row else (0, 0)
+            taken[window.key] = Taken(0, tokens, cost)
+        return taken
+
     async def add(self, amounts: Sequence[tuple[str, WindowKind, datetime, int, int, int]]) -> None:
         """Add ``(limit id, kind, window start, requests, tokens, nano-USD)`` rows in one
         transaction (a process's admissions and ended executions, batched)."""

@@ -7,15 +7,15 @@ from memory:
 
 - a window that caps requests (``requests_per_minute``) reserves
   ``min(share, figure - counted)`` requests in the store, so no process ever admits past
-  the figure; a share is ``figure / 30`` requests (at least 1, at most :data:`MAX_SHARE`)
+  the figure; a share is ``figure / 30`` requests (at least 1, at most ``MAX_SHARE``)
   and is topped up beside the requests when half of it is left, so a process holds at most
   1.5 shares: while others hold unused reserved requests a refusal can come early by at
   most 5% of the figure per other process;
-- any other window grants :data:`OPEN_SHARE` admissions; its requests are counted as they
+- any other window grants ``OPEN_SHARE`` admissions; its requests are counted as they
   are admitted (batched, below);
 - every take brings back the window's tokens and cost, and the share of a window with a
   token or cost figure that was used since its take is refreshed by the background task
-  once it is older than :data:`SHARE_SECONDS` (a window that caps requests only has nothing
+  once it is older than ``SHARE_SECONDS`` (a window that caps requests only has nothing
   to learn: its requests are reserved); the process adds its own tokens and cost as its
   executions end and refuses from that view. So besides the one-call overshoot of every
   gateway, another process may admit calls for up to about
@@ -23,9 +23,9 @@ from memory:
 
 A request waits for the store only when it has no share of a window (its first request,
 a new minute) or a share ran out before its top-up came back. Otherwise admission and
-accounting touch only :class:`_Slot` objects, one per counter row, found through a plan
+accounting touch only :class:`Slot` objects, one per counter row, found through a plan
 per set of limits made once a minute: no dict look-up, clock read or ``datetime`` per
-request.
+request. The share sizes and the refresh age are in ``limit_slots.py``.
 
 Requests of uncapped windows, tokens and cost are added to the store in batches, every
 :data:`FLUSH_SECONDS` and when the service stops (so a restart keeps them). A batch that
@@ -40,7 +40,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -56,95 +55,22 @@ from llmrelay.store.limit_counters import (
     NANO_USD,
     WINDOW_SUFFIX,
     LimitCounters,
-    Taken,
-    Window,
     nano_usd,
     windows_of,
 )
 from llmrelay.store.limit_guard import OutagePolicy
+from llmrelay.store.limit_slots import Plan, Slot, share_size
 from llmrelay.tasks import BackgroundTasks
 
-__all__ = ["FLUSH_SECONDS", "MAX_SHARE", "OPEN_SHARE", "LocalShares", "share_size"]
+__all__ = ["FLUSH_SECONDS", "LocalShares"]
 
 log = logging.getLogger("llmrelay.limits")
 
-MAX_SHARE = 65536  # a bound on the store's work at high rates; figure / 30 bounds the rest
-SHARE_DIVISOR = 30
-OPEN_SHARE = 65536  # admissions between takes of a window without a request figure
-SHARE_SECONDS = 1.0
 FLUSH_SECONDS = 0.5
 PRUNE_SECONDS = 3600.0
 _TAKES = 3  # tries to hold a share of every window at once
-_NO_FIGURE = 1 << 62  # above any count: a window without a token (or cost) figure
 _MAX_PLANS = 1000
 _ADMITTED = Admission.ok()
-
-
-def share_size(window: Window) -> int:
-    """Admissions one take asks for in ``window`` (see the module docstring)."""
-    if window.requests_figure is None:
-        return OPEN_SHARE
-    return max(1, min(MAX_SHARE, window.requests_figure // SHARE_DIVISOR))
-
-
-@dataclass(slots=True, eq=False)
-class _Slot:
-    """This process's view of one counter row (a limit's window): its share, what it
-    knows of the row's tokens and cost, and the counts it has not stored yet."""
-
-    window: Window
-    left: int = 0  # admissions left in the share (none before the first take)
-    low: int = 0  # at this many left, a top-up starts beside the requests
-    granted: int = 0  # ``left`` after the last take: the share was used if it differs
-    taken_at: float = -1.0  # time.monotonic() of the last take (< 0: none yet)
-    tokens: int = 0  # the store's at the last take, plus this process's since
-    cost: int = 0  # likewise, in nano-USD
-    tokens_cap: int = _NO_FIGURE
-    cost_cap: int = _NO_FIGURE
-    over: bool = False  # a token or cost figure reached, as far as this process knows
-    requests: int = 0  # admitted since the last batch (stored for uncapped windows only)
-    new_tokens: int = 0  # ended executions' tokens since the last batch
-    new_cost: int = 0
-    seen: int = 0  # the last minute a plan included it (unseen for 2 minutes: forgotten)
-
-    def fit(self, window: Window, minute: int) -> None:
-        """This minute's window of the row (the limit's figures may have changed)."""
-        self.window, self.seen = window, minute
-        self.low = share_size(window) // 2
-        self.tokens_cap = _NO_FIGURE if window.tokens_figure is None else window.tokens_figure
-        self.cost_cap = _NO_FIGURE if window.cost_figure is None else window.cost_figure
-        self.weigh()
-
-    def weigh(self) -> None:
-        self.over = self.tokens >= self.tokens_cap or self.cost >= self.cost_cap
-
-    def took(self, got: Taken, clock: float) -> None:
-        """A take came back: reserved requests add up, other shares start afresh."""
-        reserved = self.window.requests_figure is not None
-        self.left = self.left + got.granted if reserved else got.granted
-        self.granted, self.taken_at = self.left, clock
-        self.tokens = got.tokens + self.new_tokens
-        self.cost = got.cost_nano_usd + self.new_cost
-        self.weigh()
-
-    def stale(self, clock: float) -> bool:
-        """A share of a token or cost window, used since its take more than
-        :data:`SHARE_SECONDS` ago: the other processes' counts are worth reading."""
-        return (
-            self.window.metered
-            and self.taken_at >= 0
-            and self.left != self.granted
-            and clock - self.taken_at > SHARE_SECONDS
-        )
-
-
-@dataclass(slots=True, eq=False)
-class _Plan:
-    """The slots of a set of limits this minute; ``uncapped`` store their requests."""
-
-    limits: Sequence[StoredLimit]
-    slots: list[_Slot]
-    uncapped: list[_Slot]
 
 
 class LocalShares:
@@ -157,11 +83,11 @@ class LocalShares:
         self._counters = counters
         self.policy = policy
         self._flush_every = flush_every
-        self._slots: dict[tuple[str, str, datetime], _Slot] = {}  # by counter row
+        self._slots: dict[tuple[str, str, datetime], Slot] = {}  # by counter row
         self._taking = asyncio.Lock()
         self._tasks = BackgroundTasks()
         self._refilling = BackgroundTasks()
-        self._plans: dict[int, _Plan] = {}  # by id() of the limits, made once a minute
+        self._plans: dict[int, Plan] = {}  # by id() of the limits, made once a minute
         self._plans_minute = -1  # minutes since the epoch of the cached plans
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -191,7 +117,7 @@ class LocalShares:
                 except StoreError as err:
                     log.warning("limits: removing old counts failed (%s); retrying later", err)
 
-    def _plan(self, limits: Sequence[StoredLimit], now: datetime | None) -> _Plan:
+    def _plan(self, limits: Sequence[StoredLimit], now: datetime | None) -> Plan:
         """The slots of ``limits`` at ``now`` (None: the clock's), planned once a minute
         per sequence of limits (the service hands the same sequence for the same caller)."""
         seconds = time.time() if now is None else now.timestamp()
@@ -205,11 +131,11 @@ class LocalShares:
         for window in windows_of(limits, now or datetime.fromtimestamp(seconds, UTC)):
             slot = self._slots.get(window.row_key)
             if slot is None:
-                slot = self._slots[window.row_key] = _Slot(window)
+                slot = self._slots[window.row_key] = Slot(window)
             slot.fit(window, minute)
             slots.append(slot)
         uncapped = [slot for slot in slots if slot.window.requests_figure is None]
-        plan = self._plans[id(limits)] = _Plan(limits, slots, uncapped)  # holds the limits
+        plan = self._plans[id(limits)] = Plan(limits, slots, uncapped)  # holds the limits
         return plan
 
     # --- admission -------------------------------------------------------------------------
@@ -235,7 +161,7 @@ class LocalShares:
             self._refilling.start(refilling, name="llmrelay-limit-share")
         return _ADMITTED
 
-    def _not_now(self, slots: list[_Slot], now: datetime | None) -> Admission | None:
+    def _not_now(self, slots: list[Slot], now: datetime | None) -> Admission | None:
         """Why :meth:`try_admit` cannot admit: None while a share is missing or used up
         (the store is asked first), else the refusal from what this process knows."""
         if any(slot.left <= 0 for slot in slots):
@@ -259,7 +185,7 @@ class LocalShares:
         # None: shares kept ending under the takes (a window ended); admitted
         return _ADMITTED if admission is None else admission
 
-    async def _take(self, needed: list[_Slot], now: datetime) -> Admission | None:
+    async def _take(self, needed: list[Slot], now: datetime) -> Admission | None:
         """A blocking take: the request waits for it (no share, or it is used up)."""
         try:
             taken = await self._counters.take(
@@ -275,42 +201,48 @@ class LocalShares:
             slot.took(taken[slot.window.key], clock)
         return None
 
-    async def _top_up(self, slots: Iterable[_Slot], now: datetime) -> None:
-        """Top up shares running low and refresh stale ones, beside the requests: a window
-        that caps requests reserves more only when low; the others start a new share. A
-        refusal empties the refused window's share (the next request asks the store)."""
+    async def _top_up(self, slots: Iterable[Slot], now: datetime) -> None:
+        """Top up shares running low, beside the requests (one take): a window that caps
+        requests reserves more, the others start a new share; a refusal empties the
+        refused window's share (the next request asks the store). Shares only stale
+        learn the stored tokens and cost by one read, which locks nothing."""
         async with self._taking:
             clock = time.monotonic()
-            wants: list[tuple[_Slot, int]] = []
+            low: list[Slot] = []
+            stale: list[Slot] = []
             for slot in slots:
                 if slot.taken_at < 0 or self._slots.get(slot.window.row_key) is not slot:
                     continue  # no share yet, or forgotten
-                size = share_size(slot.window)
-                low = slot.left <= slot.low
-                if low or slot.stale(clock):
-                    uncapped = slot.window.requests_figure is None
-                    wants.append((slot, size if low or uncapped else 0))
-            if not wants:
-                return
+                if slot.left <= slot.low:
+                    low.append(slot)
+                elif slot.stale(clock):
+                    stale.append(slot)
             try:
-                taken = await self._counters.take([(s.window, n) for s, n in wants], now)
+                taken = (
+                    await self._counters.take([(s.window, share_size(s.window)) for s in low], now)
+                    if low
+                    else {}
+                )
+                read = await self._counters.read([s.window for s in stale]) if stale else {}
             except StoreError as err:
                 self.policy.on_store_error(err)
                 return
             self.policy.on_store_ok()
+            clock = time.monotonic()
+            for slot in stale:
+                slot.learned(read[slot.window.key], clock)
             if isinstance(taken, Refusal):
                 # a token or cost figure reached elsewhere: ask the store on the next request
                 # (a full requests figure leaves this process's reserve to be used)
                 refused = (taken.limit_id, WINDOWS.index(taken.cap.window))
-                for slot, _ in wants:
+                for slot in low:
                     if slot.window.key == refused and taken.cap.metric != "requests":
                         slot.left = 0
                 return
-            clock = time.monotonic()
-            for slot, _ in wants:
+            for slot in low:
                 slot.took(taken[slot.window.key], clock)
 
-    def _local_refusal(self, slots: list[_Slot], now: datetime) -> Refusal:
+    def _local_refusal(self, slots: list[Slot], now: datetime) -> Refusal:
         """The longest-lasting token or cost figure this process knows to be reached."""
         found: list[Refusal] = []
         for slot in slots:
