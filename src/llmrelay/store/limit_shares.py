@@ -55,6 +55,7 @@ from llmrelay.store.limit_counters import (
     NANO_USD,
     WINDOW_SUFFIX,
     LimitCounters,
+    Taken,
     nano_usd,
     windows_of,
 )
@@ -217,13 +218,14 @@ class LocalShares:
                     low.append(slot)
                 elif slot.stale(clock):
                     stale.append(slot)
+            taken: dict[tuple[str, int], Taken] | Refusal = {}
+            read: dict[tuple[str, int], Taken] = {}
             try:
-                taken = (
-                    await self._counters.take([(s.window, share_size(s.window)) for s in low], now)
-                    if low
-                    else {}
-                )
-                read = await self._counters.read([s.window for s in stale]) if stale else {}
+                if low:
+                    wants = [(slot.window, share_size(slot.window)) for slot in low]
+                    taken = await self._counters.take(wants, now)
+                if stale:
+                    read = await self._counters.read([slot.window for slot in stale])
             except StoreError as err:
                 self.policy.on_store_error(err)
                 return

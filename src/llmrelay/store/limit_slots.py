@@ -63,13 +63,11 @@ class Slot:
         """A take came back: reserved requests add up, other shares start afresh."""
         reserved = self.window.requests_figure is not None
         self.left = self.left + got.granted if reserved else got.granted
-        self.granted, self.taken_at = self.left, clock
-        self.tokens = got.tokens + self.new_tokens
-        self.cost = got.cost_nano_usd + self.new_cost
-        self.weigh()
+        self.learned(got, clock)
 
     def learned(self, stored: Taken, clock: float) -> None:
-        """A read came back: the window's tokens and cost, the share unchanged."""
+        """A read (or take) came back: the window's tokens and cost as stored, plus this
+        process's not yet stored; the share as it now is counts as fresh."""
         self.granted, self.taken_at = self.left, clock
         self.tokens = stored.tokens + self.new_tokens
         self.cost = stored.cost_nano_usd + self.new_cost
