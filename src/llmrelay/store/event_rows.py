@@ -41,12 +41,14 @@ class ParsedEvent(NamedTuple):
         return str(self.row[0])
 
 
-def _get(value: Any, *path: str) -> Any:
-    for part in path:
-        if type(value) is not dict and not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
+_NOTHING: Mapping[str, Any] = {}
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a mapping, else an empty one: ``_map(a).get(k)`` is ``a[k]``
+    for a mapping ``a`` holding ``k``, and None otherwise (one call per level: this is
+    the writer's hot path)."""
+    return value if type(value) is dict or isinstance(value, Mapping) else _NOTHING
 
 
 def _text(value: object) -> str:
@@ -56,8 +58,8 @@ def _text(value: object) -> str:
     return (value if type(value) is str else str(value)).replace("\x00", "\ufffd")
 
 
-def _tokens(usage: Any, name: str) -> int:
-    value = _get(usage, name)
+def _tokens(usage: Mapping[str, Any], name: str) -> int:
+    value = usage.get(name)
     return value if type(value) is int else 0  # not bool, not float
 
 
@@ -81,8 +83,8 @@ def as_datetime(micros: int) -> datetime:
 
 def parse_event(doc: Mapping[str, Any]) -> ParsedEvent:
     """The row for ``doc``; :class:`InvalidEventError` without ``event.id``/``@timestamp``."""
-    event = doc.get("event")
-    event_id = _get(event, "id")
+    event = _map(doc.get("event"))
+    event_id = event.get("id")
     if type(event_id) is not str or not event_id:
         raise InvalidEventError("event document without a string event.id")
     stamp = doc.get("@timestamp")
@@ -94,12 +96,13 @@ def parse_event(doc: Mapping[str, Any]) -> ParsedEvent:
         raise InvalidEventError(f"event {event_id}: missing or invalid @timestamp")
     if moment.tzinfo is None:
         raise InvalidEventError(f"event {event_id}: @timestamp has no time zone")
-    kibana = doc.get("kibana")
-    spaces = _get(kibana, "space_ids")
-    action = _get(event, "action")
-    outcome = _get(event, "outcome")
-    user = _get(doc, "user", "name")
-    connector_id = _get(kibana, "action", "id")
+    kibana = _map(doc.get("kibana"))
+    action_of = _map(kibana.get("action"))
+    spaces = kibana.get("space_ids")
+    action = event.get("action")
+    outcome = event.get("outcome")
+    user = _map(doc.get("user")).get("name")
+    connector_id = action_of.get("id")
     row = (
         _text(event_id),
         epoch_us(moment),
@@ -112,20 +115,21 @@ def parse_event(doc: Mapping[str, Any]) -> ParsedEvent:
     )
     if row[4] != "execute":
         return ParsedEvent(row, None)
-    usage = _get(kibana, "action", "execution", "gen_ai", "usage") or {}
-    ours = doc.get("llmrelay")
-    source = _get(ours, "usage_source")
+    usage = _map(_map(action_of.get("execution")).get("gen_ai")).get("usage") or {}
+    counts = _map(usage)
+    ours = _map(doc.get("llmrelay"))
+    source = ours.get("usage_source")
     return ParsedEvent(
         row,
         (
-            _text(_get(ours, "model") or ""),
+            _text(ours.get("model") or ""),
             _text(source or ("missing" if not usage else "response")),
-            _text(_get(ours, "endpoint") or "chat"),  # documents before it had chat only
-            _text(_get(ours, "route_id") or ""),
-            _tokens(usage, "prompt_tokens"),
-            _tokens(usage, "completion_tokens"),
-            _tokens(usage, "total_tokens"),
-            _nano_usd(_get(ours, "cost_usd")),
+            _text(ours.get("endpoint") or "chat"),  # documents before it had chat only
+            _text(ours.get("route_id") or ""),
+            _tokens(counts, "prompt_tokens"),
+            _tokens(counts, "completion_tokens"),
+            _tokens(counts, "total_tokens"),
+            _nano_usd(ours.get("cost_usd")),
         ),
     )
 
