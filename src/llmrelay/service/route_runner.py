@@ -208,7 +208,10 @@ class RouteRunner:
         the route's own event records every attempt."""
         config = route.config
         record = new_record(route, sub_action, ctx, endpoint)
-        self._sink.started(record)
+        # its execute-start document is built while the first attempt waits for its
+        # upstream (nothing the document holds changes after this point, unlike a
+        # connector's record, whose model and body size the call fills in)
+        asyncio.get_running_loop().call_soon(self._sink.started, record)
         attempts: list[RouteAttempt] = []
         record.route_attempts = attempts
         sub_route_id = ctx.route_id or route.id
