@@ -320,7 +320,7 @@ def render(data: dict[str, Any], source: Path) -> str:
                 f(lim[p].get("cpu_ratio"), 3),
                 f(lim[p]["p99_limits_ms"]),
                 f(lim[p]["p99_none_ms"]),
-                _pairs(lim[p]),
+                _rounds_range(lim[p]),
             ]
             for p in ("v1", "execute")
         ]
@@ -435,11 +435,19 @@ def render(data: dict[str, Any], source: Path) -> str:
                 f(rt[door]["connector_added_p50_ms"], 3),
                 f(rt[door]["route_added_p50_ms"], 3),
                 f(rt[door]["ratio"], 3) if rt[door]["ratio"] is not None else "—",
+                _rounds_range(rt[door]) if "round_ratios" in rt[door] else str(rt["rounds"]),
             ]
             for door in ("v1", "execute")
         ]
         lines += table(
-            ["door", "connector: added p50 ms", "route: added p50 ms", "route / connector"], rows
+            [
+                "door",
+                "connector: added p50 ms",
+                "route: added p50 ms",
+                "route / connector (median of rounds)",
+                "rounds (range)",
+            ],
+            rows,
         )
 
     lines += [
@@ -565,8 +573,9 @@ if __name__ == "__main__":
     main()
 
 
-def _pairs(figures: dict[str, Any]) -> str:
-    """``16 (0.83-1.12)``: how many pairs scenario 9 ran, and the range of their ratios."""
+def _rounds_range(figures: dict[str, Any]) -> str:
+    """``16 (0.83-1.12)``: how many rounds (or pairs) a scenario ran, and the range of
+    their ratios (scenarios 8 and 9)."""
     ratios = figures.get("round_ratios") or []
     if not ratios:
         return str(figures["rounds"])
