@@ -4,11 +4,12 @@ import pytest
 
 from llmrelay.domain.event_documents import (
     duration_ns,
+    execute_base,
     execute_document,
     iso_from_ns,
     start_document,
 )
-from llmrelay.domain.events import ExecutionRecord, TokenUsage
+from llmrelay.domain.events import ExecutionRecord, RouteAttempt, TokenUsage
 from llmrelay.domain.prices import execution_cost, merge_prices
 
 START_NS = 1_704_067_200_000_000_000 + 123_456_789  # 2024-01-01T00:00:00.123456789Z
@@ -252,3 +253,31 @@ def test_what_is_priced_is_what_the_event_records() -> None:
     cached = record(usage=TokenUsage(1000, 0, 1000, "response", cached_tokens=600))
     # gpt-4o: 400 x 2.50 + 600 x 1.25 per million
     assert str(execution_cost(cached.model, cached.recorded_usage)) == "0.00175"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"outcome": "failure", "error_message": "boom", "space_id": "team-a"},
+        {
+            "connector_type_id": ".llmrelay-route",
+            "model": None,
+            "usage": TokenUsage.missing(),
+            "route_attempts": [RouteAttempt("a", "failure", 2_000_000, "http_503")],
+            "route_target": None,
+            "outcome": "failure",
+            "error_message": "no connector of the route answered",
+        },
+    ],
+)
+def test_an_execute_document_completed_from_its_base_is_the_one_built_at_once(
+    changes: dict[str, object],
+) -> None:
+    """A route builds its execute document's fixed part ahead, while its target works:
+    completing it at the end gives exactly the document built in one go."""
+    ahead = record(**changes)
+    base = execute_base(ahead, **SERVER)
+    assert execute_document(ahead, base=base, cost=None, **SERVER) == execute_document(
+        record(**changes), cost=None, **SERVER
+    )

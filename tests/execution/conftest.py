@@ -21,6 +21,9 @@ class EventRecorder:
     def started(self, record: ExecutionRecord) -> None:
         self.starts.append(record)
 
+    def started_final(self, record: ExecutionRecord) -> None:
+        self.started(record)
+
     def finished(self, record: ExecutionRecord) -> None:
         self.ends.append(record)
 

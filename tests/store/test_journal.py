@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -140,6 +141,36 @@ async def test_a_durable_submit_is_on_disk_when_its_future_resolves(tmp_path: Pa
         assert {f"e{i}" for i in range(50)} <= _on_disk(tmp_path / "journal")
     finally:
         store.down = False
+        await writer.stop()
+
+
+async def test_the_appends_of_one_turn_of_the_loop_are_one_group_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A route's target and the route itself journal one document each, one after the
+    other: the thread must not start writing the first alone (one ``fdatasync`` each)."""
+    from llmrelay.store import journal_files
+
+    groups: list[int] = []
+    original = journal_files.SegmentFile.append
+
+    def counted(self: journal_files.SegmentFile, payloads: list[bytes]) -> None:
+        groups.append(len(payloads))
+        original(self, payloads)
+
+    monkeypatch.setattr(journal_files.SegmentFile, "append", counted)
+    store = FakeStore()
+    writer = _writer(tmp_path, store)
+    await writer.start()
+    try:
+        for round_ in range(20):
+            first = writer.submit_durable(_doc(round_ * 2))
+            time.sleep(0.002)  # noqa: ASYNC251 - the loop lets go of the GIL, as a blocked loop would
+            second = writer.submit_durable(_doc(round_ * 2 + 1))
+            assert first is not None and second is not None
+            await asyncio.gather(first, second)
+        assert groups == [2] * 20
+    finally:
         await writer.stop()
 
 

@@ -133,22 +133,34 @@ def start_document(record: ExecutionRecord, *, server_uuid: str, version: str) -
     return doc
 
 
+def execute_base(record: ExecutionRecord, *, server_uuid: str, version: str) -> dict[str, Any]:
+    """The part of a record's ``execute`` document that its start already fixes, built
+    ahead (a route's own record, whose start fields never change, while its target waits
+    for the upstream); hand it to :func:`execute_document` once, as ``base``."""
+    return _base(
+        record,
+        action="execute",
+        timestamp_ns=record.started_ns,
+        server_uuid=server_uuid,
+        version=version,
+    )
+
+
 def execute_document(
     record: ExecutionRecord,
     *,
     server_uuid: str,
     version: str,
     cost: Decimal | None = None,
+    base: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The final ``execute`` document: timing, outcome, usage or error, and ``cost`` (of
-    ``record.recorded_usage``; None: the model has no price)."""
-    doc = _base(
-        record,
-        action="execute",
-        timestamp_ns=record.ended_ns,
-        server_uuid=server_uuid,
-        version=version,
+    ``record.recorded_usage``; None: the model has no price). ``base``: this record's
+    :func:`execute_base`, completed in place."""
+    doc = (
+        base if base is not None else execute_base(record, server_uuid=server_uuid, version=version)
     )
+    doc["@timestamp"] = iso_from_ns(record.ended_ns)
     event = doc["event"]
     event["end"] = iso_from_ns(record.ended_ns)
     event["duration"] = str(record.duration_ns)  # Kibana's event log: a string of nanoseconds

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 UsageSource = Literal["response", "stream", "estimated", "missing"]
 
@@ -108,6 +108,8 @@ class ExecutionRecord:
     route_id: str | None = None  # the route the caller named, when a route ran this
     route_attempts: list[RouteAttempt] | None = None  # a route's own event: what it tried
     route_target: str | None = None  # a route's own event: the connector that answered
+    # the event sink's: its execute document's fixed part, built ahead (a route's own)
+    execute_base: dict[str, Any] | None = None
 
     @property
     def duration_ns(self) -> int:

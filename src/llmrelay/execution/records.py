@@ -47,11 +47,15 @@ class EventSink(Protocol):
     """Receives execution records; must return at once (the service queues them).
 
     ``finished`` may return an awaitable: the answer waits for it (see the module's
-    docstring). ``journaled`` makes a record's document durable without storing it yet:
-    a later ``finished`` of the same record stores its final version (a stream whose
-    usage is recounted after its answer)."""
+    docstring). ``started_final`` is ``started`` for a record whose start fields no longer
+    change (a route's own): the sink may build part of its ``execute`` document then.
+    ``journaled`` makes a record's document durable without storing it yet: a later
+    ``finished`` of the same record stores its final version (a stream whose usage is
+    recounted after its answer)."""
 
     def started(self, record: ExecutionRecord) -> None: ...
+
+    def started_final(self, record: ExecutionRecord) -> None: ...
 
     def finished(self, record: ExecutionRecord) -> Durable: ...
 
@@ -62,6 +66,9 @@ class NullSink:
     """Library default: records are dropped."""
 
     def started(self, record: ExecutionRecord) -> None:
+        return None
+
+    def started_final(self, record: ExecutionRecord) -> None:
         return None
 
     def finished(self, record: ExecutionRecord) -> Durable:

@@ -208,10 +208,13 @@ class RouteRunner:
         the route's own event records every attempt."""
         config = route.config
         record = new_record(route, sub_action, ctx, endpoint)
-        # its execute-start document is built while the first attempt waits for its
-        # upstream (nothing the document holds changes after this point, unlike a
-        # connector's record, whose model and body size the call fills in)
-        asyncio.get_running_loop().call_soon(self._sink.started, record)
+        # its execute-start document, and the start of its execute document, are built
+        # while the first attempt waits for its upstream: nothing they hold changes after
+        # this point (unlike a connector's record, whose model and body size the call
+        # fills in). Two turns of the loop later, so that the request body is sent first
+        # (aiohttp writes it in a task of its own, scheduled after this callback).
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.call_soon, self._sink.started_final, record)
         attempts: list[RouteAttempt] = []
         record.route_attempts = attempts
         sub_route_id = ctx.route_id or route.id
