@@ -849,7 +849,7 @@ def main() -> None:
             scen["streams"] = bench.streams()
         if want("route"):
             print("scenario 8: a route with one healthy target vs the connector (c=1)")
-            scen["route"] = route.measure(bench, max(2 * plan.rounds_c1, 12))
+            scen["route"] = route.measure(bench, max(8 * plan.rounds_c1, route.MIN_ROUNDS))
         if want("profile"):
             print("profile: py-spy on llmrelay under load (c=16)")
             scen["profile"] = bench.profile()

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Mapping
 
 from llmrelay.domain.events import ExecutionRecord, TokenUsage
-from llmrelay.metrics import RelayMetrics
+from llmrelay.metrics import DRAIN_SECONDS, RelayMetrics
 from llmrelay.service.execution import _EventLogSink
 
 
@@ -47,31 +47,28 @@ def _executions(metrics: RelayMetrics) -> float:
     return value or 0.0
 
 
-async def test_metrics_count_an_execution_after_the_answer_that_waited_for_its_event() -> None:
+async def test_metrics_count_finished_executions_together_off_the_request_path() -> None:
     durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     metrics = RelayMetrics(lambda: {})
     sink = _EventLogSink(_Writer(durable), metrics, server_uuid="u", version="v")
     assert sink.finished(_record()) is durable
-    await asyncio.sleep(0)
-    assert _executions(metrics) == 0  # nothing held up the answer yet
-    answered = False
-
-    async def answer() -> None:  # a request: it answers once its event is durable
-        nonlocal answered
-        await durable
-        answered = True
-        assert _executions(metrics) == 0  # the answer leaves before the metrics count
-
-    request = asyncio.create_task(answer())
-    await asyncio.sleep(0)  # it waits for the journal
+    assert sink.finished(_record()) is durable
     durable.set_result(None)
-    await request
     await asyncio.sleep(0)
-    assert answered and _executions(metrics) == 1
+    assert _executions(metrics) == 0  # the answers that waited on them are not held up
+    await asyncio.sleep(DRAIN_SECONDS * 1.5)
+    assert _executions(metrics) == 2
 
 
-async def test_without_a_journal_metrics_count_at_once() -> None:
+async def test_reading_the_metrics_counts_what_finished_so_far() -> None:
     metrics = RelayMetrics(lambda: {})
     sink = _EventLogSink(_Writer(None), metrics, server_uuid="u", version="v")
     assert sink.finished(_record()) is None
+    assert b'llmrelay_executions_total{connector_id="conn-1"' in metrics.render()
+    assert _executions(metrics) == 1
+
+
+def test_outside_an_event_loop_metrics_count_at_once() -> None:
+    metrics = RelayMetrics(lambda: {})
+    metrics.later(_record())
     assert _executions(metrics) == 1

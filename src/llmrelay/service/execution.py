@@ -7,10 +7,8 @@ connector resolution, then the executor.
 
 from __future__ import annotations
 
-from asyncio import Future
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from functools import partial
 from typing import TypeAlias
 
 from llmrelay.domain.actions_settings import ActionsSettings
@@ -170,11 +168,8 @@ class _EventLogSink:
     def finished(self, record: ExecutionRecord) -> Durable:
         cost = self._cost(record)
         durable = self._writer.submit_durable(self._execute_document(record, cost))
+        self._metrics.later(record)
         self._on_finished(record, cost)  # the limits count its tokens and cost
-        if durable is None:
-            self._metrics.observe(record)
-        else:  # once the answer has left (see _observe_after)
-            durable.add_done_callback(partial(_observe_after, self._metrics.observe, record))
         return durable
 
     def journaled(self, record: ExecutionRecord) -> Durable:
@@ -187,15 +182,6 @@ class _EventLogSink:
     def _execute_document(self, record: ExecutionRecord, cost: Decimal | None) -> dict[str, object]:
         base, record.execute_base = record.execute_base, None  # used once
         return execute_document(record, cost=cost, base=base, **self._server)
-
-
-def _observe_after(
-    observe: Callable[[ExecutionRecord], None], record: ExecutionRecord, durable: Future[None]
-) -> None:
-    """Count a finished execution in the metrics one turn of the loop after its event is
-    durable, i.e. after the answer that waited for it has left: the metrics need not hold
-    up an answer (at one request at a time they cost ~10 us of its time)."""
-    durable.get_loop().call_soon(observe, record)
 
 
 class _LastRecord:
