@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 UsageSource = Literal["response", "stream", "estimated", "missing"]
@@ -97,7 +97,7 @@ class ExecutionRecord:
     outcome: Literal["success", "failure", "unknown"] = "unknown"
     model: str | None = None
     request_body_bytes: int = 0
-    usage: TokenUsage = field(default_factory=TokenUsage.missing)
+    usage: TokenUsage = _NO_USAGE  # (immutable: one shared instance)
     error_message: str | None = None
     stream: bool = False
     cancelled: bool = False  # a stream the caller stopped early
