@@ -561,6 +561,15 @@ def render(data: dict[str, Any], source: Path) -> str:
     return "\n".join(lines)
 
 
+def _rounds_range(figures: dict[str, Any]) -> str:
+    """``16 (0.83-1.12)``: how many rounds (or pairs) a scenario ran, and the range of
+    their ratios (scenarios 8 and 9)."""
+    ratios = figures.get("round_ratios") or []
+    if not ratios:
+        return str(figures["rounds"])
+    return f"{figures['rounds']} ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     source = Path(args[0]) if args else newest()
@@ -571,12 +580,3 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def _rounds_range(figures: dict[str, Any]) -> str:
-    """``16 (0.83-1.12)``: how many rounds (or pairs) a scenario ran, and the range of
-    their ratios (scenarios 8 and 9)."""
-    ratios = figures.get("round_ratios") or []
-    if not ratios:
-        return str(figures["rounds"])
-    return f"{figures['rounds']} ({min(ratios):.2f}-{max(ratios):.2f})"
