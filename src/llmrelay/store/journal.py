@@ -76,6 +76,13 @@ class _Batch:
     entries: list[_Entry] = field(default_factory=list)
     futures: list[asyncio.Future[None]] = field(default_factory=list)
 
+    def take(self, other: _Batch) -> None:
+        """Move ``other``'s documents after these (``other`` is left empty)."""
+        self.payloads += other.payloads
+        self.entries += other.entries
+        self.futures += other.futures
+        other.payloads, other.entries, other.futures = [], [], []
+
 
 class Journal:
     """One process's write-ahead journal of ``execute`` documents."""
@@ -98,7 +105,8 @@ class Journal:
         self._reserve_bytes = reserve_bytes
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._cond = threading.Condition(threading.Lock())
-        self._pending = _Batch()
+        self._pending = _Batch()  # appended in this turn of the loop
+        self._ready = _Batch()  # handed to the thread by ``_wake``, not written yet
         self._doomed: list[_Segment] = []
         self._held: dict[str, _Entry] = {}
         self._current = _Segment([])
@@ -187,12 +195,13 @@ class Journal:
         return future
 
     def _wake(self) -> None:
-        """Start the group write of what this turn of the loop appended. Waking the thread
-        from ``append`` itself made it contend with the loop for the GIL while the loop
-        finished the request, and a route (two appends, the target's and its own) paid
-        ~20 us for it; a turn's appends also form one group this way."""
+        """Hand what this turn of the loop appended to the thread, for one group write.
+        The thread never takes a turn's appends before the turn ends: woken (or still
+        busy) from the first append, it wrote a route's target's document alone, and
+        contended with the loop for the GIL while the loop finished the route (~20 us)."""
         self._wake_pending = False
         with self._cond:
+            self._ready.take(self._pending)
             self._cond.notify()
 
     def holds(self, event_id: str) -> bool:
@@ -229,7 +238,8 @@ class Journal:
         except BaseException:  # a bug: fail what waits rather than hang every answer
             logger.exception("event journal thread failed")
             with self._cond:
-                batch, self._pending = self._pending, _Batch()
+                batch, self._ready = self._ready, _Batch()
+                batch.take(self._pending)
                 self._broken = True
             self._settle(batch.futures, OSError("the event journal thread failed"))
             raise
@@ -237,9 +247,11 @@ class Journal:
     def _loop_until_closed(self) -> None:
         while True:
             with self._cond:
-                while not (self._pending.payloads or self._doomed or self._closing):
+                while not (self._ready.payloads or self._doomed or self._closing):
                     self._cond.wait()
-                batch, self._pending = self._pending, _Batch()
+                batch, self._ready = self._ready, _Batch()
+                if self._closing:  # appended in a turn whose _wake will not run now
+                    batch.take(self._pending)
                 doomed, self._doomed = self._doomed, []
                 if not batch.payloads and not doomed and self._closing:
                     return
