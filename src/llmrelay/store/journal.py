@@ -117,7 +117,6 @@ class Journal:
         self._thread: threading.Thread | None = None
         self._closing = False
         self._broken = False
-        self._wake_pending = False  # a ``_wake`` is scheduled (touched by the loop only)
         self.appended = self.failed = 0
         self.last_error: str | None = None
 
@@ -188,8 +187,8 @@ class Journal:
             pending.payloads.append(payload)
             pending.entries.append(entry)
             pending.futures.append(future)
-        if not self._wake_pending:  # the thread is woken once the loop's turn ends
-            self._wake_pending = True
+            first = len(pending.payloads) == 1
+        if first:  # the turn's first: the thread is woken once the turn ends
             self._loop.call_soon(self._wake)
         self.appended += 1
         return future
@@ -199,7 +198,6 @@ class Journal:
         The thread never takes a turn's appends before the turn ends: woken (or still
         busy) from the first append, it wrote a route's target's document alone, and
         contended with the loop for the GIL while the loop finished the route (~20 us)."""
-        self._wake_pending = False
         with self._cond:
             self._ready.take(self._pending)
             self._cond.notify()
