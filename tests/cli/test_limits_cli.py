@@ -10,7 +10,7 @@ from typer.testing import CliRunner, Result
 from llmrelay.cli.main import app
 from llmrelay.testing import FakeUpstream
 from tests.fixtures.service import Service
-from tests.limits.conftest import api, connector, run_body
+from tests.limits.conftest import api, away_from_minute_end, connector, run_body
 
 runner = CliRunner()
 
@@ -52,6 +52,7 @@ def test_create_list_update_delete(service: Service, upstream: FakeUpstream) -> 
     limit = json.loads(created.stdout)
     assert limit["scope"] == {"connector": connector_id}
     assert limit["requests_per_minute"] == 50 and limit["tokens_per_day"] == 100000
+    away_from_minute_end()  # the request and the listing in one minute's window
     with api(service, space) as client:
         ran = client.post(f"/api/actions/connector/{connector_id}/_execute", json=run_body())
     tokens = ran.json()["data"]["usage"]["total_tokens"]
